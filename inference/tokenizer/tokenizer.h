@@ -1,0 +1,60 @@
+// Byte-level BPE tokenizer read from a Hugging Face tokenizer.json (+ tokenizer_config.json): added and
+// special tokens matched before pre-tokenization, an optional NFC normalizer, the Split regex sequence
+// through PCRE2, rank-ordered merges, ByteLevel decoding. models.md §8.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/error.h"
+
+namespace tessera {
+
+class Tokenizer {
+public:
+    // dir holds tokenizer.json and optionally tokenizer_config.json (bos/eos strings, add_bos_token).
+    static Result<std::unique_ptr<Tokenizer>> load(const std::filesystem::path& dir);
+    ~Tokenizer();
+
+    // add_special: prepend BOS when tokenizer_config says add_bos_token (default true).
+    std::vector<int32_t> encode(std::string_view text, bool add_special = true) const;
+    // skip_special: drop tokens flagged special. Invalid UTF-8 from partial byte tokens is kept as bytes.
+    std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
+    // Raw bytes of one token (ByteLevel decoded; added tokens as their content).
+    std::string token_bytes(int32_t id) const;
+
+    std::optional<int32_t> token_to_id(std::string_view token) const;  // added tokens first, then vocab
+    bool is_special(int32_t id) const;
+    int32_t vocab_size() const;  // highest id + 1
+    std::optional<int32_t> bos_id() const;
+    std::optional<int32_t> eos_id() const;
+
+    struct Impl;
+
+private:
+    explicit Tokenizer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Turns a stream of token ids into text that never ends in half a UTF-8 character.
+class StreamDecoder {
+public:
+    explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special = false)
+        : m_tokenizer(tokenizer), m_skip_special(skip_special) {}
+    // Returns the newly completed text (possibly empty).
+    std::string push(int32_t id);
+    // Remaining bytes at the end of the stream (invalid sequences replaced by U+FFFD).
+    std::string flush();
+
+private:
+    const Tokenizer& m_tokenizer;
+    bool m_skip_special;
+    std::string m_pending;
+};
+
+}  // namespace tessera
