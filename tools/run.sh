@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds Tessera (release) and starts the desktop app. Extra arguments go to the app.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/setup-deps.sh
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build/release -j "$(nproc)" --target tessera tessera-cli
+exec build/release/app/tessera "$@"
