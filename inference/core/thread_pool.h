@@ -1,7 +1,10 @@
 // A fixed pool of worker threads for the CPU backend. parallel_for splits [0, n) into contiguous chunks,
 // runs them on the workers and the calling thread, and returns when all are done. No allocation per call.
+// Workers spin briefly after each job before sleeping, because a decode step issues hundreds of small
+// parallel_for calls back to back and a condition-variable wake-up per call would cost more than the work.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -22,26 +25,33 @@ public:
     int size() const { return int(m_workers.size()) + 1; }
 
     // fn(begin, end) over chunks of [0, n); each chunk at least min_chunk long (except the last).
+    // Calls from several threads are serialised; a call made from inside fn runs inline on that thread.
     void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+
+    // Inside fn: which of the size() threads runs this chunk, in [0, size()). The calling thread is 0, so
+    // per-thread scratch can be indexed by it. Outside this pool's jobs it returns 0.
+    int thread_index() const;
 
     // A process-wide pool sized to the machine, created on first use.
     static ThreadPool& global();
 
 private:
     void worker_loop(int index);
+    void run_chunks();
 
     std::vector<std::thread> m_workers;
-    std::mutex m_mutex;
+    std::mutex m_call_mutex;  // one parallel_for at a time
+    std::mutex m_mutex;       // guards sleeping on m_start
     std::condition_variable m_start;
-    std::condition_variable m_done;
     const std::function<void(int64_t, int64_t)>* m_fn = nullptr;
     int64_t m_n = 0;
     int64_t m_chunk = 0;
     int64_t m_chunks = 0;
-    int64_t m_next = 0;
-    int m_pending = 0;
-    uint64_t m_generation = 0;
-    bool m_stop = false;
+    std::atomic<int64_t> m_next{0};
+    std::atomic<int> m_pending{0};
+    std::atomic<uint64_t> m_generation{0};
+    std::atomic<int> m_sleepers{0};
+    std::atomic<bool> m_stop{false};
 };
 
 }  // namespace tessera

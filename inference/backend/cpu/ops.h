@@ -41,4 +41,20 @@ void embedding(const Tensor& table, const int32_t* ids, int64_t T, float* out);
 // x += y
 void add_inplace(float* x, const float* y, int64_t n);
 
+// Fused residual step of a pre-norm block: x += delta, then y = rms_norm(x). y must not alias x.
+void add_rms_norm(float* x, const float* delta, const Tensor& weight, int64_t rows, int64_t dim, float eps,
+                  float* y);
+
+// Row-wise softmax in place over x[rows, n], f32, max subtracted first so large logits cannot overflow.
+void softmax(float* x, int64_t rows, int64_t n);
+
+// Index of the largest element (the first one on ties; NaNs are skipped). -1 when n == 0 or all NaN.
+int64_t argmax(const float* x, int64_t n);
+
+// Tests and numerics checks: force the portable scalar kernels even on a CPU with AVX2/FMA/F16C.
+// Process-wide; not meant to be flipped while another thread is inside an op.
+void set_force_scalar(bool force);
+// True when the AVX2 kernels are in use (CPU support present and the scalar path not forced).
+bool simd_enabled();
+
 }  // namespace tessera::cpu

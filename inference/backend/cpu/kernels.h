@@ -1,0 +1,43 @@
+// Internal to the CPU backend (not part of ops.h): the switch between the portable kernels and the AVX2
+// ones, and the AVX2 entry points. The *_avx2.cpp files are compiled with -mavx2 -mfma -mf16c, so nothing
+// in them may run before use_avx2() has said yes.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define TESSERA_CPU_X86 1
+#else
+#define TESSERA_CPU_X86 0
+#endif
+
+namespace tessera::cpu::detail {
+
+// True when the CPU has AVX2, FMA and F16C and the scalar path is not forced (set_force_scalar).
+bool use_avx2();
+
+// Rows [n0, n1) of y[M, N] = x[M, K] · W[N, K]ᵀ, no bias. W points at the whole weight (row 0).
+void matmul_rows_scalar(const float* x, int64_t M, int64_t K, const void* W, DType wt, int64_t N,
+                        int64_t n0, int64_t n1, float* y);
+
+#if TESSERA_CPU_X86
+// Decode (M == 1): y[n] = x · W[n] for n in [n0, n1).
+void gemv_rows_avx2(const float* x, int64_t K, const void* W, DType wt, int64_t n0, int64_t n1, float* y);
+// Prefill (M > 1): columns [n0, n1) of y[M, N]; n0 must be a multiple of kGemmNr.
+void gemm_cols_avx2(const float* x, int64_t M, int64_t K, const void* W, DType wt, int64_t N, int64_t n0,
+                    int64_t n1, float* y);
+constexpr int64_t kGemmNr = 16;  // weight rows per packed panel (two ymm registers of outputs)
+
+float dot_avx2(const float* a, const float* b, int64_t n);
+void axpy_avx2(float* y, float a, const float* x, int64_t n);         // y += a·x
+void scale_avx2(float* y, float a, int64_t n);                        // y *= a
+float exp_sum_avx2(float* x, int64_t n, float max);                    // x = exp(x - max), returns Σ
+void silu_mul_avx2(const float* gate, const float* up, int64_t n, float* out);
+void add_avx2(float* x, const float* y, int64_t n);
+float sum_squares_avx2(const float* x, int64_t n);
+void scale_mul_avx2(const float* x, float r, const void* w, DType wt, int64_t n, float* y);  // y = x·r⊙w
+#endif
+
+}  // namespace tessera::cpu::detail
