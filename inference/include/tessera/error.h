@@ -89,7 +89,8 @@ using Status = Result<void>;
         auto&& tessera_try_result_ = (expr);                           \
         if (!tessera_try_result_.ok()) return tessera_try_result_.take_error(); \
     } while (0)
-// TESSERA_ASSIGN(auto x, expr): declare x from a Result or propagate its error.
+// TESSERA_ASSIGN(auto x, expr): declare x from a Result or propagate its error. Expands to several
+// statements: never use it as the unbraced body of an if/for.
 #define TESSERA_ASSIGN_IMPL(tmp, decl, expr)        \
     auto tmp = (expr);                              \
     if (!tmp.ok()) return tmp.take_error();         \

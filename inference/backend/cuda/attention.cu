@@ -1,0 +1,180 @@
+// Attention kernels. Decode uses split-KV "flash decoding": the keys of each sequence are cut into chunks,
+// each block computes a partial softmax (max, sum, weighted values) for one chunk and one KV head — all
+// query heads of a GQA group share the loaded keys — and a second kernel merges the chunks. The grid
+// covers max_seq and reads the lengths from device memory, so one captured CUDA graph serves every step.
+// Prefill attention runs as cuBLAS batched products around causal_softmax (see models/llama_cuda.cpp).
+#include <cfloat>
+
+#include "backend/cuda/cuda_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kChunk = 64;
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int kMaxGroup = 8;
+constexpr int kMaxHeadDim = 256;
+
+int splits_for(int max_seq) { return (max_seq + kChunk - 1) / kChunk; }
+
+__global__ void __launch_bounds__(kThreads)
+    decode_partial_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k_cache,
+                          const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
+                          const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
+                          int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc) {
+    const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+    const int G = nh / nkv;
+    const int len = pos[b] + 1;
+    const int start = split * kChunk;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    // part_ml[(b·nh + h)·nsplit + split] = {m, l}
+    if (start >= len) return;  // the merge only reads the active splits
+    const int n = min(kChunk, len - start);
+
+    __shared__ float qs[kMaxGroup * kMaxHeadDim];
+    __shared__ float sc[kMaxGroup * kChunk];
+    for (int i = threadIdx.x; i < G * hd; i += kThreads)
+        qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(g) * G) * hd + i]) * scale;
+    __syncthreads();
+
+    const size_t seq_base = size_t(slot[b]) * max_seq;
+    for (int j = warp; j < n; j += kWarps) {
+        const uint16_t* krow = k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd);
+        float acc[kMaxGroup];
+#pragma unroll
+        for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
+        for (int d = lane; d < hd; d += 32) {
+            const float kd = bf16_bits_to_f32(krow[d]);
+#pragma unroll
+            for (int gg = 0; gg < kMaxGroup; ++gg)
+                if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
+        }
+#pragma unroll
+        for (int gg = 0; gg < kMaxGroup; ++gg) {
+            if (gg < G) {
+                const float s = warp_sum(acc[gg]);
+                if (lane == 0) sc[gg * kChunk + j] = s;
+            }
+        }
+    }
+    __syncthreads();
+
+    for (int gg = warp; gg < G; gg += kWarps) {
+        float m = -FLT_MAX;
+        for (int j = lane; j < n; j += 32) m = fmaxf(m, sc[gg * kChunk + j]);
+        m = warp_max(m);
+        float l = 0.f;
+        for (int j = lane; j < n; j += 32) {
+            const float e = __expf(sc[gg * kChunk + j] - m);
+            sc[gg * kChunk + j] = e;
+            l += e;
+        }
+        l = warp_sum(l);
+        if (lane == 0) {
+            float* ml = part_ml + ((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * 2;
+            ml[0] = m;
+            ml[1] = l;
+        }
+    }
+    __syncthreads();
+
+    for (int d = threadIdx.x; d < hd; d += kThreads) {
+        float acc[kMaxGroup];
+#pragma unroll
+        for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
+        for (int j = 0; j < n; ++j) {
+            const float vd = bf16_bits_to_f32(v_cache[((seq_base + start + j) * nkv + g) * size_t(hd) + d]);
+#pragma unroll
+            for (int gg = 0; gg < kMaxGroup; ++gg)
+                if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
+        }
+        for (int gg = 0; gg < G; ++gg)
+            part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = acc[gg];
+    }
+}
+
+__global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int hd, int nsplit,
+                                    const float* __restrict__ part_ml, const float* __restrict__ part_acc,
+                                    uint16_t* __restrict__ out) {
+    const int bh = blockIdx.x;
+    const int b = bh / nh;
+    const int active = (pos[b] + 1 + kChunk - 1) / kChunk;
+    const float* ml = part_ml + size_t(bh) * nsplit * 2;
+    float M = -FLT_MAX;
+    for (int s = 0; s < active; ++s) M = fmaxf(M, ml[2 * s]);
+    float L = 0.f;
+    for (int s = 0; s < active; ++s) L += __expf(ml[2 * s] - M) * ml[2 * s + 1];
+    const float inv = 1.f / L;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float o = 0.f;
+        for (int s = 0; s < active; ++s) o += __expf(ml[2 * s] - M) * part_acc[(size_t(bh) * nsplit + s) * hd + d];
+        out[size_t(bh) * hd + d] = f32_to_bf16_bits(o * inv);
+    }
+}
+
+__global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L, int pos0, uint16_t* __restrict__ P) {
+    const int row = blockIdx.x;  // h·T + t
+    const int t = row % T;
+    const int valid = min(L, pos0 + t + 1);
+    const float* s = S + size_t(row) * L;
+    uint16_t* p = P + size_t(row) * L;
+    __shared__ float red[32];
+    float m = -FLT_MAX;
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) m = fmaxf(m, s[j]);
+    m = warp_max(m);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < blockDim.x / 32 ? red[threadIdx.x] : -FLT_MAX;
+        v = warp_max(v);
+        if (threadIdx.x == 0) red[0] = v;
+    }
+    __syncthreads();
+    m = red[0];
+    __syncthreads();
+    float l = 0.f;
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) l += __expf(s[j] - m);
+    l = warp_sum(l);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = l;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < blockDim.x / 32 ? red[threadIdx.x] : 0.f;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) red[0] = v;
+    }
+    __syncthreads();
+    const float inv = 1.f / red[0];
+    for (int j = threadIdx.x; j < L; j += blockDim.x)
+        p[j] = f32_to_bf16_bits(j < valid ? __expf(s[j] - m) * inv : 0.f);
+}
+
+}  // namespace
+
+size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
+    return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float);
+}
+
+Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
+                        const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
+                        bf16_t* out, void* workspace, cudaStream_t stream) {
+    if (B < 1 || nkv < 1 || nh % nkv != 0 || nh / nkv > kMaxGroup || hd > kMaxHeadDim || hd < 1)
+        return make_error(ErrorCode::Unsupported, "attention_decode: unsupported shape (heads " + std::to_string(nh) +
+                                                      "/" + std::to_string(nkv) + ", head dim " + std::to_string(hd) + ")");
+    const int nsplit = splits_for(max_seq);
+    float* part_ml = static_cast<float*>(workspace);
+    float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
+    decode_partial_kernel<<<dim3(nsplit, nkv, B), kThreads, 0, stream>>>(q, k_cache, v_cache, pos, slot, nh, nkv, hd,
+                                                                         max_seq, scale, nsplit, part_ml, part_acc);
+    TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
+    decode_merge_kernel<<<B * nh, 128, 0, stream>>>(pos, nh, hd, nsplit, part_ml, part_acc, out);
+    return TESSERA_LAUNCH_CHECK("attention_decode merge");
+}
+
+Status causal_softmax(const float* S, int nh, int T, int L, int pos0, bf16_t* P, cudaStream_t stream) {
+    if (nh < 1 || T < 1 || L < T) return make_error(ErrorCode::InvalidArgument, "causal_softmax: bad shape");
+    causal_softmax_kernel<<<nh * T, 256, 0, stream>>>(S, T, L, pos0, P);
+    return TESSERA_LAUNCH_CHECK("causal_softmax");
+}
+
+}  // namespace tessera::cuda

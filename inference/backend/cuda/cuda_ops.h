@@ -1,0 +1,72 @@
+// CUDA backend: launchers of the operations the GPU models are written against. Each launcher checks its
+// preconditions, picks the grid, launches on the given stream and checks the launch; failures come back as
+// Status (never abort). Pointers are device pointers. bf16 is stored as uint16_t bit patterns on the host
+// side of this header so that plain C++ translation units can include it.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "tessera/error.h"
+
+namespace tessera::cuda {
+
+using bf16_t = uint16_t;
+
+// Converts the last CUDA error (or `err`) into an engine error naming `what`.
+Status check(cudaError_t err, const char* what);
+
+// ---- matrix-vector (decode) -------------------------------------------------------------------------
+// y[b, n] = Σ_k x[b, k] · W[n, k] (+ bias[n]) (+ residual[b, n]) for b < B ≤ 8.
+//   W: bf16 [N, K]; x: bf16 [B, K]; bias: bf16 [N] or null.
+//   Output: y_f32 [B, N] (may alias residual for an in-place residual add) or y_bf16 [B, N]; exactly one.
+Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
+                 bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream);
+constexpr int kGemvMaxBatch = 8;
+
+// ---- normalisation and elementwise --------------------------------------------------------------------
+// y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].
+Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream);
+// out[r, i] = bf16( silu(gu[r, i]) · gu[r, I + i] ), gu f32 [rows, 2I] (gate rows then up rows).
+Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stream);
+// h[r, :] = f32(table[ids[r], :]); ids on the device.
+Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
+                 cudaStream_t stream);
+// bf16 <-> f32 conversion of n elements.
+Status f32_to_bf16(const float* x, int64_t n, bf16_t* y, cudaStream_t stream);
+Status bf16_to_f32(const bf16_t* x, int64_t n, float* y, cudaStream_t stream);
+
+// ---- rotary embedding + KV cache ------------------------------------------------------------------------
+// qkv: f32 [R, (nh + 2·nkv)·hd] (q heads, then k heads, then v heads). For each row r: rotate-half RoPE
+// (§1.6 layout A) at position pos[r] on q and k; q written to q_out bf16 [R, nh, hd]; k and v written
+// to the caches at [slot[r], pos[r]]. Cache layout: [slots, max_seq, nkv, hd] bf16. bias (bf16
+// [(nh + 2·nkv)·hd], Qwen2's q/k/v biases) is added first when not null.
+Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, const int32_t* slot, const float* inv_freq, int R,
+                     int nh, int nkv, int hd, int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache,
+                     cudaStream_t stream);
+
+// ---- attention ----------------------------------------------------------------------------------------
+// Decode: one new query per batch row b, attending to keys [0, pos[b]] of cache slot slot[b]
+// (split-KV flash decoding; the grid covers max_seq so it can be captured in a graph while lengths grow).
+//   q: bf16 [B, nh, hd]; out: bf16 [B, nh, hd]; workspace: attention_decode_workspace() bytes.
+size_t attention_decode_workspace(int B, int nh, int hd, int max_seq);
+Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
+                        const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
+                        bf16_t* out, void* workspace, cudaStream_t stream);
+
+// Causal softmax for prefill: S f32 [nh, T, L] scores (already scaled) of T queries at positions
+// [pos0, pos0+T) over L = pos0 + T keys; writes P bf16 [nh, T, L] with masked entries 0.
+Status causal_softmax(const float* S, int nh, int T, int L, int pos0, bf16_t* P, cudaStream_t stream);
+
+// ---- sampling -------------------------------------------------------------------------------------------
+// out[b] = argmax_v logits[b, v] (lowest index on ties), logits f32 [B, V].
+Status argmax(const float* logits, int B, int V, int32_t* out, cudaStream_t stream);
+
+}  // namespace tessera::cuda
+
+namespace tessera::cuda {
+// Fills n bf16 values with offset + scale·u, u uniform in [-1, 1) from a counter-based hash of (seed, i):
+// random weights at real model shapes are made on the GPU instead of moving gigabytes over PCIe.
+Status fill_random_bf16(bf16_t* p, int64_t n, uint64_t seed, float scale, float offset, cudaStream_t stream);
+}  // namespace tessera::cuda

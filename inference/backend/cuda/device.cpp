@@ -1,0 +1,134 @@
+// Device discovery, context, buffers, and the cuBLAS GEMM wrapper.
+#include "backend/cuda/device.h"
+
+namespace tessera::cuda {
+
+int device_count() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();  // clear the sticky "no driver" error so later calls start clean
+        return 0;
+    }
+    return n;
+}
+
+Result<DeviceInfo> device_info(int index) {
+    cudaDeviceProp prop{};
+    TESSERA_TRY(check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties"));
+    DeviceInfo info;
+    info.index = index;
+    info.name = prop.name;
+    info.sm_major = prop.major;
+    info.sm_minor = prop.minor;
+    info.multiprocessors = prop.multiProcessorCount;
+    int previous = 0;
+    TESSERA_TRY(check(cudaGetDevice(&previous), "cudaGetDevice"));
+    TESSERA_TRY(check(cudaSetDevice(index), "cudaSetDevice"));
+    Status st = check(cudaMemGetInfo(&info.free_bytes, &info.total_bytes), "cudaMemGetInfo");
+    cudaSetDevice(previous);
+    TESSERA_TRY(st);
+    return info;
+}
+
+Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes, const char* what) {
+    DeviceBuffer b;
+    if (bytes == 0) return b;
+    cudaError_t err = cudaMalloc(&b.m_ptr, bytes);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        b.m_ptr = nullptr;
+        return make_error(ErrorCode::OutOfMemory, std::string("cannot allocate ") + std::to_string(bytes >> 20) +
+                                                      " MiB of GPU memory for " + what + ": " + cudaGetErrorString(err));
+    }
+    b.m_size = bytes;
+    return b;
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+        if (m_ptr) cudaFree(m_ptr);
+        m_ptr = o.m_ptr;
+        m_size = o.m_size;
+        o.m_ptr = nullptr;
+        o.m_size = 0;
+    }
+    return *this;
+}
+
+DeviceBuffer::~DeviceBuffer() {
+    if (m_ptr) cudaFree(m_ptr);
+}
+
+Result<PinnedBuffer> PinnedBuffer::allocate(size_t bytes) {
+    PinnedBuffer b;
+    if (bytes == 0) return b;
+    cudaError_t err = cudaMallocHost(&b.m_ptr, bytes);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        b.m_ptr = nullptr;
+        return make_error(ErrorCode::OutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) +
+                                                      " MiB of pinned host memory: " + cudaGetErrorString(err));
+    }
+    b.m_size = bytes;
+    return b;
+}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& o) noexcept {
+    if (this != &o) {
+        if (m_ptr) cudaFreeHost(m_ptr);
+        m_ptr = o.m_ptr;
+        m_size = o.m_size;
+        o.m_ptr = nullptr;
+        o.m_size = 0;
+    }
+    return *this;
+}
+
+PinnedBuffer::~PinnedBuffer() {
+    if (m_ptr) cudaFreeHost(m_ptr);
+}
+
+Status check_cublas(cublasStatus_t status, const char* what) {
+    if (status == CUBLAS_STATUS_SUCCESS) return {};
+    const ErrorCode code = status == CUBLAS_STATUS_ALLOC_FAILED ? ErrorCode::OutOfMemory : ErrorCode::Device;
+    return make_error(code, std::string(what) + ": " + cublasGetStatusName(status) + " (" +
+                                cublasGetStatusString(status) + ")");
+}
+
+Result<std::unique_ptr<CudaContext>> CudaContext::create(int device) {
+    const int n = device_count();
+    if (n == 0) return make_error(ErrorCode::Device, "no CUDA device found");
+    if (device < 0 || device >= n)
+        return make_error(ErrorCode::InvalidArgument,
+                          "CUDA device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
+    std::unique_ptr<CudaContext> ctx(new CudaContext());
+    ctx->m_device = device;
+    TESSERA_TRY(check(cudaSetDevice(device), "cudaSetDevice"));
+    TESSERA_TRY(check(cudaStreamCreateWithFlags(&ctx->m_stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+    TESSERA_TRY(check_cublas(cublasCreate(&ctx->m_cublas), "cublasCreate"));
+    TESSERA_TRY(check_cublas(cublasSetStream(ctx->m_cublas, ctx->m_stream), "cublasSetStream"));
+    // A fixed workspace lets cuBLAS calls be captured into CUDA graphs (no allocation during capture).
+    TESSERA_ASSIGN(ctx->m_cublas_workspace, DeviceBuffer::allocate(size_t(32) << 20, "cuBLAS workspace"));
+    TESSERA_TRY(check_cublas(cublasSetWorkspace(ctx->m_cublas, ctx->m_cublas_workspace.data(),
+                                                ctx->m_cublas_workspace.size()),
+                             "cublasSetWorkspace"));
+    return ctx;
+}
+
+CudaContext::~CudaContext() {
+    if (m_cublas) cublasDestroy(m_cublas);
+    if (m_stream) cudaStreamDestroy(m_stream);
+}
+
+Status CudaContext::synchronize() { return check(cudaStreamSynchronize(m_stream), "cudaStreamSynchronize"); }
+
+Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N, int K,
+                 float alpha, float beta) {
+    // Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major yᵀ[N,M] = W·xᵀ: A = W (transposed view), B = x.
+    return check_cublas(cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16BF, K, x,
+                                     CUDA_R_16BF, K, &beta, y, y_is_f32 ? CUDA_R_32F : CUDA_R_16BF, N,
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmEx");
+}
+
+}  // namespace tessera::cuda

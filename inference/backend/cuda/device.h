@@ -1,0 +1,90 @@
+// The CUDA device as the engine sees it: discovery (never an error when there is no GPU), a context with
+// its stream and cuBLAS handle, owning device and pinned host buffers, and the bf16 GEMM used for prefill.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "backend/cuda/cuda_ops.h"
+#include "tessera/error.h"
+
+namespace tessera::cuda {
+
+struct DeviceInfo {
+    int index = 0;
+    std::string name;
+    size_t total_bytes = 0;
+    size_t free_bytes = 0;
+    int sm_major = 0, sm_minor = 0;
+    int multiprocessors = 0;
+};
+
+// Number of usable devices; 0 when there is no driver or no GPU.
+int device_count();
+Result<DeviceInfo> device_info(int index);
+
+class DeviceBuffer {
+public:
+    DeviceBuffer() = default;
+    static Result<DeviceBuffer> allocate(size_t bytes, const char* what);
+    DeviceBuffer(DeviceBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) { o.m_ptr = nullptr; o.m_size = 0; }
+    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+    ~DeviceBuffer();
+    void* data() const { return m_ptr; }
+    size_t size() const { return m_size; }
+    template <class T>
+    T* as() const { return static_cast<T*>(m_ptr); }
+
+private:
+    void* m_ptr = nullptr;
+    size_t m_size = 0;
+};
+
+class PinnedBuffer {
+public:
+    PinnedBuffer() = default;
+    static Result<PinnedBuffer> allocate(size_t bytes);
+    PinnedBuffer(PinnedBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) { o.m_ptr = nullptr; o.m_size = 0; }
+    PinnedBuffer& operator=(PinnedBuffer&& o) noexcept;
+    ~PinnedBuffer();
+    void* data() const { return m_ptr; }
+    size_t size() const { return m_size; }
+    template <class T>
+    T* as() const { return static_cast<T*>(m_ptr); }
+
+private:
+    void* m_ptr = nullptr;
+    size_t m_size = 0;
+};
+
+class CudaContext {
+public:
+    static Result<std::unique_ptr<CudaContext>> create(int device);
+    ~CudaContext();
+    CudaContext(const CudaContext&) = delete;
+    CudaContext& operator=(const CudaContext&) = delete;
+
+    int device() const { return m_device; }
+    cudaStream_t stream() const { return m_stream; }
+    cublasHandle_t cublas() const { return m_cublas; }
+    Status synchronize();
+
+private:
+    CudaContext() = default;
+    int m_device = 0;
+    cudaStream_t m_stream = nullptr;
+    cublasHandle_t m_cublas = nullptr;
+    DeviceBuffer m_cublas_workspace;
+};
+
+Status check_cublas(cublasStatus_t status, const char* what);
+
+// y[M, N] = alpha · x[M, K] · W[N, K]ᵀ + beta · y, row-major; W and x bf16, y f32 (y_is_f32) or bf16.
+Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N, int K,
+                 float alpha = 1.f, float beta = 0.f);
+
+}  // namespace tessera::cuda

@@ -1,0 +1,97 @@
+// Elementwise operations: SwiGLU's silu·mul, embedding lookup, dtype conversions.
+#include "backend/cuda/cuda_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void silu_mul_kernel(const float* __restrict__ gu, int I, int64_t total, uint16_t* __restrict__ out) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / I, c = i % I;
+        const float g = gu[r * 2 * I + c], u = gu[r * 2 * I + I + c];
+        out[i] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * u);
+    }
+}
+
+__global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32_t* __restrict__ ids, int D,
+                                 int vocab, float* __restrict__ h) {
+    int id = ids[blockIdx.x];
+    // Out-of-range ids are rejected on the host before upload; clamp so a bad id can never read outside.
+    id = id < 0 ? 0 : (id >= vocab ? vocab - 1 : id);
+    const uint16_t* src = table + size_t(id) * D;
+    float* dst = h + size_t(blockIdx.x) * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) dst[i] = bf16_bits_to_f32(src[i]);
+}
+
+__global__ void f32_to_bf16_kernel(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ y) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        y[i] = f32_to_bf16_bits(x[i]);
+}
+
+__global__ void bf16_to_f32_kernel(const uint16_t* __restrict__ x, int64_t n, float* __restrict__ y) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+        y[i] = bf16_bits_to_f32(x[i]);
+}
+
+int blocks_for(int64_t n) {
+    int64_t b = (n + kThreads - 1) / kThreads;
+    return int(b > 65535 ? 65535 : (b < 1 ? 1 : b));
+}
+
+}  // namespace
+
+Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stream) {
+    const int64_t total = int64_t(rows) * I;
+    if (total < 1) return make_error(ErrorCode::InvalidArgument, "silu_mul: empty input");
+    silu_mul_kernel<<<blocks_for(total), kThreads, 0, stream>>>(gu, I, total, out);
+    return TESSERA_LAUNCH_CHECK("silu_mul");
+}
+
+Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
+                 cudaStream_t stream) {
+    if (rows < 1 || D < 1 || vocab < 1) return make_error(ErrorCode::InvalidArgument, "embedding: empty input");
+    embedding_kernel<<<rows, kThreads, 0, stream>>>(table, ids, D, vocab, h);
+    return TESSERA_LAUNCH_CHECK("embedding");
+}
+
+Status f32_to_bf16(const float* x, int64_t n, bf16_t* y, cudaStream_t stream) {
+    if (n < 1) return {};
+    f32_to_bf16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, y);
+    return TESSERA_LAUNCH_CHECK("f32_to_bf16");
+}
+
+Status bf16_to_f32(const bf16_t* x, int64_t n, float* y, cudaStream_t stream) {
+    if (n < 1) return {};
+    bf16_to_f32_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, y);
+    return TESSERA_LAUNCH_CHECK("bf16_to_f32");
+}
+
+}  // namespace tessera::cuda
+
+namespace tessera::cuda {
+namespace {
+
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+__global__ void fill_random_kernel(uint16_t* p, int64_t n, uint64_t seed, float scale, float offset) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        const uint64_t r = mix64(seed * 0x9e3779b97f4a7c15ull + uint64_t(i));
+        const float u = float(r >> 40) * (1.f / 8388608.f) - 1.f;  // 24 random bits -> [-1, 1)
+        p[i] = f32_to_bf16_bits(offset + scale * u);
+    }
+}
+
+}  // namespace
+
+Status fill_random_bf16(bf16_t* p, int64_t n, uint64_t seed, float scale, float offset, cudaStream_t stream) {
+    if (n < 1) return {};
+    fill_random_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, n, seed, scale, offset);
+    return TESSERA_LAUNCH_CHECK("fill_random_bf16");
+}
+
+}  // namespace tessera::cuda

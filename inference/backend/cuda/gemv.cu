@@ -1,0 +1,130 @@
+// Decode-time matrix-vector products with bf16 weights: y = x·Wᵀ for a handful of rows of x. Batch-1
+// decode is bound by reading the weights, so each warp streams whole weight rows with 16-byte loads, four
+// loads in flight per lane, and reuses every loaded weight for all B rows of x.
+#include "backend/cuda/cuda_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+constexpr int kUnroll = 4;
+
+__device__ __forceinline__ float dot8(uint4 w, uint4 x) {
+    float s = 0.f;
+    const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
+    const uint32_t xv[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        s = fmaf(__uint_as_float(wv[i] << 16), __uint_as_float(xv[i] << 16), s);
+        s = fmaf(__uint_as_float(wv[i] & 0xffff0000u), __uint_as_float(xv[i] & 0xffff0000u), s);
+    }
+    return s;
+}
+
+template <int B>
+__device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias,
+                                          const float* residual, float* y_f32, uint16_t* y_bf16, int N) {
+    const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
+#pragma unroll
+    for (int i = 0; i < B; ++i) {
+        float v = acc[i] + b;
+        if (residual) v += residual[size_t(i) * N + row];
+        if (y_f32)
+            y_f32[size_t(i) * N + row] = v;
+        else
+            y_bf16[size_t(i) * N + row] = f32_to_bf16_bits(v);
+    }
+}
+
+// K a multiple of 8 and rows 16-byte aligned.
+template <int B>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
+                    const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
+                    int N, int K) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
+    if (row >= N) return;
+    const int K8 = K >> 3;
+    const uint4* w = reinterpret_cast<const uint4*>(W + size_t(row) * K);
+    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    float acc[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = 0.f;
+
+    int i = lane;
+    for (; i + (kUnroll - 1) * 32 < K8; i += kUnroll * 32) {
+        uint4 wv[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * 32);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+            for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldg(xs + size_t(b) * K8 + i + u * 32));
+    }
+    for (; i < K8; i += 32) {
+        const uint4 wv = __ldg(w + i);
+#pragma unroll
+        for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldg(xs + size_t(b) * K8 + i));
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
+    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+}
+
+// Any K (odd fixture shapes): scalar loads.
+template <int B>
+__global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
+                                   const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
+                                   uint16_t* y_bf16, int N, int K) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
+    if (row >= N) return;
+    const uint16_t* w = W + size_t(row) * K;
+    float acc[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = 0.f;
+    for (int k = lane; k < K; k += 32) {
+        const float wk = bf16_bits_to_f32(w[k]);
+#pragma unroll
+        for (int b = 0; b < B; ++b) acc[b] = fmaf(wk, bf16_bits_to_f32(x[size_t(b) * K + k]), acc[b]);
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
+    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+}
+
+template <int B>
+void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const float* residual, float* y_f32,
+            uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+    const dim3 grid((N + kWarpsPerBlock - 1) / kWarpsPerBlock), block(kWarpsPerBlock * 32);
+    const bool aligned = K % 8 == 0 && (reinterpret_cast<uintptr_t>(W) & 15) == 0 &&
+                         (reinterpret_cast<uintptr_t>(x) & 15) == 0;
+    if (aligned)
+        gemv_vec_kernel<B><<<grid, block, 0, stream>>>(W, x, bias, residual, y_f32, y_bf16, N, K);
+    else
+        gemv_scalar_kernel<B><<<grid, block, 0, stream>>>(W, x, bias, residual, y_f32, y_bf16, N, K);
+}
+
+}  // namespace
+
+Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
+                 bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream) {
+    if (B < 1 || B > kGemvMaxBatch || N < 1 || K < 1 || (y_f32 == nullptr) == (y_bf16 == nullptr) ||
+        (residual && !y_f32))
+        return make_error(ErrorCode::InvalidArgument, "gemv_bf16: bad arguments (B=" + std::to_string(B) +
+                                                          ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
+    switch (B) {
+        case 1: launch<1>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 2: launch<2>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 3: launch<3>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 4: launch<4>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 5: launch<5>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 6: launch<6>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 7: launch<7>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        default: launch<8>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+    }
+    return TESSERA_LAUNCH_CHECK("gemv_bf16");
+}
+
+}  // namespace tessera::cuda

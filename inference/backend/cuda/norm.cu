@@ -1,0 +1,42 @@
+// RMSNorm over the f32 residual stream, producing the bf16 activations the next matrix product reads
+// (models.md §1.1: normalise in f32, round to bf16, multiply by the bf16 weight in bf16).
+#include "backend/cuda/cuda_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void __launch_bounds__(kThreads)
+    rms_norm_kernel(const float* __restrict__ x, const uint16_t* __restrict__ w, int D, float eps,
+                    uint16_t* __restrict__ y) {
+    const float* xr = x + size_t(blockIdx.x) * D;
+    uint16_t* yr = y + size_t(blockIdx.x) * D;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < D; i += kThreads) ss = fmaf(xr[i], xr[i], ss);
+    __shared__ float partial[kThreads / 32];
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < kThreads / 32 ? partial[threadIdx.x] : 0.f;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) partial[0] = v;
+    }
+    __syncthreads();
+    const float r = rsqrtf(partial[0] / float(D) + eps);
+    for (int i = threadIdx.x; i < D; i += kThreads) {
+        const float n = bf16_bits_to_f32(f32_to_bf16_bits(xr[i] * r));
+        yr[i] = f32_to_bf16_bits(n * bf16_bits_to_f32(w[i]));
+    }
+}
+
+}  // namespace
+
+Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream) {
+    if (rows < 1 || D < 1) return make_error(ErrorCode::InvalidArgument, "rms_norm: empty input");
+    rms_norm_kernel<<<rows, kThreads, 0, stream>>>(x, w, D, eps, y);
+    return TESSERA_LAUNCH_CHECK("rms_norm");
+}
+
+}  // namespace tessera::cuda

@@ -1,0 +1,554 @@
+// Llama / Qwen2 decoder on the GPU (models.md §2.3, §3.3): RMSNorm → attention with rotate-half RoPE →
+// residual → RMSNorm → SwiGLU → residual; final norm and lm_head. Prefill runs cuBLAS products over the
+// whole chunk; decode runs our GEMV kernels (B ≤ 8) or cuBLAS (larger batches), captured in a CUDA graph.
+#include "models/llama_cuda.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/device.h"
+
+namespace tessera {
+
+using cuda::bf16_t;
+using cuda::check;
+using cuda::DeviceBuffer;
+
+namespace {
+
+struct LayerWeights {
+    bf16_t* qkv = nullptr;     // [(nh + 2·nkv)·hd, H]  q_proj; k_proj; v_proj
+    bf16_t* qkv_bias = nullptr;// [(nh + 2·nkv)·hd]     Qwen2 only
+    bf16_t* o = nullptr;       // [H, nh·hd]            o_proj
+    bf16_t* gate_up = nullptr; // [2·I, H]              gate_proj; up_proj
+    bf16_t* down = nullptr;    // [H, I]                down_proj
+    bf16_t* ln1 = nullptr;     // [H]                   input_layernorm
+    bf16_t* ln2 = nullptr;     // [H]                   post_attention_layernorm
+};
+
+size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+}  // namespace
+
+struct CudaLlm::Impl {
+    LlmConfig cfg;
+    CudaLlmOptions opt;
+    std::unique_ptr<cuda::CudaContext> ctx;
+    cuda::DeviceInfo info;
+    int H = 0, I = 0, L = 0, nh = 0, nkv = 0, hd = 0, V = 0, QKV = 0;
+
+    DeviceBuffer weights;  // every weight, one allocation
+    bf16_t* embed = nullptr;   // [V, H] model.embed_tokens.weight
+    bf16_t* norm = nullptr;    // [H]    model.norm.weight
+    bf16_t* lm_head = nullptr; // [V, H] lm_head.weight (or embed when tied)
+    std::vector<LayerWeights> layers;
+
+    DeviceBuffer kv;  // per layer: K [slots, max_seq, nkv, hd] then V
+    DeviceBuffer inv_freq;
+    DeviceBuffer scratch;
+    float* h = nullptr;        // [Tm, H] residual stream
+    bf16_t* xn = nullptr;      // [Tm, H]
+    float* qkv = nullptr;      // [Tm, QKV]
+    bf16_t* q = nullptr;       // [Tm, nh·hd]
+    bf16_t* attn = nullptr;    // [Tm, nh·hd]
+    float* gu = nullptr;       // [Tm, 2I]
+    bf16_t* act = nullptr;     // [Tm, I]
+    float* S = nullptr;        // [nh, chunk, max_seq]
+    bf16_t* P = nullptr;       // [nh, chunk, max_seq]
+    float* logits = nullptr;   // [max(max_batch, 1), V]
+    int32_t* d_ids = nullptr;  // [Tm] inputs, then positions, then slots
+    int32_t* d_pos = nullptr;
+    int32_t* d_slot = nullptr;
+    int32_t* d_next = nullptr; // [max_batch]
+    void* attn_ws = nullptr;
+    cuda::PinnedBuffer host_io;  // ids/pos/slot staging and next ids coming back
+
+    DeviceBuffer all_logits;  // [chunk, V], allocated on first all-positions prefill
+    std::unordered_map<int, cudaGraphExec_t> graphs;
+    cudaEvent_t ev_start = nullptr, ev_stop = nullptr;
+    float last_ms = 0.f;
+
+    ~Impl() {
+        for (auto& [b, g] : graphs) cudaGraphExecDestroy(g);
+        if (ev_start) cudaEventDestroy(ev_start);
+        if (ev_stop) cudaEventDestroy(ev_stop);
+    }
+
+    bf16_t* k_cache(int layer) const {
+        return kv.as<bf16_t>() + size_t(layer) * 2 * kv_elems_per_layer();
+    }
+    bf16_t* v_cache(int layer) const { return k_cache(layer) + kv_elems_per_layer(); }
+    size_t kv_elems_per_layer() const { return size_t(opt.max_batch) * opt.max_seq * nkv * hd; }
+    int tmax() const { return std::max(opt.prefill_chunk, opt.max_batch); }
+
+    Status init_shapes(const LlmConfig& c, const CudaLlmOptions& o);
+    Status allocate_weights();
+    Status allocate_runtime();
+    Status upload(const Checkpoint& ck);
+    Status randomize(uint64_t seed);
+    Status attention_prefill(int layer, int slot, int T, int pos0);
+    Status layer_forward_prefill(int layer, int slot, int T, int pos0);
+    Status decode_body(int B);
+    Status run_decode(int B);
+};
+
+namespace {
+
+uint64_t weight_elems(const LlmConfig& c) {
+    const uint64_t H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size), hd = uint64_t(c.head_dim);
+    const uint64_t qkv = (uint64_t(c.num_attention_heads) + 2 * uint64_t(c.num_key_value_heads)) * hd;
+    uint64_t per_layer = qkv * H + H * uint64_t(c.num_attention_heads) * hd + 3 * I * H + 2 * H;
+    if (c.attention_bias) per_layer += qkv;
+    uint64_t total = per_layer * uint64_t(c.num_hidden_layers) + uint64_t(c.vocab_size) * H + H;
+    if (!c.tie_word_embeddings) total += uint64_t(c.vocab_size) * H;
+    return total;
+}
+
+}  // namespace
+
+CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o) {
+    CudaMemoryEstimate e;
+    // Each weight region is padded to 256 bytes; 8 regions a layer.
+    e.weights = weight_elems(c) * 2 + uint64_t(c.num_hidden_layers + 1) * 8 * 256;
+    e.kv_cache = 2ull * c.num_hidden_layers * o.max_batch * uint64_t(o.max_seq) * c.num_key_value_heads * c.head_dim * 2;
+    const uint64_t Tm = uint64_t(std::max(o.prefill_chunk, o.max_batch));
+    const uint64_t H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size);
+    const uint64_t QKV = (uint64_t(c.num_attention_heads) + 2 * uint64_t(c.num_key_value_heads)) * c.head_dim;
+    const uint64_t nhd = uint64_t(c.num_attention_heads) * c.head_dim;
+    e.scratch = Tm * (H * 4 + H * 2 + QKV * 4 + nhd * 4 + 2 * I * 4 + I * 2 + 16) +
+                uint64_t(c.num_attention_heads) * o.prefill_chunk * o.max_seq * 6 +
+                uint64_t(std::max(o.max_batch, 1)) * c.vocab_size * 4 +
+                cuda::attention_decode_workspace(o.max_batch, c.num_attention_heads, c.head_dim, o.max_seq) +
+                (64ull << 20);  // cuBLAS workspace and alignment
+    return e;
+}
+
+Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o) {
+    cfg = c;
+    opt = o;
+    H = c.hidden_size;
+    I = c.intermediate_size;
+    L = c.num_hidden_layers;
+    nh = c.num_attention_heads;
+    nkv = c.num_key_value_heads;
+    hd = c.head_dim;
+    V = c.vocab_size;
+    QKV = (nh + 2 * nkv) * hd;
+    if (o.max_batch < 1 || o.max_seq < 1 || o.prefill_chunk < 1)
+        return make_error(ErrorCode::InvalidArgument, "CUDA model options: batch, context and chunk must be positive");
+    if (H < 1 || I < 1 || L < 1 || nh < 1 || nkv < 1 || hd < 2 || V < 1 || nh % nkv != 0 || hd % 2 != 0)
+        return make_error(ErrorCode::Config, "config.json: inconsistent model shape for the CUDA backend");
+    TESSERA_ASSIGN(ctx, cuda::CudaContext::create(o.device));
+    TESSERA_ASSIGN(info, cuda::device_info(o.device));
+    const CudaMemoryEstimate e = CudaLlm::estimate(c, o);
+    if (e.total() > info.free_bytes)
+        return make_error(ErrorCode::OutOfMemory,
+                          "model needs about " + std::to_string(e.total() >> 20) + " MiB of GPU memory (weights " +
+                              std::to_string(e.weights >> 20) + " MiB, KV cache " + std::to_string(e.kv_cache >> 20) +
+                              " MiB) but " + info.name + " has " + std::to_string(info.free_bytes >> 20) +
+                              " MiB free; reduce the context length or batch, or use the CPU");
+    TESSERA_TRY(check(cudaEventCreate(&ev_start), "cudaEventCreate"));
+    TESSERA_TRY(check(cudaEventCreate(&ev_stop), "cudaEventCreate"));
+    return {};
+}
+
+Status CudaLlm::Impl::allocate_weights() {
+    // Lay every weight out in one allocation, each region 256-byte aligned for vector loads.
+    size_t offset = 0;
+    std::vector<std::pair<bf16_t**, size_t>> regions;
+    auto region = [&](bf16_t** p, size_t elems) { regions.emplace_back(p, elems); };
+    layers.assign(size_t(L), LayerWeights{});
+    region(&embed, size_t(V) * H);
+    region(&norm, size_t(H));
+    if (!cfg.tie_word_embeddings) region(&lm_head, size_t(V) * H);
+    for (auto& lw : layers) {
+        region(&lw.qkv, size_t(QKV) * H);
+        if (cfg.attention_bias) region(&lw.qkv_bias, size_t(QKV));
+        region(&lw.o, size_t(H) * nh * hd);
+        region(&lw.gate_up, size_t(2) * I * H);
+        region(&lw.down, size_t(H) * I);
+        region(&lw.ln1, size_t(H));
+        region(&lw.ln2, size_t(H));
+    }
+    std::vector<size_t> offsets;
+    for (auto& [p, n] : regions) {
+        offsets.push_back(offset);
+        offset = align_up(offset + n * 2, 256);
+    }
+    TESSERA_ASSIGN(weights, DeviceBuffer::allocate(offset, "model weights"));
+    for (size_t i = 0; i < regions.size(); ++i)
+        *regions[i].first = reinterpret_cast<bf16_t*>(static_cast<std::byte*>(weights.data()) + offsets[i]);
+    if (cfg.tie_word_embeddings) lm_head = embed;
+    return {};
+}
+
+Status CudaLlm::Impl::allocate_runtime() {
+    TESSERA_ASSIGN(kv, DeviceBuffer::allocate(size_t(L) * 2 * kv_elems_per_layer() * 2, "KV cache"));
+    const size_t Tm = size_t(tmax());
+    size_t off = 0;
+    std::vector<std::pair<void**, size_t>> parts;
+    auto part = [&](void** p, size_t bytes) { parts.emplace_back(p, bytes); };
+    part(reinterpret_cast<void**>(&h), Tm * H * 4);
+    part(reinterpret_cast<void**>(&xn), Tm * H * 2);
+    part(reinterpret_cast<void**>(&qkv), Tm * QKV * 4);
+    part(reinterpret_cast<void**>(&q), Tm * nh * hd * 2);
+    part(reinterpret_cast<void**>(&attn), Tm * nh * hd * 2);
+    part(reinterpret_cast<void**>(&gu), Tm * 2 * I * 4);
+    part(reinterpret_cast<void**>(&act), Tm * I * 2);
+    part(reinterpret_cast<void**>(&S), size_t(nh) * opt.prefill_chunk * opt.max_seq * 4);
+    part(reinterpret_cast<void**>(&P), size_t(nh) * opt.prefill_chunk * opt.max_seq * 2);
+    part(reinterpret_cast<void**>(&logits), size_t(std::max(opt.max_batch, 1)) * V * 4);
+    part(reinterpret_cast<void**>(&d_ids), Tm * 4);
+    part(reinterpret_cast<void**>(&d_pos), Tm * 4);
+    part(reinterpret_cast<void**>(&d_slot), Tm * 4);
+    part(reinterpret_cast<void**>(&d_next), size_t(opt.max_batch) * 4);
+    part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
+    std::vector<size_t> offsets;
+    for (auto& [p, n] : parts) {
+        offsets.push_back(off);
+        off = align_up(off + n, 256);
+    }
+    TESSERA_ASSIGN(scratch, DeviceBuffer::allocate(off, "activations"));
+    for (size_t i = 0; i < parts.size(); ++i) *parts[i].first = static_cast<std::byte*>(scratch.data()) + offsets[i];
+    TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
+
+    // §1.6: inv_freq[i] = 1 / θ^(2i/d) in f32.
+    std::vector<float> f(size_t(hd / 2));
+    for (int i = 0; i < hd / 2; ++i) f[size_t(i)] = 1.0f / std::pow(cfg.rope_theta, float(2 * i) / float(hd));
+    TESSERA_ASSIGN(inv_freq, DeviceBuffer::allocate(f.size() * 4, "rope table"));
+    TESSERA_TRY(check(cudaMemcpy(inv_freq.data(), f.data(), f.size() * 4, cudaMemcpyHostToDevice), "upload rope table"));
+    return {};
+}
+
+namespace {
+
+// Streams host tensors to the device as bf16 through two pinned staging buffers, so conversion of one
+// chunk overlaps the copy of the previous one.
+class Uploader {
+public:
+    static constexpr size_t kChunk = size_t(32) << 20;  // bf16 elements per staging buffer: 64 MiB
+
+    Status init(cudaStream_t stream) {
+        m_stream = stream;
+        for (int i = 0; i < 2; ++i) {
+            TESSERA_ASSIGN(m_stage[i], cuda::PinnedBuffer::allocate(kChunk * 2));
+            TESSERA_TRY(check(cudaEventCreateWithFlags(&m_done[i], cudaEventDisableTiming), "cudaEventCreate"));
+        }
+        return {};
+    }
+    ~Uploader() {
+        for (auto& e : m_done)
+            if (e) cudaEventDestroy(e);
+    }
+
+    Status put(const Tensor& t, bf16_t* dst) {
+        const int64_t n = t.numel();
+        for (int64_t begin = 0; begin < n; begin += int64_t(kChunk)) {
+            const int64_t count = std::min<int64_t>(int64_t(kChunk), n - begin);
+            TESSERA_TRY(check(cudaEventSynchronize(m_done[m_next]), "upload staging"));
+            uint16_t* stage = m_stage[m_next].as<uint16_t>();
+            switch (t.dtype) {
+                case DType::BF16: std::memcpy(stage, t.as<const uint16_t>() + begin, size_t(count) * 2); break;
+                case DType::F32:
+                    for (int64_t i = 0; i < count; ++i) stage[i] = f32_to_bf16(t.as<const float>()[begin + i]);
+                    break;
+                case DType::F16:
+                    for (int64_t i = 0; i < count; ++i)
+                        stage[i] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[begin + i]));
+                    break;
+            }
+            TESSERA_TRY(check(cudaMemcpyAsync(dst + begin, stage, size_t(count) * 2, cudaMemcpyHostToDevice, m_stream),
+                              "upload weights"));
+            TESSERA_TRY(check(cudaEventRecord(m_done[m_next], m_stream), "cudaEventRecord"));
+            m_next ^= 1;
+        }
+        return {};
+    }
+
+private:
+    cudaStream_t m_stream = nullptr;
+    cuda::PinnedBuffer m_stage[2];
+    cudaEvent_t m_done[2] = {nullptr, nullptr};
+    int m_next = 0;
+};
+
+}  // namespace
+
+Status CudaLlm::Impl::upload(const Checkpoint& ck) {
+    Uploader up;
+    TESSERA_TRY(up.init(ctx->stream()));
+    auto put = [&](const std::string& name, const Shape& shape, bf16_t* dst) -> Status {
+        TESSERA_ASSIGN(Tensor t, ck.get(name, shape));
+        return up.put(t, dst);
+    };
+    const int64_t h64 = H, i64 = I, q_rows = int64_t(nh) * hd, kv_rows = int64_t(nkv) * hd;
+    TESSERA_TRY(put("model.embed_tokens.weight", {V, h64}, embed));
+    TESSERA_TRY(put("model.norm.weight", {h64}, norm));
+    if (!cfg.tie_word_embeddings) TESSERA_TRY(put("lm_head.weight", {V, h64}, lm_head));
+    for (int l = 0; l < L; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        LayerWeights& w = layers[size_t(l)];
+        TESSERA_TRY(put(p + "self_attn.q_proj.weight", {q_rows, h64}, w.qkv));
+        TESSERA_TRY(put(p + "self_attn.k_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows) * H));
+        TESSERA_TRY(put(p + "self_attn.v_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows + kv_rows) * H));
+        if (cfg.attention_bias) {
+            TESSERA_TRY(put(p + "self_attn.q_proj.bias", {q_rows}, w.qkv_bias));
+            TESSERA_TRY(put(p + "self_attn.k_proj.bias", {kv_rows}, w.qkv_bias + q_rows));
+            TESSERA_TRY(put(p + "self_attn.v_proj.bias", {kv_rows}, w.qkv_bias + q_rows + kv_rows));
+        }
+        TESSERA_TRY(put(p + "self_attn.o_proj.weight", {h64, q_rows}, w.o));
+        TESSERA_TRY(put(p + "mlp.gate_proj.weight", {i64, h64}, w.gate_up));
+        TESSERA_TRY(put(p + "mlp.up_proj.weight", {i64, h64}, w.gate_up + size_t(I) * H));
+        TESSERA_TRY(put(p + "mlp.down_proj.weight", {h64, i64}, w.down));
+        TESSERA_TRY(put(p + "input_layernorm.weight", {h64}, w.ln1));
+        TESSERA_TRY(put(p + "post_attention_layernorm.weight", {h64}, w.ln2));
+    }
+    return ctx->synchronize();
+}
+
+Status CudaLlm::Impl::randomize(uint64_t seed) {
+    // Scales keep activations in a sane range through many layers (≈ 1/sqrt(fan_in)); norms near 1.
+    const cudaStream_t s = ctx->stream();
+    auto fill = [&](bf16_t* p, size_t n, float scale, float offset) {
+        return cuda::fill_random_bf16(p, int64_t(n), seed++, scale, offset, s);
+    };
+    const float wh = 1.f / std::sqrt(float(H)), wi = 1.f / std::sqrt(float(I));
+    TESSERA_TRY(fill(embed, size_t(V) * H, 1.f, 0.f));
+    TESSERA_TRY(fill(norm, size_t(H), 0.1f, 1.f));
+    if (!cfg.tie_word_embeddings) TESSERA_TRY(fill(lm_head, size_t(V) * H, wh, 0.f));
+    for (auto& w : layers) {
+        TESSERA_TRY(fill(w.qkv, size_t(QKV) * H, wh, 0.f));
+        if (w.qkv_bias) TESSERA_TRY(fill(w.qkv_bias, size_t(QKV), 0.1f, 0.f));
+        TESSERA_TRY(fill(w.o, size_t(H) * nh * hd, wh, 0.f));
+        TESSERA_TRY(fill(w.gate_up, size_t(2) * I * H, wh, 0.f));
+        TESSERA_TRY(fill(w.down, size_t(H) * I, wi, 0.f));
+        TESSERA_TRY(fill(w.ln1, size_t(H), 0.1f, 1.f));
+        TESSERA_TRY(fill(w.ln2, size_t(H), 0.1f, 1.f));
+    }
+    return ctx->synchronize();
+}
+
+// Prefill attention as three launches per GQA offset j: S = scale·Q_h·K_gᵀ, causal softmax, O_h = P_h·V_g,
+// with h = g·G + j batched over the KV heads g.
+Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
+    const int G = nh / nkv, Lk = pos0 + T;
+    const float scale = 1.f / std::sqrt(float(hd));
+    const float one = 1.f, zero = 0.f;
+    const bf16_t* K = k_cache(layer) + size_t(slot) * opt.max_seq * nkv * hd;
+    const bf16_t* Vc = v_cache(layer) + size_t(slot) * opt.max_seq * nkv * hd;
+    for (int j = 0; j < G; ++j) {
+        TESSERA_TRY(cuda::check_cublas(
+            cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, Lk, T, hd, &scale, K, CUDA_R_16BF,
+                                       nkv * hd, hd, q + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, &zero,
+                                       S + size_t(j) * T * Lk, CUDA_R_32F, Lk, int64_t(G) * T * Lk, nkv,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "attention scores"));
+    }
+    TESSERA_TRY(cuda::causal_softmax(S, nh, T, Lk, pos0, P, ctx->stream()));
+    for (int j = 0; j < G; ++j) {
+        TESSERA_TRY(cuda::check_cublas(
+            cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, Lk, &one, Vc, CUDA_R_16BF,
+                                       nkv * hd, hd, P + size_t(j) * T * Lk, CUDA_R_16BF, Lk, int64_t(G) * T * Lk,
+                                       &zero, attn + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, nkv,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "attention values"));
+    }
+    return {};
+}
+
+Status CudaLlm::Impl::layer_forward_prefill(int l, int slot, int T, int pos0) {
+    const LayerWeights& w = layers[size_t(l)];
+    const cudaStream_t s = ctx->stream();
+    TESSERA_TRY(cuda::rms_norm(h, w.ln1, T, H, cfg.rms_norm_eps, xn, s));
+    TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, T, QKV, H));
+    TESSERA_TRY(cuda::rope_kv_write(qkv, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T, nh, nkv, hd, opt.max_seq,
+                                    q, k_cache(l), v_cache(l), s));
+    TESSERA_TRY(attention_prefill(l, slot, T, pos0));
+    TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, T, H, nh * hd, 1.f, 1.f));  // h += attn·Woᵀ
+    TESSERA_TRY(cuda::rms_norm(h, w.ln2, T, H, cfg.rms_norm_eps, xn, s));
+    TESSERA_TRY(cuda::gemm_bf16(*ctx, w.gate_up, xn, gu, true, T, 2 * I, H));
+    TESSERA_TRY(cuda::silu_mul(gu, T, I, act, s));
+    return cuda::gemm_bf16(*ctx, w.down, act, h, true, T, H, I, 1.f, 1.f);  // h += act·Wdᵀ
+}
+
+CudaLlm::CudaLlm(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+CudaLlm::~CudaLlm() = default;
+
+const LlmConfig& CudaLlm::config() const { return m_impl->cfg; }
+std::string CudaLlm::device_name() const { return m_impl->info.name; }
+float CudaLlm::last_gpu_ms() const { return m_impl->last_ms; }
+
+Result<std::unique_ptr<CudaLlm>> CudaLlm::load(const LlmConfig& config, const Checkpoint& checkpoint,
+                                               const CudaLlmOptions& options) {
+    auto impl = std::make_unique<Impl>();
+    TESSERA_TRY(impl->init_shapes(config, options));
+    TESSERA_TRY(impl->allocate_weights());
+    TESSERA_TRY(impl->allocate_runtime());
+    TESSERA_TRY(impl->upload(checkpoint));
+    return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
+}
+
+Result<std::unique_ptr<CudaLlm>> CudaLlm::create_random(const LlmConfig& config, const CudaLlmOptions& options,
+                                                        uint64_t seed) {
+    auto impl = std::make_unique<Impl>();
+    TESSERA_TRY(impl->init_shapes(config, options));
+    TESSERA_TRY(impl->allocate_weights());
+    TESSERA_TRY(impl->allocate_runtime());
+    TESSERA_TRY(impl->randomize(seed));
+    return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
+}
+
+Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions) {
+    Impl& m = *m_impl;
+    if (slot < 0 || slot >= m.opt.max_batch || n < 1 || pos0 < 0 || pos0 + n > m.opt.max_seq)
+        return make_error(ErrorCode::InvalidArgument, "prefill: " + std::to_string(n) + " tokens at position " +
+                                                          std::to_string(pos0) + " do not fit the context of " +
+                                                          std::to_string(m.opt.max_seq));
+    for (int i = 0; i < n; ++i)
+        if (ids[i] < 0 || ids[i] >= m.V)
+            return make_error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
+    const cudaStream_t s = m.ctx->stream();
+    if (all_positions && logits_out && m.all_logits.size() == 0) {
+        TESSERA_ASSIGN(m.all_logits, DeviceBuffer::allocate(size_t(m.opt.prefill_chunk) * m.V * 4, "logits"));
+    }
+    TESSERA_TRY(check(cudaEventRecord(m.ev_start, s), "cudaEventRecord"));
+    int32_t* hio = m.host_io.as<int32_t>();
+    for (int done = 0; done < n; done += m.opt.prefill_chunk) {
+        const int T = std::min(m.opt.prefill_chunk, n - done), p0 = pos0 + done;
+        // The host staging is reused per chunk: wait until the previous chunk's copy has been consumed.
+        TESSERA_TRY(m.ctx->synchronize());
+        for (int i = 0; i < T; ++i) {
+            hio[i] = ids[done + i];
+            hio[T + i] = p0 + i;
+            hio[2 * T + i] = slot;
+        }
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_ids, hio, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + T, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * T, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
+        TESSERA_TRY(cuda::embedding(m.embed, m.d_ids, T, m.H, m.V, m.h, s));
+        for (int l = 0; l < m.L; ++l) TESSERA_TRY(m.layer_forward_prefill(l, slot, T, p0));
+        if (!logits_out) continue;
+        if (all_positions) {
+            TESSERA_TRY(cuda::rms_norm(m.h, m.norm, T, m.H, m.cfg.rms_norm_eps, m.xn, s));
+            TESSERA_TRY(cuda::gemm_bf16(*m.ctx, m.lm_head, m.xn, m.all_logits.data(), true, T, m.V, m.H));
+            TESSERA_TRY(check(cudaMemcpyAsync(logits_out + size_t(done) * m.V, m.all_logits.data(), size_t(T) * m.V * 4,
+                                              cudaMemcpyDeviceToHost, s),
+                              "download logits"));
+        } else if (done + T == n) {
+            TESSERA_TRY(cuda::rms_norm(m.h + size_t(T - 1) * m.H, m.norm, 1, m.H, m.cfg.rms_norm_eps, m.xn, s));
+            TESSERA_TRY(cuda::gemv_bf16(m.lm_head, m.xn, nullptr, nullptr, m.logits, nullptr, 1, m.V, m.H, s));
+            TESSERA_TRY(check(cudaMemcpyAsync(logits_out, m.logits, size_t(m.V) * 4, cudaMemcpyDeviceToHost, s),
+                              "download logits"));
+        }
+    }
+    TESSERA_TRY(check(cudaEventRecord(m.ev_stop, s), "cudaEventRecord"));
+    TESSERA_TRY(m.ctx->synchronize());
+    TESSERA_TRY(check(cudaEventElapsedTime(&m.last_ms, m.ev_start, m.ev_stop), "cudaEventElapsedTime"));
+    return {};
+}
+
+// The decode step body; inputs already in d_ids/d_pos/d_slot. Captured into a graph per batch size.
+Status CudaLlm::Impl::decode_body(int B) {
+    const cudaStream_t s = ctx->stream();
+    const bool gemv = B <= cuda::kGemvMaxBatch;
+    const float scale = 1.f / std::sqrt(float(hd));
+    TESSERA_TRY(cuda::embedding(embed, d_ids, B, H, V, h, s));
+    for (int l = 0; l < L; ++l) {
+        const LayerWeights& w = layers[size_t(l)];
+        TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
+        if (gemv)
+            TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
+        else
+            TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
+        TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh,
+                                        nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
+        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd, opt.max_seq, scale,
+                                           attn, attn_ws, s));
+        if (gemv)
+            TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
+        else
+            TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, B, H, nh * hd, 1.f, 1.f));
+        TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
+        if (gemv)
+            TESSERA_TRY(cuda::gemv_bf16(w.gate_up, xn, nullptr, nullptr, gu, nullptr, B, 2 * I, H, s));
+        else
+            TESSERA_TRY(cuda::gemm_bf16(*ctx, w.gate_up, xn, gu, true, B, 2 * I, H));
+        TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
+        if (gemv)
+            TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
+        else
+            TESSERA_TRY(cuda::gemm_bf16(*ctx, w.down, act, h, true, B, H, I, 1.f, 1.f));
+    }
+    TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
+    if (gemv)
+        TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
+    else
+        TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
+    return cuda::argmax(logits, B, V, d_next, s);
+}
+
+Status CudaLlm::Impl::run_decode(int B) {
+    const cudaStream_t s = ctx->stream();
+    if (!opt.use_graphs) return decode_body(B);
+    auto it = graphs.find(B);
+    if (it == graphs.end()) {
+        cudaGraph_t graph = nullptr;
+        TESSERA_TRY(check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"));
+        Status body = decode_body(B);
+        const cudaError_t end = cudaStreamEndCapture(s, &graph);
+        if (!body.ok()) {
+            if (graph) cudaGraphDestroy(graph);
+            return body;
+        }
+        TESSERA_TRY(check(end, "cudaStreamEndCapture"));
+        cudaGraphExec_t exec = nullptr;
+        const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+        cudaGraphDestroy(graph);
+        TESSERA_TRY(check(inst, "cudaGraphInstantiate"));
+        it = graphs.emplace(B, exec).first;
+    }
+    return check(cudaGraphLaunch(it->second, s), "cudaGraphLaunch");
+}
+
+Status CudaLlm::decode(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, int32_t* next,
+                       float* logits_out) {
+    Impl& m = *m_impl;
+    if (B < 1 || B > m.opt.max_batch)
+        return make_error(ErrorCode::InvalidArgument, "decode: batch " + std::to_string(B) + " exceeds the " +
+                                                          std::to_string(m.opt.max_batch) + " sequences allocated");
+    for (int b = 0; b < B; ++b) {
+        if (ids[b] < 0 || ids[b] >= m.V)
+            return make_error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[b]) + " is outside the vocabulary");
+        if (pos[b] < 0 || pos[b] >= m.opt.max_seq)
+            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) + " exceeds the context of " +
+                                                              std::to_string(m.opt.max_seq));
+        if (slot[b] < 0 || slot[b] >= m.opt.max_batch)
+            return make_error(ErrorCode::InvalidArgument, "decode: slot " + std::to_string(slot[b]) + " does not exist");
+    }
+    const cudaStream_t s = m.ctx->stream();
+    int32_t* hio = m.host_io.as<int32_t>();
+    std::memcpy(hio, ids, size_t(B) * 4);
+    std::memcpy(hio + B, pos, size_t(B) * 4);
+    std::memcpy(hio + 2 * B, slot, size_t(B) * 4);
+    TESSERA_TRY(check(cudaEventRecord(m.ev_start, s), "cudaEventRecord"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_ids, hio, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
+    TESSERA_TRY(m.run_decode(B));
+    int32_t* hnext = hio + 3 * m.tmax();
+    TESSERA_TRY(check(cudaMemcpyAsync(hnext, m.d_next, size_t(B) * 4, cudaMemcpyDeviceToHost, s), "download tokens"));
+    if (logits_out)
+        TESSERA_TRY(check(cudaMemcpyAsync(logits_out, m.logits, size_t(B) * m.V * 4, cudaMemcpyDeviceToHost, s),
+                          "download logits"));
+    TESSERA_TRY(check(cudaEventRecord(m.ev_stop, s), "cudaEventRecord"));
+    TESSERA_TRY(m.ctx->synchronize());  // the one host synchronisation of the step
+    TESSERA_TRY(check(cudaEventElapsedTime(&m.last_ms, m.ev_start, m.ev_stop), "cudaEventElapsedTime"));
+    std::memcpy(next, hnext, size_t(B) * 4);
+    return {};
+}
+
+}  // namespace tessera
