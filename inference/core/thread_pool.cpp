@@ -1,8 +1,16 @@
 // Thread pool with a shared atomic chunk counter: workers and the caller pull chunks until none are left.
-// Hand-off protocol: the caller publishes the job, then bumps m_generation (release). Workers spin on the
-// generation for a while (cheap wake-up between the back-to-back calls of a decode step), then sleep on
-// m_start. m_sleepers and m_generation are both seq_cst, so either the caller sees a sleeper and notifies
-// under the mutex, or the sleeper sees the new generation before it waits: no lost wake-up.
+//
+// Hand-off. The caller writes the job, then opens it by storing an odd m_state. A worker that sees a new
+// open state registers (m_active + 1) and re-reads m_state: only if the job is still open does it read
+// the job and take chunks. The caller, once every chunk is handed out, closes the job (even m_state) and
+// waits for m_active to drain. All of these are seq_cst, so a worker either registered before the close
+// (and the caller waits for it) or sees the close and backs off without touching the job. The caller
+// therefore never waits for a worker that did not take part: a worker the OS has descheduled costs its
+// share of the chunks, not the whole job, which matters on a desktop whose cores are shared.
+//
+// Idle workers poll m_state with pause for a short while, then poll with yield (another runnable thread
+// on the core goes first), then sleep on m_start. m_sleepers and m_state are both seq_cst, so either the
+// caller sees a sleeper and notifies under the mutex, or the sleeper sees the new state before it waits.
 #include "core/thread_pool.h"
 
 #include <algorithm>
@@ -16,7 +24,7 @@ namespace tessera {
 
 namespace {
 
-thread_local const ThreadPool* t_pool = nullptr;  // the pool this thread works for, if any
+thread_local const ThreadPool* t_pool = nullptr;  // the pool this thread is working for, if any
 thread_local int t_index = 0;
 
 inline void cpu_relax() {
@@ -27,9 +35,11 @@ inline void cpu_relax() {
 #endif
 }
 
-// How long an idle worker keeps polling before it sleeps. Long enough to bridge the single-threaded
-// glue (norms, rope, sampling) between the matmuls of a decode step, short enough not to burn a core
-// when the engine is idle.
+// Polling windows of an idle worker. A decode step is hundreds of parallel_for calls separated by a few
+// microseconds of single-threaded glue (norms, rope, sampling): a futex wake-up per call would cost more
+// than many of the jobs. After the hot window the worker yields between polls; after the whole window it
+// sleeps, so an idle engine does not burn a core.
+constexpr auto kHotSpin = std::chrono::microseconds(100);
 constexpr auto kSpinTime = std::chrono::microseconds(2000);
 
 }  // namespace
@@ -59,7 +69,7 @@ int ThreadPool::thread_index() const { return t_pool == this ? t_index : 0; }
 void ThreadPool::run_chunks() {
     const auto& fn = *m_fn;
     for (;;) {
-        int64_t c = m_next.fetch_add(1, std::memory_order_relaxed);
+        const int64_t c = m_next.fetch_add(1, std::memory_order_relaxed);
         if (c >= m_chunks) break;
         fn(c * m_chunk, std::min(m_n, (c + 1) * m_chunk));
     }
@@ -68,18 +78,18 @@ void ThreadPool::run_chunks() {
 void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return;
     min_chunk = std::max<int64_t>(1, min_chunk);
-    int64_t threads = int64_t(size());
+    const int64_t threads = int64_t(size());
     // About four chunks per thread: enough to even out a thread that was descheduled, few enough that
     // the shared counter is not contended.
-    int64_t chunk = std::max(min_chunk, (n + threads * 4 - 1) / (threads * 4));
-    int64_t chunks = (n + chunk - 1) / chunk;
+    const int64_t chunk = std::max(min_chunk, (n + threads * 4 - 1) / (threads * 4));
+    const int64_t chunks = (n + chunk - 1) / chunk;
     if (chunks <= 1 || m_workers.empty() || t_pool == this) {
-        fn(0, n);  // one chunk, no workers, or a nested call from our own worker (would deadlock)
+        fn(0, n);  // one chunk, no workers, or a nested call from our own job (would deadlock)
         return;
     }
     std::lock_guard<std::mutex> call_lock(m_call_mutex);
     const ThreadPool* saved_pool = t_pool;
-    int saved_index = t_index;
+    const int saved_index = t_index;
     t_pool = this;
     t_index = 0;
 
@@ -88,16 +98,16 @@ void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, const std::function<
     m_chunk = chunk;
     m_chunks = chunks;
     m_next.store(0, std::memory_order_relaxed);
-    m_pending.store(int(m_workers.size()), std::memory_order_relaxed);
-    m_generation.fetch_add(1);  // seq_cst: publishes the job fields above
+    const uint64_t open = (m_state.load(std::memory_order_relaxed) | 1u) + 2u;  // next job number, odd
+    m_state.store(open);
     if (m_sleepers.load() > 0) {
         { std::lock_guard<std::mutex> lock(m_mutex); }
         m_start.notify_all();
     }
     run_chunks();
-    // Every worker checks in once per job, so no worker can still be reading the fields we overwrite next.
-    for (int spins = 0; m_pending.load(std::memory_order_acquire) != 0; ++spins) {
-        if (spins < 4096)
+    m_state.store(open - 1);  // closed: nobody registers any more
+    for (int spins = 0; m_active.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins < 2048)
             cpu_relax();
         else
             std::this_thread::yield();
@@ -111,25 +121,36 @@ void ThreadPool::worker_loop(int index) {
     t_pool = this;
     t_index = index;
     uint64_t seen = 0;
-    for (;;) {
-        auto spin_start = std::chrono::steady_clock::now();
-        int polls = 0;
-        for (;;) {
-            if (m_stop.load(std::memory_order_relaxed)) return;
-            if (m_generation.load(std::memory_order_acquire) != seen) break;
-            cpu_relax();
-            // Reading the clock costs more than a pause: check it every 64 polls only.
-            if ((++polls & 63) == 0 && std::chrono::steady_clock::now() - spin_start > kSpinTime) {
-                std::unique_lock<std::mutex> lock(m_mutex);
-                m_sleepers.fetch_add(1);
-                m_start.wait(lock, [&] { return m_stop.load() || m_generation.load() != seen; });
-                m_sleepers.fetch_sub(1);
-                spin_start = std::chrono::steady_clock::now();
-            }
+    auto idle_since = std::chrono::steady_clock::now();
+    for (int polls = 0;; ++polls) {
+        const uint64_t s = m_state.load(std::memory_order_acquire);
+        if ((s & 1u) && s != seen) {
+            seen = s;
+            m_active.fetch_add(1);
+            if (m_state.load() == s) run_chunks();
+            m_active.fetch_sub(1, std::memory_order_release);
+            idle_since = std::chrono::steady_clock::now();
+            polls = 0;
+            continue;
         }
-        seen = m_generation.load(std::memory_order_acquire);
-        run_chunks();
-        m_pending.fetch_sub(1, std::memory_order_release);
+        if (m_stop.load(std::memory_order_relaxed)) return;
+        // Reading the clock costs more than a poll: look at it every 64 polls only.
+        const auto idle = (polls & 63) == 63 ? std::chrono::steady_clock::now() - idle_since
+                                             : std::chrono::steady_clock::duration::zero();
+        if (idle > kSpinTime) {
+            std::unique_lock<std::mutex> lock(m_mutex);
+            m_sleepers.fetch_add(1);
+            m_start.wait(lock, [&] {
+                const uint64_t st = m_state.load();
+                return m_stop.load() || ((st & 1u) && st != seen);
+            });
+            m_sleepers.fetch_sub(1);
+            idle_since = std::chrono::steady_clock::now();
+        } else if (idle > kHotSpin || polls > (1 << 20)) {
+            std::this_thread::yield();
+        } else {
+            cpu_relax();
+        }
     }
 }
 

@@ -43,13 +43,14 @@ private:
     std::mutex m_call_mutex;  // one parallel_for at a time
     std::mutex m_mutex;       // guards sleeping on m_start
     std::condition_variable m_start;
+    // The job. Written by the caller only while no job is open and no worker is registered.
     const std::function<void(int64_t, int64_t)>* m_fn = nullptr;
     int64_t m_n = 0;
     int64_t m_chunk = 0;
     int64_t m_chunks = 0;
-    std::atomic<int64_t> m_next{0};
-    std::atomic<int> m_pending{0};
-    std::atomic<uint64_t> m_generation{0};
+    std::atomic<int64_t> m_next{0};     // next chunk to hand out
+    std::atomic<uint64_t> m_state{0};   // 2·job number + 1 while that job is open, + 0 once closed
+    std::atomic<int> m_active{0};       // workers registered on the open job
     std::atomic<int> m_sleepers{0};
     std::atomic<bool> m_stop{false};
 };
