@@ -1,0 +1,126 @@
+// SearchIndex: FTS5 queries over the title and message indexes (see search_index.h).
+#include "storage/search_index.h"
+
+namespace tessera::storage {
+
+namespace {
+
+bool is_space(std::string_view s, std::size_t i, std::size_t& len) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    len = 1;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') return true;
+    // U+3000 IDEOGRAPHIC SPACE, what a Chinese/Japanese input method types for a space.
+    if (c == 0xE3 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+        static_cast<unsigned char>(s[i + 2]) == 0x80) {
+        len = 3;
+        return true;
+    }
+    return false;
+}
+
+// Pieces made only of ASCII punctuation would be empty phrases; leave them out.
+bool searchable(std::string_view piece) {
+    for (char ch : piece) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::string SearchIndex::to_match_query(std::string_view text, bool prefix_last) {
+    std::vector<std::string_view> pieces;
+    std::size_t i = 0, start = 0;
+    while (i < text.size()) {
+        std::size_t len = 1;
+        if (is_space(text, i, len)) {
+            if (i > start) pieces.push_back(text.substr(start, i - start));
+            start = i + len;
+        }
+        i += len;
+    }
+    if (start < text.size()) pieces.push_back(text.substr(start));
+    std::string query;
+    for (std::size_t p = 0; p < pieces.size(); ++p) {
+        if (!searchable(pieces[p])) continue;
+        if (!query.empty()) query += ' ';
+        query += '"';
+        for (char c : pieces[p]) {
+            if (c == '"') query += '"';  // a quote inside an FTS5 string is written twice
+            query += c;
+        }
+        query += '"';
+        if (prefix_last && p + 1 == pieces.size()) query += '*';
+    }
+    return query;
+}
+
+Result<std::vector<SearchHit>> SearchIndex::search_titles(std::string_view text, const SearchOptions& o) {
+    const std::string match = to_match_query(text, o.prefix_last);
+    std::vector<SearchHit> out;
+    if (match.empty()) return out;
+    TESSERA_ASSIGN(auto stmt, m_db.cached(
+                                  "SELECT f.rowid, f.hl, f.rank, c.title, c.archived FROM "
+                                  "(SELECT rowid, highlight(conversations_fts, 0, ?2, ?3) AS hl, rank FROM conversations_fts "
+                                  " WHERE conversations_fts MATCH ?1 ORDER BY rank LIMIT ?4 OFFSET ?5) AS f "
+                                  "JOIN conversations c ON c.id = f.rowid ORDER BY f.rank"));
+    TESSERA_TRY(stmt->bind_all(match, o.highlight_open, o.highlight_close, o.limit, o.offset));
+    while (true) {
+        TESSERA_ASSIGN(bool row, stmt->step());
+        if (!row) break;
+        SearchHit h;
+        h.conversation_id = stmt->column_int(0);
+        h.snippet = stmt->column_text(1);
+        h.score = stmt->column_double(2);
+        h.conversation_title = stmt->column_text(3);
+        h.archived = stmt->column_int(4) != 0;
+        out.push_back(std::move(h));
+    }
+    return out;
+}
+
+Result<std::vector<SearchHit>> SearchIndex::search_messages(std::string_view text, const SearchOptions& o) {
+    const std::string match = to_match_query(text, o.prefix_last);
+    std::vector<SearchHit> out;
+    if (match.empty()) return out;
+    // The inner query is answered by FTS5 alone, which orders by rank itself and computes snippets only
+    // for the rows it returns; the joins then run for one page of hits.
+    TESSERA_ASSIGN(auto stmt, m_db.cached(
+                                  "SELECT f.rowid, f.snip, f.rank, m.conversation_id, m.role, c.title, c.archived FROM "
+                                  "(SELECT rowid, snippet(messages_fts, -1, ?2, ?3, '…', ?4) AS snip, rank "
+                                  " FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?5 OFFSET ?6) AS f "
+                                  "JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id "
+                                  "ORDER BY f.rank"));
+    TESSERA_TRY(stmt->bind_all(match, o.highlight_open, o.highlight_close, o.snippet_tokens, o.limit, o.offset));
+    while (true) {
+        TESSERA_ASSIGN(bool row, stmt->step());
+        if (!row) break;
+        SearchHit h;
+        h.message_id = stmt->column_int(0);
+        h.snippet = stmt->column_text(1);
+        h.score = stmt->column_double(2);
+        h.conversation_id = stmt->column_int(3);
+        h.role = role_from_name(stmt->column_text(4)).value_or(Role::User);
+        h.conversation_title = stmt->column_text(5);
+        h.archived = stmt->column_int(6) != 0;
+        out.push_back(std::move(h));
+    }
+    return out;
+}
+
+Result<SearchResults> SearchIndex::search(std::string_view text, const SearchOptions& options) {
+    SearchResults results;
+    TESSERA_ASSIGN(results.titles, search_titles(text, options));
+    TESSERA_ASSIGN(results.messages, search_messages(text, options));
+    return results;
+}
+
+Status SearchIndex::rebuild() {
+    TESSERA_ASSIGN(Transaction tx, Transaction::begin(m_db));
+    TESSERA_TRY(m_db.exec("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')"));
+    TESSERA_TRY(m_db.exec("INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')"));
+    return tx.commit();
+}
+
+}  // namespace tessera::storage
