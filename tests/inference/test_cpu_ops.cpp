@@ -275,7 +275,8 @@ private slots:
         QTest::addColumn<int>("head_dim");
         QTest::addColumn<bool>("scalar");
         const int cases[][5] = {{1, 0, 1, 1, 4},   {1, 9, 4, 2, 16},   {5, 0, 4, 4, 8},    {7, 3, 6, 2, 33},
-                                {1, 300, 12, 2, 128}, {16, 20, 8, 1, 64}, {3, 1, 2, 2, 1},  {9, 0, 12, 2, 128}};
+                                {1, 300, 12, 2, 128}, {16, 20, 8, 1, 64}, {3, 1, 2, 2, 1},  {9, 0, 12, 2, 128},
+                                {70, 0, 4, 2, 32},    {2, 1000, 12, 2, 128}, {2, 5, 20, 1, 16}, {1, 129, 3, 3, 72}};
         for (bool scalar : {true, false})
             for (const auto& c : cases)
                 QTest::newRow(qPrintable(QString("%1 T%2 pos0 %3 h%4/%5 hd%6")

@@ -30,8 +30,10 @@ void gemm_cols_avx2(const float* x, int64_t M, int64_t K, const void* W, DType w
                     int64_t n1, float* y);
 constexpr int64_t kGemmNr = 16;  // weight rows per packed panel (two ymm registers of outputs)
 
-float dot_avx2(const float* a, const float* b, int64_t n);
-void axpy_avx2(float* y, float a, const float* x, int64_t n);         // y += a·x
+// Attention (attention.cpp): s[j] = scale·q·k_j over nb key rows; o = alpha·o + Σ_j p[j]·v_j.
+void qk_scores_avx2(const float* q, const float* k, int64_t k_stride, int64_t nb, int64_t hd, float scale, float* s);
+void pv_accumulate_avx2(float* o, float alpha, const float* p, const float* v, int64_t v_stride, int64_t nb,
+                        int64_t hd);
 void scale_avx2(float* y, float a, int64_t n);                        // y *= a
 float exp_sum_avx2(float* x, int64_t n, float max);                    // x = exp(x - max), returns Σ
 void silu_mul_avx2(const float* gate, const float* up, int64_t n, float* out);

@@ -169,7 +169,10 @@ void tile(const float* x, int64_t ldx, const float* pack, int64_t kc, float* y, 
         }
         return;
     }
-    for (int64_t i = 0; i < MR; ++i) {  // last panel of a matrix whose N is not a multiple of 16
+    // Last panel of a matrix whose N is not a multiple of 16. Unrolled like the loops above: any c0[i]
+    // with a run-time i would force GCC to keep the accumulators in memory inside the k loop.
+#pragma GCC unroll 6
+    for (int64_t i = 0; i < MR; ++i) {
         alignas(32) float buf[kNr];
         _mm256_store_ps(buf, c0[i]);
         _mm256_store_ps(buf + 8, c1[i]);

@@ -26,8 +26,9 @@ void rope_rotate_half(float* x, int64_t T, int64_t n_heads, int64_t head_dim, co
 //   q:   [T, n_heads, head_dim]
 //   k,v: cache [max_seq, n_kv_heads, head_dim]; rows [0, pos0+T) valid
 //   out: [T, n_heads, head_dim]
-// GQA: query head h uses kv head h / (n_heads / n_kv_heads). Softmax in f32. scratch: at least
-// pool.size() * (pos0 + T) floats.
+// GQA: query head h uses kv head h / (n_heads / n_kv_heads). Softmax in f32 (online, max-subtracted).
+// scratch: at least pool.size() * (pos0 + T) floats; reserved (the current kernels keep their blocks on the
+// stack), so callers that size it this way keep working if a kernel starts to use it.
 void attention(const float* q, const float* k_cache, const float* v_cache, int64_t T, int64_t pos0,
                int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
                float* scratch, ThreadPool& pool);

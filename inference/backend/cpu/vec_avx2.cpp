@@ -1,4 +1,4 @@
-// AVX2/FMA vector helpers for attention, norms and the element-wise ops (declared in kernels.h). Only
+// AVX2/FMA vector helpers for softmax, norms and the element-wise ops (declared in kernels.h). Only
 // called after detail::use_avx2(). Two accumulators per reduction hide the FMA latency.
 #include "backend/cpu/kernels.h"
 
@@ -9,27 +9,6 @@
 namespace tessera::cpu::detail {
 
 using namespace avx2;
-
-float dot_avx2(const float* a, const float* b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum(_mm256_add_ps(s0, s1));
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
-
-void axpy_avx2(float* y, float a, const float* x, int64_t n) {
-    const __m256 va = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; ++i) y[i] += a * x[i];
-}
 
 void scale_avx2(float* y, float a, int64_t n) {
     const __m256 va = _mm256_set1_ps(a);
