@@ -1,0 +1,30 @@
+// DemoDriver: runs a small script against the live app, for tools/screenshots.sh. One command a line:
+//   wait-models             until the model folders are scanned
+//   load-default            load the default model and wait for it
+//   new-chat | type TEXT | send | stop | wait-reply | regenerate
+//   wait MS                 let the event loop run
+//   resize W H | tab N | open-models | close-dialogs | expand-thinking
+//   screenshot FILE.png     grabs the main window (or the model manager with "screenshot-models")
+//   quit
+// Lines starting with # are comments. A command that cannot be done ends the app with exit code 3.
+#pragma once
+
+#include <QObject>
+#include <QStringList>
+
+class Application;
+
+class DemoDriver : public QObject {
+    Q_OBJECT
+public:
+    explicit DemoDriver(Application* app, QObject* parent = nullptr);
+    bool start(const QString& scriptPath);
+
+private:
+    void next();
+    void fail(const QString& why);
+
+    Application* m_app;
+    QStringList m_lines;
+    int m_pc = 0;
+};

@@ -1,0 +1,82 @@
+// InferenceWorker: owns the ChatEngine and lives on its own QThread. Requests arrive as queued slot calls
+// carrying an id; results leave as queued signals keyed by that id. Streaming text is coalesced to about
+// 30 updates a second so the GUI thread never drowns in signals, and cancel() is safe from any thread.
+#pragma once
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+#include <QStringList>
+
+#include <atomic>
+#include <memory>
+
+#include "app/ChatEngine.h"
+
+class InferenceWorker : public QObject {
+    Q_OBJECT
+public:
+    explicit InferenceWorker(std::unique_ptr<ChatEngine> engine, QObject* parent = nullptr);
+    ~InferenceWorker() override;
+
+    // Thread-safe: stops request `requestId` (and any earlier one) at the next token or load step.
+    void cancel(quint64 requestId);
+
+    static constexpr int kEmitIntervalMs = 33;  // ~30 Hz
+
+    // Request ids grow across every client, since cancel(id) also covers the ids before it.
+    static quint64 nextRequestId();
+    // What scanFolders looks at: the folder itself, and folders and .gguf files up to two levels below.
+    static QStringList findModelPaths(const QString& folder);
+
+public slots:
+    void start();
+    void probe(quint64 requestId, const QStringList& paths);
+    // Finds checkpoint folders (a config.json) and .gguf files in the folders, then probes each.
+    void scanFolders(quint64 requestId, const QStringList& folders);
+    void loadModel(quint64 requestId, const QString& path);
+    void unloadModel(const QString& path);
+    void generate(quint64 requestId, const QString& modelPath, const EngineRequest& request);
+    // Limits the memory models may take together (0 = the engine's capacity).
+    void setMemoryBudget(qint64 bytes);
+
+signals:
+    void deviceInfo(const QString& device, qint64 capacityBytes);
+    void probed(quint64 requestId, const QList<ModelEntry>& entries);
+    void loadProgress(quint64 requestId, const QString& path, double fraction);
+    void modelLoaded(quint64 requestId, const QString& path);
+    // reason is set when the worker unloaded it on its own to make room.
+    void modelUnloaded(const QString& path, const QString& reason);
+    void memoryInUse(qint64 bytes);
+    void contextTrimmed(quint64 requestId, int droppedTurns, int contextLength);
+    void textDelta(quint64 requestId, const QString& text);
+    void thinkingDelta(quint64 requestId, const QString& text);
+    void stats(quint64 requestId, const GenerationStats& stats);
+    void failed(quint64 requestId, const AppError& error);
+    // stopped: cut short by cancel() (the partial text stays); failed() came first when it broke.
+    void finished(quint64 requestId, bool stopped);
+
+private:
+    bool isCancelled(quint64 requestId) const;
+    std::optional<AppError> ensureLoaded(quint64 requestId, const QString& path);
+    ModelEntry entryFor(const QString& path);
+    qint64 budget() const;
+    qint64 usedBytes() const;
+    void flush(quint64 requestId, bool force);
+
+    std::unique_ptr<ChatEngine> m_engine;
+    QHash<QString, ModelEntry> m_entries;  // probe results, by path
+    QHash<QString, qint64> m_loaded;       // loaded models and their memory
+    QStringList m_lru;                     // least recently used first
+    qint64 m_budget = 0;
+
+    std::atomic<quint64> m_active{0};
+    std::atomic<quint64> m_cancelledUpTo{0};
+    std::atomic<bool> m_cancelFlag{false};
+
+    QElapsedTimer m_sinceEmit;
+    QElapsedTimer m_genTimer;
+    QString m_pendingAnswer;
+    QString m_pendingThinking;
+    int m_pieces = 0;
+};

@@ -1,0 +1,162 @@
+// TesseraEngine: conversions between the app's values and the engine's, and error mapping.
+#include "app/TesseraEngine.h"
+
+#include <QFileInfo>
+#include <QRandomGenerator>
+
+#include <algorithm>
+
+#include <unistd.h>
+
+#include "tessera/engine.h"
+
+namespace {
+
+AppError toAppError(const tessera::Error& e, const QString& path) {
+    AppError out;
+    out.detail = QString::fromStdString(e.to_string());
+    const QString name = QFileInfo(path).fileName();
+    switch (e.code) {
+    case tessera::ErrorCode::OutOfMemory:
+        out.kind = AppError::Kind::OutOfMemory;
+        out.message = QStringLiteral("Not enough memory for %1").arg(name);
+        break;
+    case tessera::ErrorCode::Cancelled:
+        out.kind = AppError::Kind::Cancelled;
+        out.message = QStringLiteral("Stopped");
+        break;
+    case tessera::ErrorCode::Io:
+        out.kind = AppError::Kind::Io;
+        out.message = QStringLiteral("Cannot read %1: %2").arg(name, QString::fromStdString(e.message));
+        break;
+    case tessera::ErrorCode::Format:
+    case tessera::ErrorCode::Shape:
+    case tessera::ErrorCode::DType:
+    case tessera::ErrorCode::Config:
+    case tessera::ErrorCode::Tokenizer:
+        out.kind = AppError::Kind::BadModel;
+        out.message = QStringLiteral("%1 is not a usable model folder: %2").arg(name, QString::fromStdString(e.message));
+        break;
+    case tessera::ErrorCode::Unsupported:
+        out.kind = AppError::Kind::Unsupported;
+        out.message = QStringLiteral("%1 is not supported: %2").arg(name, QString::fromStdString(e.message));
+        break;
+    default:
+        out.kind = AppError::Kind::Internal;
+        out.message = QStringLiteral("The engine failed: %1").arg(QString::fromStdString(e.message));
+        break;
+    }
+    return out;
+}
+
+std::vector<tessera::Message> toMessages(const EngineRequest& request) {
+    std::vector<tessera::Message> out;
+    if (!request.systemPrompt.isEmpty()) out.push_back({"system", request.systemPrompt.toStdString()});
+    for (const auto& t : request.turns) {
+        const char* role = t.role == ChatMessage::Role::Assistant ? "assistant"
+                           : t.role == ChatMessage::Role::System  ? "system"
+                                                                   : "user";
+        out.push_back({role, t.content.toStdString()});
+    }
+    return out;
+}
+
+}  // namespace
+
+TesseraEngine::TesseraEngine() = default;
+TesseraEngine::~TesseraEngine() = default;
+
+QString TesseraEngine::deviceName() const { return QStringLiteral("CPU"); }
+
+qint64 TesseraEngine::memoryCapacity() const {
+    // Physical memory; models are weighed against it (leaving the rest of the machine room is the
+    // estimate's job, which includes the KV cache and activations).
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long pageSize = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && pageSize > 0 ? qint64(pages) * qint64(pageSize) : qint64(8) * 1024 * 1024 * 1024;
+}
+
+ModelEntry TesseraEngine::probe(const QString& path) {
+    ModelEntry e;
+    e.path = path;
+    e.name = QFileInfo(path).fileName();
+    e.availableBytes = memoryCapacity();
+    if (path.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive)) {
+        e.kind = ModelEntry::Kind::Gguf;
+        e.fileBytes = QFileInfo(path).size();
+        return e;
+    }
+    auto info = tessera::probe_model(path.toStdString());
+    if (!info) {
+        e.kind = ModelEntry::Kind::Broken;
+        e.error = QString::fromStdString(info.error().to_string());
+        e.hint = QStringLiteral("Check that the folder holds the whole checkpoint (config.json, the weight files, "
+                                "tokenizer.json) as published on Hugging Face.");
+        return e;
+    }
+    e.kind = ModelEntry::Kind::Chat;
+    e.architecture = QString::fromStdString(info->architecture);
+    e.dtype = QString::fromStdString(info->dtype);
+    e.parameters = info->parameters;
+    e.fileBytes = qint64(info->file_bytes);
+    e.memoryBytes = qint64(info->memory_estimate);
+    e.contextLength = info->context_length;
+    e.thinks = info->chat_format == "r1-distill";
+    e.seesImages = false;
+    return e;
+}
+
+std::optional<AppError> TesseraEngine::load(const QString& path, const std::function<bool(double)>& progress) {
+    if (progress && !progress(0.0)) return AppError{AppError::Kind::Cancelled, QStringLiteral("Loading was cancelled"), {}};
+    auto model = tessera::Model::load(path.toStdString());
+    if (!model) return toAppError(model.error(), path);
+    if (progress && !progress(0.9)) return AppError{AppError::Kind::Cancelled, QStringLiteral("Loading was cancelled"), {}};
+    auto session = (*model)->open_session();
+    if (!session) return toAppError(session.error(), path);
+    m_loaded[path] = Loaded{std::move(model).value(), std::move(session).value()};
+    if (progress) progress(1.0);
+    return std::nullopt;
+}
+
+void TesseraEngine::unload(const QString& path) { m_loaded.erase(path); }
+
+int TesseraEngine::countPromptTokens(const QString& path, const EngineRequest& request) {
+    auto it = m_loaded.find(path);
+    if (it == m_loaded.end()) return 0;
+    return int(it->second.model->chat_prompt(toMessages(request)).size());
+}
+
+std::optional<AppError> TesseraEngine::generate(const QString& path, const EngineRequest& request,
+                                                const EngineCallbacks& callbacks, const std::atomic<bool>& cancel,
+                                                GenerationStats* stats) {
+    auto it = m_loaded.find(path);
+    if (it == m_loaded.end()) return AppError{AppError::Kind::BadModel, QStringLiteral("The model is not loaded"), path};
+    tessera::GenerateOptions options;
+    options.sampling = tessera::default_sampling(it->second.model->info());
+    options.sampling.greedy = request.sampling.temperature <= 0.0;
+    options.sampling.temperature = float(std::max(request.sampling.temperature, 1e-3));
+    options.sampling.top_p = float(request.sampling.topP);
+    options.sampling.seed = QRandomGenerator::global()->generate64();
+    options.max_tokens = request.sampling.maxNewTokens;
+    options.cancel = &cancel;
+    bool stoppedByCallback = false;
+    auto onText = [&](const tessera::TextEvent& ev) {
+        bool go = true;
+        if (!ev.thinking.empty() && callbacks.onThinking) go = callbacks.onThinking(QString::fromStdString(ev.thinking)) && go;
+        if (!ev.answer.empty() && callbacks.onAnswer) go = callbacks.onAnswer(QString::fromStdString(ev.answer)) && go;
+        if (!go) stoppedByCallback = true;
+        return go ? tessera::Flow::Continue : tessera::Flow::Stop;
+    };
+    auto result = it->second.session->chat(toMessages(request), options, onText);
+    if (!result) return toAppError(result.error(), path);
+    if (stats) {
+        stats->promptTokens = result->prompt_tokens;
+        stats->generatedTokens = result->generated_tokens;
+        stats->seconds = result->prefill_seconds + result->decode_seconds;
+        stats->tokensPerSecond = result->decode_tokens_per_second;
+    }
+    if (stoppedByCallback || result->stop_reason == tessera::StopReason::Cancelled ||
+        result->stop_reason == tessera::StopReason::Callback)
+        return AppError{AppError::Kind::Cancelled, QStringLiteral("Stopped"), {}};
+    return std::nullopt;
+}

@@ -1,0 +1,259 @@
+// The whole app, offscreen: the composition root with a real tiny fixture model on the CPU (type, stream,
+// stop, regenerate, edit, restart and find the conversation again), the event loop's latency while the
+// worker streams at full speed, and the banners for a bad model folder, a failure mid-reply and a full disk.
+#include <QElapsedTimer>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QtTest>
+
+#include <fstream>
+
+#include "app/Application.h"
+#include "app/ChatController.h"
+#include "app/FaultyEngine.h"
+#include "app/InferenceWorker.h"
+#include "app/ModelController.h"
+#include "support/test_support.h"
+#include "ui/chat/ChatPane.h"
+#include "ui/chat/Composer.h"
+#include "ui/chat/MessageBubble.h"
+#include "ui/chat/MessageModel.h"
+#include "ui/chat/MessageView.h"
+#include "ui/common/Banner.h"
+#include "ui/common/MarkdownView.h"
+#include "ui/main/ConversationListModel.h"
+#include "ui/main/MainWindow.h"
+
+using tessera::test::TempDir;
+
+namespace {
+
+QString q(const std::filesystem::path& p) { return QString::fromStdString(p.string()); }
+
+// Settings the app reads at start: the model folders, and small replies.
+void configure(const TempDir& root, const QStringList& folders, int maxTokens) {
+    QSettings s(q(root.path()) + QStringLiteral("/config/tessera.conf"), QSettings::IniFormat);
+    s.setValue(QStringLiteral("models/folders"), folders);
+    s.setValue(QStringLiteral("sampling/maxNewTokens"), maxTokens);
+    s.setValue(QStringLiteral("sampling/temperature"), 0.8);
+    s.sync();
+}
+
+std::unique_ptr<Application> startApp(const TempDir& root, std::function<std::unique_ptr<ChatEngine>()> engine = {},
+                                      qint64 maxPages = 0) {
+    ApplicationOptions o;
+    o.root = q(root.path());
+    o.engineFactory = std::move(engine);
+    o.maxDatabasePages = maxPages;
+    auto app = std::make_unique<Application>(o);
+    app->window()->show();
+    return app;
+}
+
+bool waitScanned(Application& app) {
+    QSignalSpy scanned(app.models(), &ModelController::scanned);
+    return scanned.wait(20000) && !app.window()->chatPane()->currentModel().isEmpty();
+}
+
+bool waitReply(Application& app, int ms = 60000) {
+    if (!app.chat()->isGenerating()) return true;
+    QSignalSpy done(app.chat(), &ChatController::generationFinished);
+    return done.wait(ms);
+}
+
+struct Line {
+    int role;
+    QString content;
+    bool operator==(const Line&) const = default;
+};
+QList<Line> shown(Application& app) {
+    QList<Line> out;
+    for (const auto& m : app.chat()->messages()->visibleMessages()) out << Line{int(m.role), m.content};
+    return out;
+}
+
+std::unique_ptr<ChatEngine> faulty(FaultyEngine::Options o) { return std::make_unique<FaultyEngine>(o); }
+
+}  // namespace
+
+class TestAppEndToEnd : public QObject {
+    Q_OBJECT
+private slots:
+    void firstRunShowsTheGuide() {
+        TempDir root;
+        auto app = startApp(root, [] { return faulty({}); });
+        QVERIFY(app->window()->chatPane()->isFirstRun());
+        QVERIFY(app->window()->chatPane()->guide()->isVisible());
+    }
+
+    void chatWithTheFixtureModel() {
+        TempDir root;
+        const QString fixture = q(tessera::test::fixture("llm/llama_st_single"));
+        configure(root, {fixture}, 48);
+        QList<Line> before;
+        qint64 conversation = 0;
+        {
+            auto app = startApp(root);
+            QVERIFY(waitScanned(*app));
+            ChatPane* pane = app->window()->chatPane();
+            QVERIFY(!pane->isFirstRun());
+            // Type a prompt and press Enter.
+            pane->composer()->editor()->setFocus();
+            QTest::keyClicks(pane->composer()->editor(), QStringLiteral("Hello there"));
+            QTest::keyClick(pane->composer()->editor(), Qt::Key_Return);
+            QVERIFY(app->chat()->isGenerating());
+            QCOMPARE(pane->composer()->text(), QString());
+            MessageModel* messages = app->chat()->messages();
+            QCOMPARE(messages->rowCount(), 2);
+            QVERIFY(waitReply(*app));
+            const ChatMessage reply = messages->visibleMessages().last();
+            QVERIFY(!reply.content.isEmpty() || !reply.thinking.isEmpty());
+            QCOMPARE(reply.state, ChatMessage::State::Complete);
+            // The view shows what the model holds.
+            MessageBubble* bubble = pane->messageView()->bubbleAt(1);
+            QVERIFY(bubble);
+            QCOMPARE(bubble->answerView()->markdownSource(), reply.content);
+
+            // Stop mid-reply: a long reply, stopped as soon as text appears.
+            app->chat()->setConversationSettings(QString(), SamplingSettings{0.8, 0.95, 3000});
+            bool stoppedWhileStreaming = false;
+            auto c = connect(messages, &QAbstractItemModel::dataChanged, app.get(), [&] {
+                const ChatMessage last = messages->visibleMessages().last();
+                if (app->chat()->isGenerating() && !last.content.isEmpty() && !stoppedWhileStreaming) {
+                    stoppedWhileStreaming = true;
+                    QTest::keyClick(app->window(), Qt::Key_Escape);
+                }
+            });
+            app->chat()->send(QStringLiteral("Tell me a long story"));
+            QVERIFY(waitReply(*app));
+            disconnect(c);
+            QVERIFY(stoppedWhileStreaming);
+            const ChatMessage stopped = messages->visibleMessages().last();
+            QCOMPARE(stopped.state, ChatMessage::State::Stopped);
+            QVERIFY(stopped.generatedTokens < 3000);
+
+            // Regenerate the stopped reply: a second version appears.
+            app->chat()->setConversationSettings(QString(), SamplingSettings{0.8, 0.95, 24});
+            app->chat()->regenerate(stopped.id);
+            QVERIFY(waitReply(*app));
+            QCOMPARE(messages->rowCount(), 4);
+            QCOMPARE(messages->index(3).data(MessageModel::BranchCountRole).toInt(), 2);
+            QCOMPARE(messages->index(3).data(MessageModel::BranchIndexRole).toInt(), 2);
+
+            // Edit the first message and resend: a new branch from the top.
+            app->chat()->editAndResend(messages->idAt(0), QStringLiteral("Hello again"));
+            QVERIFY(waitReply(*app));
+            QCOMPARE(messages->rowCount(), 2);
+            QCOMPARE(messages->index(0).data(MessageModel::ContentRole).toString(), QStringLiteral("Hello again"));
+            QCOMPARE(messages->index(0).data(MessageModel::BranchCountRole).toInt(), 2);
+            before = shown(*app);
+            conversation = app->chat()->currentConversation();
+            QVERIFY(conversation > 0);  // storage has answered with the real id
+        }
+        // Restart on the same data folder: the conversation is there with the same content.
+        auto app = startApp(root);
+        ConversationListModel* list = app->chat()->conversations();
+        QTRY_VERIFY_WITH_TIMEOUT(list->rowOf(conversation) >= 0, 10000);
+        QCOMPARE(list->index(list->rowOf(conversation)).data().toString(), QStringLiteral("Hello there"));
+        QSignalSpy opened(app->chat(), &ChatController::conversationOpened);
+        app->chat()->openConversation(conversation);
+        QVERIFY(opened.wait(10000));
+        QCOMPARE(shown(*app), before);
+        // The older branch is still there.
+        app->chat()->switchBranch(app->chat()->messages()->idAt(0), -1);
+        QCOMPARE(app->chat()->messages()->index(0).data(MessageModel::ContentRole).toString(), QStringLiteral("Hello there"));
+        QCOMPARE(app->chat()->messages()->rowCount(), 4);
+    }
+
+    void staysResponsiveWhileStreaming() {
+        TempDir root;
+        configure(root, {q(root / "models")}, 1'000'000);
+        std::filesystem::create_directories(root / "models");
+        FaultyEngine::Options o;
+        o.reply = QStringLiteral("Streaming at full speed, paragraph after paragraph of text.\n\n");
+        o.repeatReply = 1'000'000;
+        auto app = startApp(root, [o] { return faulty(o); });
+        QVERIFY(waitScanned(*app));
+        app->chat()->send(QStringLiteral("go"));
+        QVERIFY(app->chat()->isGenerating());
+        QElapsedTimer clock;
+        clock.start();
+        qint64 last = clock.elapsed();
+        qint64 worst = 0;
+        int ticks = 0;
+        QTimer probe;
+        probe.setInterval(5);
+        connect(&probe, &QTimer::timeout, this, [&] {
+            const qint64 now = clock.elapsed();
+            worst = std::max(worst, now - last);
+            last = now;
+            ++ticks;
+        });
+        probe.start();
+        QTest::qWait(2000);
+        probe.stop();
+        const int length = int(app->chat()->messages()->visibleMessages().last().content.size());
+        app->chat()->stop();
+        QVERIFY(waitReply(*app, 10000));
+        QVERIFY2(length > 10000, qPrintable(QString::number(length)));  // it really streamed
+        QVERIFY2(worst <= 50, qPrintable(QStringLiteral("longest gap %1 ms over %2 ticks").arg(worst).arg(ticks)));
+    }
+
+    void badModelFolderShowsABanner() {
+        TempDir root;
+        std::filesystem::create_directories(root / "models" / "broken");
+        tessera::test::write_file(root / "models" / "broken" / "config.json", "{\"architectures\": [\"Nope\"]}");
+        configure(root, {q(root / "models")}, 16);
+        auto app = startApp(root);
+        QSignalSpy scanned(app->models(), &ModelController::scanned);
+        QVERIFY(scanned.wait(20000));
+        ChatPane* pane = app->window()->chatPane();
+        pane->composer()->setText(QStringLiteral("a draft I typed"));
+        QSignalSpy failed(app->models(), &ModelController::loadFailed);
+        app->models()->load(q(root / "models" / "broken"));
+        QVERIFY(failed.wait(20000));
+        QVERIFY(pane->banner()->isVisible());
+        QVERIFY(!pane->banner()->message().isEmpty());
+        QCOMPARE(pane->composer()->text(), QStringLiteral("a draft I typed"));
+        // The manager says what is wrong in place.
+        QCOMPARE(app->models()->models()->entryAt(0).kind, ModelEntry::Kind::Broken);
+    }
+
+    void failureMidReplyShowsABanner() {
+        TempDir root;
+        std::filesystem::create_directories(root / "models");
+        configure(root, {q(root / "models")}, 64);
+        FaultyEngine::Options o;
+        o.failAfterTokens = 4;
+        auto app = startApp(root, [o] { return faulty(o); });
+        QVERIFY(waitScanned(*app));
+        app->chat()->send(QStringLiteral("hi"));
+        QVERIFY(waitReply(*app));
+        ChatPane* pane = app->window()->chatPane();
+        QVERIFY(pane->banner()->isVisible());
+        QVERIFY(pane->banner()->message().contains(QStringLiteral("failed")));
+        QCOMPARE(app->chat()->messages()->visibleMessages().last().state, ChatMessage::State::Failed);
+        // The app goes on: the next message is accepted.
+        app->chat()->send(QStringLiteral("again"));
+        QVERIFY(waitReply(*app));
+        QCOMPARE(app->chat()->messages()->rowCount(), 4);
+    }
+
+    void fullDiskShowsABanner() {
+        TempDir root;
+        std::filesystem::create_directories(root / "models");
+        configure(root, {q(root / "models")}, 16);
+        auto app = startApp(root, [] { return faulty({}); }, 48);
+        QVERIFY(waitScanned(*app));
+        ChatPane* pane = app->window()->chatPane();
+        app->chat()->send(QString(400'000, QLatin1Char('x')));
+        QTRY_VERIFY_WITH_TIMEOUT(pane->banner()->isVisible(), 20000);
+        QVERIFY2(pane->banner()->message().contains(QStringLiteral("full")), qPrintable(pane->banner()->message()));
+        QVERIFY(waitReply(*app));
+        // What was typed is still on screen.
+        QCOMPARE(app->chat()->messages()->visibleMessages().first().content.size(), 400'000);
+    }
+};
+
+QTEST_MAIN(TestAppEndToEnd)
+#include "test_app_end_to_end.moc"
