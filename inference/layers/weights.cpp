@@ -1,0 +1,32 @@
+// Load-time weight validation (see weights.h).
+#include "layers/weights.h"
+
+namespace tessera {
+
+Result<Tensor> WeightLoader::get(const std::string& name, const Shape& shape) {
+    TESSERA_ASSIGN(Tensor t, m_checkpoint.get(name, shape));
+    const TensorEntry* entry = m_checkpoint.find(name);
+    const std::string file = entry ? entry->file : std::string("?");
+    // The CPU backend reads f32/bf16/f16 weights in place from the mapped file.
+    if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16)
+        return make_error(ErrorCode::DType, name + ": dtype " + std::string(dtype_name(t.dtype)) +
+                                                " is not a float type the CPU backend reads (" + file + ")");
+    if (t.device != DeviceKind::Cpu || (t.data == nullptr && t.numel() > 0))
+        return make_error(ErrorCode::Internal, name + ": tensor data is not mapped in host memory (" + file + ")");
+    m_used.insert(name);
+    return t;
+}
+
+Status WeightLoader::check_all_used() const {
+    for (const TensorEntry& e : m_checkpoint.tensors()) {
+        if (m_used.count(e.name)) continue;
+        // Some Llama checkpoints carry the rotary buffer; the engine recomputes it (models.md §2.2).
+        if (e.name.ends_with("rotary_emb.inv_freq")) continue;
+        return make_error(ErrorCode::Unsupported,
+                          e.name + ": tensor " + e.tensor.shape.to_string() + " in " + e.file +
+                              " is not used by this model (unsupported variant of the architecture?)");
+    }
+    return {};
+}
+
+}  // namespace tessera

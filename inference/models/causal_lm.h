@@ -1,0 +1,42 @@
+// What the runtime needs from a decoder-only language model: its config, a per-session state (KV cache +
+// activation scratch) and a forward step. Every model family implements it; the runtime (Session, the
+// generation loop) is written once against it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "io/model_config.h"
+#include "tessera/error.h"
+
+namespace tessera {
+
+class ThreadPool;
+
+// The mutable side of a model run: KV cache for max_seq positions and scratch for up to max_batch tokens
+// per forward. Allocated once per session, so a forward step never allocates.
+struct ForwardState {
+    virtual ~ForwardState() = default;
+    int max_seq = 0;
+    int max_batch = 0;
+};
+
+class CausalLm {
+public:
+    virtual ~CausalLm() = default;
+    virtual const LlmConfig& config() const = 0;
+
+    // Host bytes new_state() will allocate (the memory estimate uses it). threads: the size of the pool
+    // forward() will be given (attention keeps one score row per thread).
+    virtual uint64_t state_bytes(int max_seq, int max_batch, int threads) const = 0;
+    virtual Result<std::unique_ptr<ForwardState>> new_state(int max_seq, int max_batch, int threads) const = 0;
+
+    // Runs ids[0, T) at positions [pos, pos + T), appending their keys/values to the state's cache, which
+    // must hold positions [0, pos). logits: [T, V] when all_positions, else [1, V] for the last token.
+    // Preconditions (checked by the caller, not here, since this is the hot path): 0 < T <= max_batch,
+    // pos + T <= max_seq, every id in [0, V), pool.size() <= the threads the state was made for.
+    virtual void forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
+                         bool all_positions, ThreadPool& pool) const = 0;
+};
+
+}  // namespace tessera

@@ -1,0 +1,174 @@
+// Public API glue (tessera/engine.h): probing a folder, loading a Model, tokenizer access, chat prompts.
+// Every entry point converts an escaping exception (allocation failure, a library bug) into an Error.
+#include <algorithm>
+#include <map>
+#include <new>
+#include <set>
+#include <thread>
+
+#include "runtime/model_state.h"
+#include "tessera/engine.h"
+#include "tokenizer/chat_format.h"
+
+namespace tessera {
+
+const char* model_kind_name(ModelKind kind) {
+    switch (kind) {
+        case ModelKind::Llama: return "llama";
+        case ModelKind::Qwen2: return "qwen2";
+    }
+    return "?";
+}
+
+const char* stop_reason_name(StopReason reason) {
+    switch (reason) {
+        case StopReason::Eos: return "eos";
+        case StopReason::StopString: return "stop string";
+        case StopReason::MaxTokens: return "max tokens";
+        case StopReason::ContextFull: return "context full";
+        case StopReason::Callback: return "stopped by caller";
+        case StopReason::Cancelled: return "cancelled";
+    }
+    return "?";
+}
+
+namespace {
+
+Error from_exception(const std::exception& e) {
+    if (dynamic_cast<const std::bad_alloc*>(&e)) return make_error(ErrorCode::OutOfMemory, "out of host memory");
+    return make_error(ErrorCode::Internal, std::string("unexpected exception: ") + e.what());
+}
+
+int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+
+ModelInfo make_info(const std::filesystem::path& dir, const ResolvedModel& r, const Checkpoint& ck, int threads) {
+    const LlmConfig& c = r.config;
+    ModelInfo info;
+    info.dir = dir;
+    info.kind = r.spec.kind;
+    info.architecture = c.architecture;
+    info.chat_format = r.spec.chat_format_name;
+    info.weight_format = ck.format();
+    info.vocab_size = c.vocab_size;
+    info.hidden_size = c.hidden_size;
+    info.intermediate_size = c.intermediate_size;
+    info.num_layers = c.num_hidden_layers;
+    info.num_heads = c.num_attention_heads;
+    info.num_kv_heads = c.num_key_value_heads;
+    info.head_dim = c.head_dim;
+    info.max_position_embeddings = c.max_position_embeddings;
+    info.tie_word_embeddings = c.tie_word_embeddings;
+    info.default_sampling = r.sampling;
+
+    // Parameters the model uses: every stored tensor except a recomputed rotary buffer and a tied copy of
+    // the embedding (models.md §12 counts the same way).
+    std::map<DType, uint64_t> bytes_by_dtype;
+    std::set<std::string> files;
+    for (const TensorEntry& e : ck.tensors()) {
+        files.insert(e.file);
+        if (e.name.ends_with("rotary_emb.inv_freq")) continue;
+        if (c.tie_word_embeddings && e.name == "lm_head.weight") continue;
+        info.parameters += e.tensor.numel();
+        info.weight_bytes += e.tensor.nbytes();
+        bytes_by_dtype[e.tensor.dtype] += e.tensor.nbytes();
+    }
+    auto dominant = std::max_element(bytes_by_dtype.begin(), bytes_by_dtype.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+    info.dtype = dominant == bytes_by_dtype.end() ? std::string("?") : std::string(dtype_name(dominant->first));
+    for (const std::string& f : files) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(dir / f, ec);
+        if (!ec) info.file_bytes += size;
+    }
+
+    info.context_length = std::min(c.max_position_embeddings, kDefaultContext);
+    info.kv_bytes_per_token = 2ull * uint64_t(c.num_hidden_layers) * uint64_t(c.num_key_value_heads) *
+                              uint64_t(c.head_dim) * sizeof(float);
+    info.memory_estimate = info.weight_bytes +
+                           r.spec.state_bytes(c, info.context_length, kPrefillChunk, threads) +
+                           uint64_t(c.vocab_size) * sizeof(float);
+    return info;
+}
+
+}  // namespace
+
+Result<ModelInfo> probe_model(const std::filesystem::path& dir) {
+    try {
+        TESSERA_ASSIGN(ResolvedModel r, resolve_model(dir));
+        TESSERA_ASSIGN(std::unique_ptr<Checkpoint> ck, Checkpoint::open(dir));
+        return make_info(dir, r, *ck, default_threads());
+    } catch (const std::exception& e) {
+        return from_exception(e);
+    }
+}
+
+Model::Model(std::shared_ptr<const ModelState> state) : m_state(std::move(state)) {}
+Model::~Model() = default;
+
+Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
+    try {
+        if (options.device == Device::Cuda)
+            return make_error(ErrorCode::Unsupported, "device cuda: the CUDA backend is not available yet");
+        if (options.threads < 0) return make_error(ErrorCode::InvalidArgument, "threads must be >= 0");
+        auto st = std::make_shared<ModelState>();
+        TESSERA_ASSIGN(st->resolved, resolve_model(dir));
+        TESSERA_ASSIGN(std::unique_ptr<Checkpoint> ck, Checkpoint::open(dir));
+        st->checkpoint = std::move(ck);
+        TESSERA_ASSIGN(st->tokenizer, Tokenizer::load(dir));
+        TESSERA_ASSIGN(st->lm, st->resolved.spec.load(st->resolved.config, st->checkpoint));
+        if (options.threads > 0) {
+            st->own_pool = std::make_unique<ThreadPool>(options.threads);
+            st->pool = st->own_pool.get();
+        } else {
+            st->pool = &ThreadPool::global();
+        }
+
+        // Special tokens come from the tokenizer, never from config.json alone (models.md §9, §11.21).
+        const Tokenizer& tok = *st->tokenizer;
+        const int V = st->resolved.config.vocab_size;
+        const auto bos = tok.bos_id(), eos = tok.eos_id();
+        if (!bos || !eos)
+            return make_error(ErrorCode::Tokenizer, "tokenizer_config.json: the BOS and EOS tokens must be named "
+                                                    "(bos_token, eos_token) for chat prompts");
+        for (int32_t id : {*bos, *eos})
+            if (id >= V)
+                return make_error(ErrorCode::Config, "tokenizer.json: special token id " + std::to_string(id) +
+                                                         " is outside the model's " + std::to_string(V) +
+                                                         " embedding rows (config.json vocab_size)");
+        st->bos_text = tok.token_bytes(*bos);
+        st->eos_text = tok.token_bytes(*eos);
+        st->eos_ids.push_back(*eos);
+        // generation_config's extra stop ids count when the tokenizer agrees they are special tokens.
+        for (int id : st->resolved.config.eos_token_ids)
+            if (id != *eos && id < V && id < tok.vocab_size() && tok.is_special(id)) st->eos_ids.push_back(id);
+
+        st->info = make_info(dir, st->resolved, *st->checkpoint, st->pool->size());
+        return std::shared_ptr<Model>(new Model(std::move(st)));
+    } catch (const std::exception& e) {
+        return from_exception(e);
+    }
+}
+
+const ModelInfo& Model::info() const { return m_state->info; }
+
+std::vector<int32_t> Model::tokenize(std::string_view text, bool add_special) const {
+    return m_state->tokenizer->encode(text, add_special);
+}
+
+std::string Model::detokenize(const std::vector<int32_t>& ids, bool skip_special) const {
+    return m_state->tokenizer->decode(ids, skip_special);
+}
+
+std::vector<int32_t> Model::chat_prompt(const std::vector<Message>& messages) const {
+    std::vector<ChatMessage> chat;
+    chat.reserve(messages.size());
+    for (const Message& m : messages) chat.push_back(ChatMessage{m.role, m.content});
+    const std::string text =
+        render_chat(m_state->resolved.spec.chat_format, chat, m_state->bos_text, m_state->eos_text);
+    // The rendered text already holds BOS (models.md §2.4, §11.22): no second one from the tokenizer.
+    return m_state->tokenizer->encode(text, /*add_special=*/false);
+}
+
+std::vector<int32_t> Model::eos_ids() const { return m_state->eos_ids; }
+
+}  // namespace tessera

@@ -1,0 +1,246 @@
+// Session: a KV cache, the position in it, a sampler, and the generation loop (tessera/engine.h).
+// Everything sized per call (sampler buffers, reserved token vectors) is allocated before the first token;
+// the per-token model step and the sampler then run without allocating. Only the streamed text (short
+// strings for the callback) is built per token.
+#include <algorithm>
+#include <chrono>
+#include <new>
+
+#include "runtime/model_state.h"
+#include "runtime/sampler.h"
+#include "runtime/text_stream.h"
+#include "tessera/engine.h"
+
+namespace tessera {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+Error from_exception(const std::exception& e) {
+    if (dynamic_cast<const std::bad_alloc*>(&e)) return make_error(ErrorCode::OutOfMemory, "out of host memory");
+    return make_error(ErrorCode::Internal, std::string("unexpected exception: ") + e.what());
+}
+
+}  // namespace
+
+struct Session::Impl {
+    std::shared_ptr<const ModelState> model;
+    std::unique_ptr<ForwardState> state;
+    int context_length = 0;
+    std::vector<int32_t> history;  // context + generated tokens of the last call
+    int cached = 0;                // leading tokens of history whose keys/values are in the cache
+    std::vector<float> logits;     // [V] of the last position run
+    std::vector<uint8_t> seen;     // [V] ids already in history (repetition penalty)
+    std::vector<int32_t> seen_ids; // the same ids as a list
+    Sampler sampler;
+
+    int vocab() const { return model->resolved.config.vocab_size; }
+    ThreadPool& pool() const { return *model->pool; }
+
+    Status check_ids(const std::vector<int32_t>& ids, const char* what) const {
+        if (ids.empty()) return make_error(ErrorCode::InvalidArgument, std::string(what) + " is empty");
+        if (int64_t(ids.size()) > context_length)
+            return make_error(ErrorCode::InvalidArgument,
+                              std::string(what) + " of " + std::to_string(ids.size()) +
+                                  " tokens does not fit the session context of " + std::to_string(context_length));
+        for (size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] < 0 || ids[i] >= vocab())
+                return make_error(ErrorCode::InvalidArgument,
+                                  std::string(what) + ": token id " + std::to_string(ids[i]) + " at index " +
+                                      std::to_string(i) + " is outside the vocabulary [0, " +
+                                      std::to_string(vocab()) + ")");
+        return {};
+    }
+
+    void mark_seen(int32_t id) {
+        if (!seen[size_t(id)]) {
+            seen[size_t(id)] = 1;
+            seen_ids.push_back(id);  // capacity V reserved: never reallocates
+        }
+    }
+
+    // Runs history[cached, end) through the model in chunks, leaving the last position's logits.
+    // Returns false when cancelled between chunks.
+    bool prefill(size_t end, const std::atomic<bool>* cancel) {
+        const CausalLm& lm = *model->lm;
+        while (size_t(cached) < end) {
+            if (cancel && cancel->load(std::memory_order_relaxed)) return false;
+            const int T = int(std::min<size_t>(end - size_t(cached), size_t(state->max_batch)));
+            lm.forward(*state, history.data() + cached, T, cached, logits.data(), false, pool());
+            cached += T;
+        }
+        return true;
+    }
+
+    Result<GenerationStats> generate(const std::vector<int32_t>& context, const GenerateOptions& options,
+                                     const TextCallback& on_text);
+};
+
+Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& context, const GenerateOptions& opt,
+                                                const TextCallback& on_text) {
+    TESSERA_TRY(check_ids(context, "prompt"));
+    if (opt.max_tokens < 0) return make_error(ErrorCode::InvalidArgument, "max_tokens must be >= 0");
+    TESSERA_TRY(sampler.configure(opt.sampling, vocab()));
+
+    GenerationStats stats;
+    stats.prompt_tokens = int(context.size());
+    stats.tokens.reserve(size_t(opt.max_tokens));
+
+    // Reuse the cached prefix shared with the previous call; at least the last context token is run
+    // again, since its logits are needed.
+    size_t reuse = 0;
+    const size_t limit = std::min(size_t(cached), context.size() - 1);
+    while (reuse < limit && history[reuse] == context[reuse]) ++reuse;
+    cached = int(reuse);
+    stats.cached_tokens = int(reuse);
+    history.assign(context.begin(), context.end());  // capacity context_length reserved at open
+
+    // Repetition penalty covers every distinct id of the context (HF with input_ids, models.md §1.10).
+    for (int32_t id : seen_ids) seen[size_t(id)] = 0;
+    seen_ids.clear();
+    for (int32_t id : context) mark_seen(id);
+
+    const auto t_prefill = Clock::now();
+    const bool prefilled = prefill(context.size(), opt.cancel);
+    stats.prefill_seconds = seconds_since(t_prefill);
+    const int computed = int(context.size() - reuse);
+    if (stats.prefill_seconds > 0 && prefilled) stats.prefill_tokens_per_second = computed / stats.prefill_seconds;
+    if (!prefilled) {
+        stats.stop_reason = StopReason::Cancelled;
+        return stats;
+    }
+
+    TextStream text(*model->tokenizer, opt);
+    auto emit = [&](const TextEvent& e) { return on_text ? on_text(e) : Flow::Continue; };
+    const auto t_decode = Clock::now();
+    int steps = 0;
+    stats.stop_reason = StopReason::MaxTokens;
+    while (stats.generated_tokens < opt.max_tokens) {
+        if (opt.cancel && opt.cancel->load(std::memory_order_relaxed)) {
+            stats.stop_reason = StopReason::Cancelled;
+            break;
+        }
+        const int32_t token = sampler.sample(logits.data(), seen_ids.data(), seen_ids.size());
+        history.push_back(token);
+        stats.tokens.push_back(token);
+        ++stats.generated_tokens;
+        mark_seen(token);
+        if (opt.stop_at_eos && model->is_eos(token)) {
+            stats.stop_reason = StopReason::Eos;  // counted, not shown (models.md §1.10 step 3)
+            break;
+        }
+        bool stopped = false;
+        const TextEvent event = text.push(token, stopped);
+        if (stopped) {
+            emit(event);
+            stats.stop_reason = StopReason::StopString;
+            break;
+        }
+        if (emit(event) == Flow::Stop) {
+            stats.stop_reason = StopReason::Callback;
+            break;
+        }
+        if (stats.generated_tokens >= opt.max_tokens) break;
+        if (cached >= context_length) {
+            stats.stop_reason = StopReason::ContextFull;
+            break;
+        }
+        // One decode step: the new token at position `cached` (§1.9).
+        model->lm->forward(*state, &history[size_t(cached)], 1, cached, logits.data(), false, pool());
+        ++cached;
+        ++steps;
+    }
+    const TextEvent tail = text.flush();
+    if (!tail.answer.empty() || !tail.thinking.empty()) emit(tail);
+    stats.decode_seconds = seconds_since(t_decode);
+    if (steps > 0 && stats.decode_seconds > 0) stats.decode_tokens_per_second = steps / stats.decode_seconds;
+    return stats;
+}
+
+Session::Session(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+Session::~Session() = default;
+
+Result<std::unique_ptr<Session>> Model::open_session(const SessionOptions& options) const {
+    try {
+        auto impl = std::make_unique<Session::Impl>();
+        impl->model = m_state;
+        const int ctx = options.context_length > 0 ? options.context_length : m_state->info.context_length;
+        if (options.context_length < 0)
+            return make_error(ErrorCode::InvalidArgument, "context_length must be >= 0");
+        impl->context_length = ctx;
+        TESSERA_ASSIGN(impl->state, m_state->lm->new_state(ctx, std::min(kPrefillChunk, ctx), m_state->pool->size()));
+        const size_t V = size_t(m_state->resolved.config.vocab_size);
+        impl->history.reserve(size_t(ctx) + 1);
+        impl->logits.assign(V, 0.0f);
+        impl->seen.assign(V, 0);
+        impl->seen_ids.reserve(V);
+        return std::unique_ptr<Session>(new Session(std::move(impl)));
+    } catch (const std::exception& e) {
+        return from_exception(e);
+    }
+}
+
+Result<GenerationStats> Session::generate(const std::vector<int32_t>& context, const GenerateOptions& options,
+                                          const TextCallback& on_text) {
+    try {
+        return m_impl->generate(context, options, on_text);
+    } catch (const std::exception& e) {
+        m_impl->cached = 0;  // the cache may be half-written: start over next time
+        return from_exception(e);
+    }
+}
+
+Result<GenerationStats> Session::chat(const std::vector<Message>& messages, const GenerateOptions& options,
+                                      const TextCallback& on_text) {
+    try {
+        const ModelState& m = *m_impl->model;
+        GenerateOptions opt = options;
+        if (m.resolved.spec.chat_format == ChatFormat::R1Distill) {
+            // The R1 generation prompt ends in "<think>\n" (models.md §3.4): the reply starts in thinking.
+            opt.split_thinking = true;
+            opt.starts_in_thinking = true;
+        }
+        std::vector<ChatMessage> chat;
+        for (const Message& msg : messages) chat.push_back(ChatMessage{msg.role, msg.content});
+        const std::string text = render_chat(m.resolved.spec.chat_format, chat, m.bos_text, m.eos_text);
+        return m_impl->generate(m.tokenizer->encode(text, /*add_special=*/false), opt, on_text);
+    } catch (const std::exception& e) {
+        m_impl->cached = 0;
+        return from_exception(e);
+    }
+}
+
+Result<std::vector<float>> Session::logits(const std::vector<int32_t>& ids) {
+    try {
+        Impl& s = *m_impl;
+        TESSERA_TRY(s.check_ids(ids, "ids"));
+        const size_t V = size_t(s.vocab());
+        std::vector<float> out(ids.size() * V);
+        s.history.assign(ids.begin(), ids.end());
+        s.cached = 0;
+        while (size_t(s.cached) < ids.size()) {
+            const int T = int(std::min(ids.size() - size_t(s.cached), size_t(s.state->max_batch)));
+            s.model->lm->forward(*s.state, s.history.data() + s.cached, T, s.cached, out.data() + size_t(s.cached) * V,
+                                 true, s.pool());
+            s.cached += T;
+        }
+        std::copy(out.end() - std::ptrdiff_t(V), out.end(), s.logits.begin());
+        return out;
+    } catch (const std::exception& e) {
+        m_impl->cached = 0;
+        return from_exception(e);
+    }
+}
+
+void Session::reset() {
+    m_impl->history.clear();
+    m_impl->cached = 0;
+}
+
+const std::vector<int32_t>& Session::history() const { return m_impl->history; }
+int Session::context_length() const { return m_impl->context_length; }
+
+}  // namespace tessera
