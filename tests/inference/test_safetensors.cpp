@@ -48,7 +48,7 @@ void check_expected(const Checkpoint& ckpt, const std::string& section) {
 // Expects failure with `code` and a message containing each needle.
 template <class R>
 void expect_error(const R& r, ErrorCode code, std::initializer_list<std::string> needles) {
-    QVERIFY2(!r.ok(), "expected an error");
+    QVERIFY2(!r.ok(), ("expected an error containing '" + (needles.size() ? *needles.begin() : std::string()) + "'").c_str());
     const std::string msg = r.error().message;
     QVERIFY2(r.error().code == code, (std::string("wrong code: ") + r.error().to_string()).c_str());
     for (const std::string& n : needles)
