@@ -29,10 +29,14 @@ public:
     std::string token_bytes(int32_t id) const;
 
     std::optional<int32_t> token_to_id(std::string_view token) const;  // added tokens first, then vocab
+    // The vocabulary string of an id ("Ġhow"; added tokens as their content); nullopt for an unused id.
+    std::optional<std::string> id_to_token(int32_t id) const;
     bool is_special(int32_t id) const;
     int32_t vocab_size() const;  // highest id + 1
     std::optional<int32_t> bos_id() const;
     std::optional<int32_t> eos_id() const;
+    // Whether encode(text, true) prepends BOS (add_bos_token and a BOS token exist).
+    bool adds_bos() const;
 
     struct Impl;
 
