@@ -1,0 +1,285 @@
+// Every CUDA operation against the CPU backend on fresh random inputs, at several sizes including odd
+// ones; device outputs are poisoned (NaN bytes) before each launch so a kernel that skips an element fails.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "backend/cpu/ops.h"
+#include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/device.h"
+#include "check_support.h"
+
+using namespace tessera;
+using namespace tessera::gpucheck;
+
+namespace {
+
+template <class T>
+struct Dev {
+    T* p = nullptr;
+    size_t n = 0;
+    explicit Dev(size_t count) : n(count) {
+        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
+        poison();
+    }
+    Dev(const std::vector<T>& host) : Dev(host.size()) { upload(host); }
+    ~Dev() { cudaFree(p); }
+    Dev(const Dev&) = delete;
+    Dev& operator=(const Dev&) = delete;
+    void poison() { cudaMemset(p, 0xff, n * sizeof(T)); }
+    void upload(const std::vector<T>& host) { cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
+    std::vector<T> download() const {
+        std::vector<T> h(n);
+        cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+        return h;
+    }
+};
+
+Tensor host_bf16(std::vector<uint16_t>& data, Shape shape) {
+    Tensor t;
+    t.dtype = DType::BF16;
+    t.shape = shape;
+    t.data = data.data();
+    return t;
+}
+
+void check_gemv(Counter& c, ThreadPool& pool) {
+    struct Case { int B, N, K; bool bias, residual, out_f32; };
+    const Case cases[] = {{1, 1, 8, false, false, true},   {1, 7, 24, true, false, true},   {2, 33, 72, false, true, true},
+                          {3, 129, 100, true, false, false}, {5, 1000, 1536, false, false, true}, {8, 257, 4096, true, true, true},
+                          {4, 4096, 4096, false, false, false}, {1, 11008, 4096, false, true, true}, {6, 96, 8960, false, false, true}};
+    uint64_t seed = 1;
+    for (const Case& k : cases) {
+        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+        auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+        auto bias = to_bf16(random_floats(size_t(k.N), seed++));
+        auto res = random_floats(size_t(k.B) * k.N, seed++);
+        Dev<uint16_t> dW(W), dx(x), db(bias);
+        Dev<float> dres(res), dyf(size_t(k.B) * k.N);
+        Dev<uint16_t> dyb(size_t(k.B) * k.N);
+        float* yf = k.out_f32 ? (k.residual ? dres.p : dyf.p) : nullptr;
+        Status st = cuda::gemv_bf16(dW.p, dx.p, k.bias ? db.p : nullptr, k.residual ? dres.p : nullptr, yf,
+                                    k.out_f32 ? nullptr : dyb.p, k.B, k.N, k.K, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> got = k.out_f32 ? (k.residual ? dres.download() : dyf.download()) : from_bf16(dyb.download());
+        std::vector<float> xf = from_bf16(x), ref(size_t(k.B) * k.N);
+        Tensor tb = k.bias ? host_bf16(bias, {k.N}) : Tensor{};
+        cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), tb, ref.data(), pool);
+        if (k.residual)
+            for (size_t i = 0; i < ref.size(); ++i) ref[i] += res[i];
+        const double err = rel_error(got, ref), tol = k.out_f32 ? 1e-4 : 8e-3;
+        c.expect(st.ok() && err <= tol, "gemv_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
+                                            " K=" + std::to_string(k.K), "rel err " + fmt(err));
+    }
+}
+
+void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
+    struct Case { int M, N, K; };
+    const Case cases[] = {{17, 65, 72}, {1, 3, 8}, {64, 256, 1536}, {33, 1000, 96}};
+    uint64_t seed = 100;
+    for (const Case& k : cases) {
+        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+        auto x = to_bf16(random_floats(size_t(k.M) * k.K, seed++));
+        auto y0 = random_floats(size_t(k.M) * k.N, seed++);
+        Dev<uint16_t> dW(W), dx(x);
+        Dev<float> dy(y0);
+        // beta = 1 is the fused residual add of o_proj/down_proj.
+        Status st = cuda::gemm_bf16(ctx, dW.p, dx.p, dy.p, true, k.M, k.N, k.K, 1.f, 1.f);
+        (void)ctx.synchronize();
+        std::vector<float> xf = from_bf16(x), ref(size_t(k.M) * k.N);
+        cpu::matmul(xf.data(), k.M, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, ref.data(), pool);
+        for (size_t i = 0; i < ref.size(); ++i) ref[i] += y0[i];
+        const double err = rel_error(dy.download(), ref);
+        c.expect(st.ok() && err <= 1e-4, "gemm_bf16 M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) +
+                                             " K=" + std::to_string(k.K), "rel err " + fmt(err));
+    }
+}
+
+void check_norm_and_elementwise(Counter& c) {
+    uint64_t seed = 200;
+    for (int D : {8, 72, 1536, 4096, 4097}) {
+        const int rows = 3;
+        auto x = random_floats(size_t(rows) * D, seed++, 3.f);
+        auto w = to_bf16(random_floats(size_t(D), seed++, 1.5f));
+        Dev<float> dx(x);
+        Dev<uint16_t> dw(w), dy(size_t(rows) * D);
+        Status st = cuda::rms_norm(dx.p, dw.p, rows, D, 1e-6f, dy.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(x.size());
+        cpu::rms_norm(x.data(), host_bf16(w, {D}), rows, D, 1e-6f, ref.data());
+        const double err = rel_error(from_bf16(dy.download()), ref);
+        c.expect(st.ok() && err <= 1e-2, "rms_norm D=" + std::to_string(D), "rel err " + fmt(err));
+    }
+    for (int I : {5, 96, 8960}) {
+        const int rows = 4;
+        auto gu = random_floats(size_t(rows) * 2 * I, seed++, 4.f);
+        Dev<float> dgu(gu);
+        Dev<uint16_t> dout(size_t(rows) * I);
+        Status st = cuda::silu_mul(dgu.p, rows, I, dout.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(size_t(rows) * I);
+        for (int r = 0; r < rows; ++r)
+            cpu::silu_mul(gu.data() + size_t(r) * 2 * I, gu.data() + size_t(r) * 2 * I + I, I, ref.data() + size_t(r) * I);
+        const double err = rel_error(from_bf16(dout.download()), ref);
+        c.expect(st.ok() && err <= 1e-2, "silu_mul I=" + std::to_string(I), "rel err " + fmt(err));
+    }
+    {
+        const int V = 50, D = 24;
+        auto table = to_bf16(random_floats(size_t(V) * D, seed++));
+        std::vector<int32_t> ids = {0, 49, 7, 7, 23};
+        Dev<uint16_t> dt(table);
+        Dev<int32_t> di(ids);
+        Dev<float> dh(ids.size() * D);
+        Status st = cuda::embedding(dt.p, di.p, int(ids.size()), D, V, dh.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(ids.size() * D);
+        cpu::embedding(host_bf16(table, {V, D}), ids.data(), int64_t(ids.size()), ref.data());
+        c.expect(st.ok() && rel_error(dh.download(), ref) == 0.0, "embedding exact");
+    }
+    {
+        std::vector<float> logits = random_floats(3 * 1001, seed++);
+        logits[17] = 50.f;                       // row 0
+        logits[1001 + 1000] = 60.f;              // row 1: last index
+        logits[2002 + 5] = logits[2002 + 900] = 70.f;  // row 2: tie -> lowest index
+        Dev<float> dl(logits);
+        Dev<int32_t> dout(3);
+        Status st = cuda::argmax(dl.p, 3, 1001, dout.p, nullptr);
+        cudaDeviceSynchronize();
+        auto got = dout.download();
+        c.expect(st.ok() && got[0] == 17 && got[1] == 1000 && got[2] == 5, "argmax incl. ties",
+                 std::to_string(got[0]) + " " + std::to_string(got[1]) + " " + std::to_string(got[2]));
+    }
+}
+
+void check_rope_kv(Counter& c) {
+    struct Case { int nh, nkv, hd; };
+    const Case cases[] = {{4, 4, 8}, {12, 2, 128}, {3, 1, 24}, {32, 32, 128}};
+    uint64_t seed = 300;
+    for (const Case& k : cases) {
+        const int R = 5, max_seq = 4100, slots = 2, QKV = (k.nh + 2 * k.nkv) * k.hd;
+        std::vector<int32_t> pos = {0, 1, 17, 1000, 4099}, slot = {0, 1, 1, 0, 1};
+        auto qkv = random_floats(size_t(R) * QKV, seed++);
+        auto bias = to_bf16(random_floats(size_t(QKV), seed++, 0.5f));
+        std::vector<float> inv(size_t(k.hd / 2));
+        for (int i = 0; i < k.hd / 2; ++i) inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
+        Dev<float> dqkv(qkv), dinv(inv);
+        Dev<uint16_t> db(bias), dq(size_t(R) * k.nh * k.hd);
+        Dev<int32_t> dpos(pos), dslot(slot);
+        const size_t cache = size_t(slots) * max_seq * k.nkv * k.hd;
+        Dev<uint16_t> dk(cache), dv(cache);
+        Status st = cuda::rope_kv_write(dqkv.p, db.p, dpos.p, dslot.p, dinv.p, R, k.nh, k.nkv, k.hd, max_seq, dq.p, dk.p,
+                                        dv.p, nullptr);
+        cudaDeviceSynchronize();
+        // CPU: bias, then rotate q and k heads at their positions.
+        std::vector<float> q(size_t(R) * k.nh * k.hd), kk(size_t(R) * k.nkv * k.hd), vv(kk.size());
+        for (int r = 0; r < R; ++r) {
+            const float* row = qkv.data() + size_t(r) * QKV;
+            for (int i = 0; i < k.nh * k.hd; ++i) q[size_t(r) * k.nh * k.hd + i] = row[i] + bf16_to_f32(bias[size_t(i)]);
+            for (int i = 0; i < k.nkv * k.hd; ++i) {
+                kk[size_t(r) * k.nkv * k.hd + i] = row[k.nh * k.hd + i] + bf16_to_f32(bias[size_t(k.nh * k.hd + i)]);
+                vv[size_t(r) * k.nkv * k.hd + i] =
+                    row[(k.nh + k.nkv) * k.hd + i] + bf16_to_f32(bias[size_t((k.nh + k.nkv) * k.hd + i)]);
+            }
+        }
+        cpu::rope_rotate_half(q.data(), R, k.nh, k.hd, pos.data(), inv.data());
+        cpu::rope_rotate_half(kk.data(), R, k.nkv, k.hd, pos.data(), inv.data());
+        auto kc = from_bf16(dk.download()), vc = from_bf16(dv.download());
+        std::vector<float> gk(kk.size()), gv(vv.size());
+        for (int r = 0; r < R; ++r) {
+            const size_t off = (size_t(slot[size_t(r)]) * max_seq + size_t(pos[size_t(r)])) * k.nkv * k.hd;
+            std::copy_n(kc.begin() + long(off), k.nkv * k.hd, gk.begin() + long(size_t(r) * k.nkv * k.hd));
+            std::copy_n(vc.begin() + long(off), k.nkv * k.hd, gv.begin() + long(size_t(r) * k.nkv * k.hd));
+        }
+        const std::string name = "rope_kv_write nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
+                                 " hd=" + std::to_string(k.hd);
+        // cos/sin are rounded to bf16 as the references do, and outputs are bf16: a few bf16 ulps.
+        const double eq = rel_error(from_bf16(dq.download()), q), ek = rel_error(gk, kk), ev = rel_error(gv, vv);
+        c.expect(st.ok() && eq <= 2e-2 && ek <= 2e-2 && ev <= 8e-3, name,
+                 "q " + fmt(eq) + " k " + fmt(ek) + " v " + fmt(ev));
+    }
+}
+
+void check_attention_decode(Counter& c, ThreadPool& pool) {
+    struct Case { int B, nh, nkv, hd; std::vector<int32_t> pos; };
+    const Case cases[] = {{1, 4, 4, 8, {0}},
+                          {2, 12, 2, 128, {63, 64}},
+                          {3, 28, 4, 128, {1, 200, 1023}},
+                          {4, 32, 32, 128, {5, 129, 700, 1500}},
+                          {2, 6, 1, 24, {300, 77}}};
+    uint64_t seed = 400;
+    for (const Case& k : cases) {
+        const int max_seq = 2048, slots = k.B;
+        const size_t cache = size_t(slots) * max_seq * k.nkv * k.hd;
+        auto kc = to_bf16(random_floats(cache, seed++, 2.f)), vc = to_bf16(random_floats(cache, seed++));
+        auto q = to_bf16(random_floats(size_t(k.B) * k.nh * k.hd, seed++, 2.f));
+        std::vector<int32_t> slot(size_t(k.B));
+        for (int b = 0; b < k.B; ++b) slot[size_t(b)] = k.B - 1 - b;  // slots need not follow batch order
+        Dev<uint16_t> dk(kc), dv(vc), dq(q), dout(size_t(k.B) * k.nh * k.hd);
+        Dev<int32_t> dpos(k.pos), dslot(slot);
+        Dev<char> ws(cuda::attention_decode_workspace(k.B, k.nh, k.hd, max_seq));
+        const float scale = 1.f / std::sqrt(float(k.hd));
+        Status st = cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv, k.hd, max_seq, scale,
+                                           dout.p, ws.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(size_t(k.B) * k.nh * k.hd);
+        auto kf = from_bf16(kc), vf = from_bf16(vc), qf = from_bf16(q);
+        std::vector<float> scratch(size_t(pool.size()) * max_seq);
+        for (int b = 0; b < k.B; ++b) {
+            const size_t base = size_t(slot[size_t(b)]) * max_seq * k.nkv * k.hd;
+            cpu::attention(qf.data() + size_t(b) * k.nh * k.hd, kf.data() + base, vf.data() + base, 1, k.pos[size_t(b)],
+                           k.nh, k.nkv, k.hd, scale, ref.data() + size_t(b) * k.nh * k.hd, scratch.data(), pool);
+        }
+        const double err = rel_error(from_bf16(dout.download()), ref);
+        c.expect(st.ok() && err <= 1e-2, "attention_decode B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) +
+                                             " nkv=" + std::to_string(k.nkv) + " hd=" + std::to_string(k.hd),
+                 "rel err " + fmt(err));
+    }
+}
+
+void check_causal_softmax(Counter& c) {
+    uint64_t seed = 500;
+    for (auto [nh, T, pos0] : {std::tuple{2, 5, 0}, std::tuple{3, 17, 40}, std::tuple{1, 1, 999}}) {
+        const int L = pos0 + T;
+        auto S = random_floats(size_t(nh) * T * L, seed++, 8.f);
+        Dev<float> dS(S);
+        Dev<uint16_t> dP(S.size());
+        Status st = cuda::causal_softmax(dS.p, nh, T, L, pos0, dP.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(S.size(), 0.f);
+        for (int h = 0; h < nh; ++h)
+            for (int t = 0; t < T; ++t) {
+                const size_t row = (size_t(h) * T + t) * L;
+                const int valid = pos0 + t + 1;
+                std::copy_n(S.begin() + long(row), valid, ref.begin() + long(row));
+                cpu::softmax(ref.data() + row, 1, valid);
+            }
+        const double err = rel_error(from_bf16(dP.download()), ref);
+        c.expect(st.ok() && err <= 8e-3, "causal_softmax nh=" + std::to_string(nh) + " T=" + std::to_string(T) +
+                                             " pos0=" + std::to_string(pos0), "rel err " + fmt(err));
+    }
+}
+
+}  // namespace
+
+int main() {
+    if (cuda::device_count() == 0) {
+        std::printf("no CUDA device: skipped\n");
+        return 77;
+    }
+    auto ctx = cuda::CudaContext::create(0);
+    if (!ctx.ok()) {
+        std::printf("%s\n", ctx.error().to_string().c_str());
+        return 1;
+    }
+    ThreadPool pool;
+    Counter c;
+    check_gemv(c, pool);
+    check_gemm(c, pool, **ctx);
+    check_norm_and_elementwise(c);
+    check_rope_kv(c);
+    check_attention_decode(c, pool);
+    check_causal_softmax(c);
+    return c.finish();
+}

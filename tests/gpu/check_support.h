@@ -1,0 +1,70 @@
+// Minimal harness for the GPU checks: plain executables (the GPU machine has no Qt) that count checks,
+// print "N passed, N failed" and exit non-zero on failure, or 77 (skipped) without a CUDA device.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace tessera::gpucheck {
+
+struct Counter {
+    int passed = 0, failed = 0;
+    void expect(bool ok, const std::string& what, const std::string& detail = {}) {
+        if (ok) {
+            ++passed;
+        } else {
+            ++failed;
+            std::printf("FAIL %s %s\n", what.c_str(), detail.c_str());
+        }
+    }
+    int finish() const {
+        std::printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+    }
+};
+
+inline std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.f) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(-scale, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = u(rng);
+    return v;
+}
+
+inline std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+    std::vector<uint16_t> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = f32_to_bf16(v[i]);
+    return out;
+}
+
+inline std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+    std::vector<float> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_f32(v[i]);
+    return out;
+}
+
+// max |a - b| / max |b|
+inline double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+    if (a.size() != b.size()) return INFINITY;
+    double scale = 1e-30, diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (!std::isfinite(a[i])) return INFINITY;
+        scale = std::fmax(scale, std::fabs(double(b[i])));
+        diff = std::fmax(diff, std::fabs(double(a[i]) - double(b[i])));
+    }
+    return diff / scale;
+}
+
+inline std::string fmt(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+}  // namespace tessera::gpucheck
