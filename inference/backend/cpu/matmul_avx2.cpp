@@ -96,6 +96,7 @@ void gemv_rows(const float* x, int64_t K, const void* W, int64_t n0, int64_t n1,
 constexpr int64_t kMr = 6;
 constexpr int64_t kNr = kGemmNr;
 constexpr int64_t kKc = 256;
+constexpr int64_t kNc = 8;  // panels per column group (128 columns)
 
 // 8×8 transpose of r[0..7] in registers: r[i] lane j becomes r[j] lane i.
 inline void transpose8(__m256 r[8]) {
@@ -147,6 +148,7 @@ void tile(const float* x, int64_t ldx, const float* pack, int64_t kc, float* y, 
     __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
     for (int64_t i = 0; i < MR; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 4
     for (int64_t k = 0; k < kc; ++k) {
         const __m256 b0 = _mm256_load_ps(pack + k * kNr), b1 = _mm256_load_ps(pack + k * kNr + 8);
 #pragma GCC unroll 6
@@ -192,15 +194,21 @@ void gemm_cols(const float* x, int64_t M, int64_t K, const void* W, int64_t N, i
         for (int64_t m = 0; m < M; ++m) std::fill(y + m * N + n0, y + m * N + n1, 0.0f);
         return;
     }
+    // Columns go in groups of kNc panels; inside a group the k blocks are the outer loop, so the x block
+    // (M × kKc) is reused from L2 by every panel of the group instead of being streamed again per panel,
+    // while the group's slice of y (M × 128) stays cache-resident across the k blocks.
     alignas(32) float pack[kKc * kNr];
-    for (int64_t p = n0; p < n1; p += kNr) {
-        const int64_t nr = std::min(kNr, n1 - p);
+    for (int64_t c0 = n0; c0 < n1; c0 += kNc * kNr) {
+        const int64_t c1 = std::min(n1, c0 + kNc * kNr);
         for (int64_t k0 = 0; k0 < K; k0 += kKc) {
             const int64_t kc = std::min(kKc, K - k0);
-            pack_panel<T>(w, K, p, nr, k0, kc, pack);
-            for (int64_t m0 = 0; m0 < M; m0 += kMr) {
-                const int64_t mr = std::min(kMr, M - m0);
-                kTiles[mr](x + m0 * K + k0, K, pack, kc, y + m0 * N + p, N, nr, k0 > 0);
+            for (int64_t p = c0; p < c1; p += kNr) {
+                const int64_t nr = std::min(kNr, c1 - p);
+                pack_panel<T>(w, K, p, nr, k0, kc, pack);
+                for (int64_t m0 = 0; m0 < M; m0 += kMr) {
+                    const int64_t mr = std::min(kMr, M - m0);
+                    kTiles[mr](x + m0 * K + k0, K, pack, kc, y + m0 * N + p, N, nr, k0 > 0);
+                }
             }
         }
     }
