@@ -6,7 +6,7 @@
 // from DRAM, as a real decode step does with a 3 GB model; a "hot" column repeats one copy so it can stay
 // in the last-level cache, which shows the compute ceiling of the kernel.
 //
-// Usage: bench_cpu_ops [--threads N] [--quick]
+// Usage: bench_cpu_ops [--threads N] [--quick] [--only decode|prefill|attention|pool]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -123,44 +123,25 @@ struct Shape2 {
     const char* what;
 };
 
-}  // namespace
+// R1-Distill-Qwen-1.5B: hidden 1536, intermediate 8960, vocabulary 151936.
+const Shape2 kShapes[] = {{1536, 8960, "mlp gate/up"}, {8960, 1536, "mlp down"}, {1536, 151936, "lm_head"}};
 
-int main(int argc, char** argv) {
-    int threads = 0;
-    bool quick = false;
-    for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = std::atoi(argv[++i]);
-        else if (!std::strcmp(argv[i], "--quick"))
-            quick = true;
-        else {
-            std::fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
-    ThreadPool pool(threads);
-    const double min_time = quick ? 0.2 : 1.0;
-    const double target_bytes = quick ? 0.6e9 : 1.2e9;
+struct Options {
+    double min_time = 1.0;
+    double target_bytes = 1.2e9;
+};
 
-    std::printf("# bench_cpu_ops: %d threads, AVX2 kernels %s\n\n", pool.size(),
-                cpu::simd_enabled() ? "on" : "off (scalar)");
-
-    const Bandwidth bw = measure_bandwidth(pool, size_t(target_bytes), min_time);
-    std::printf("memory (1 GB-class buffers, %d threads): read %.1f GB/s, memcpy %.1f GB/s copied\n\n",
-                pool.size(), bw.read_gbs, bw.copy_gbs);
-
-    // -------------------------------------------------------------------------------------------------
-    const Shape2 shapes[] = {{1536, 8960, "mlp gate/up"}, {8960, 1536, "mlp down"}, {1536, 151936, "lm_head"}};
+void bench_decode(ThreadPool& pool, const Options& opt, const Bandwidth& bw) {
     std::printf("## matmul decode (M = 1)\n\n");
     std::printf("| shape K×N | what | dtype | MB | cold µs | cold GB/s | of read bw | hot GB/s |\n");
     std::printf("|---|---|---|---:|---:|---:|---:|---:|\n");
     for (DType dt : {DType::BF16, DType::F32}) {
-        for (const auto& s : shapes) {
-            const double mb = double(s.N * s.K) * double(dtype_size(dt));
-            const int copies = std::max(1, int(target_bytes / mb + 0.999));
+        for (const auto& s : kShapes) {
+            const double bytes = double(s.N * s.K) * double(dtype_size(dt));
+            const int copies = std::max(1, int(opt.target_bytes / bytes + 0.999));
             std::vector<Matrix> ws;
             for (int c = 0; c < copies; ++c) ws.push_back(make_matrix(dt, s.N, s.K));
-            std::vector<float> x(size_t(s.K)), y(size_t(s.N));
+            std::vector<float> x(static_cast<size_t>(s.K)), y(static_cast<size_t>(s.N));
             for (auto& v : x) v = next_float();
             int c = 0;
             const double t_cold = time_per_call(
@@ -168,29 +149,30 @@ int main(int argc, char** argv) {
                     cpu::matmul(x.data(), 1, s.K, ws[size_t(c)].t, Tensor{}, y.data(), pool);
                     c = (c + 1) % copies;
                 },
-                min_time, copies);
+                opt.min_time, copies);
             const double t_hot = time_per_call(
-                [&] { cpu::matmul(x.data(), 1, s.K, ws[0].t, Tensor{}, y.data(), pool); }, min_time / 2);
-            const double cold = mb / t_cold / 1e9;
+                [&] { cpu::matmul(x.data(), 1, s.K, ws[0].t, Tensor{}, y.data(), pool); }, opt.min_time / 2);
+            const double cold = bytes / t_cold / 1e9;
             std::printf("| %lld×%lld | %s | %s | %.1f | %.0f | %.1f | %.0f%% | %.1f |\n", (long long)s.K,
-                        (long long)s.N, s.what, dtype_name(dt).data(), mb / 1e6, t_cold * 1e6, cold,
-                        100.0 * cold / bw.read_gbs, mb / t_hot / 1e9);
+                        (long long)s.N, s.what, dtype_name(dt).data(), bytes / 1e6, t_cold * 1e6, cold,
+                        100.0 * cold / bw.read_gbs, bytes / t_hot / 1e9);
             std::fflush(stdout);
         }
     }
+}
 
-    // -------------------------------------------------------------------------------------------------
+void bench_prefill(ThreadPool& pool, const Options& opt) {
     std::printf("\n## matmul prefill\n\n");
     std::printf("| M | shape K×N | dtype | ms | GFLOP/s | GFLOP/s per thread |\n");
     std::printf("|---:|---|---|---:|---:|---:|\n");
     for (int64_t M : {int64_t(64), int64_t(512)}) {
         for (DType dt : {DType::BF16, DType::F32}) {
-            for (const auto& s : {shapes[0], shapes[1]}) {
+            for (const auto& s : {kShapes[0], kShapes[1]}) {
                 Matrix w = make_matrix(dt, s.N, s.K);
-                std::vector<float> x(size_t(M * s.K)), y(size_t(M * s.N));
+                std::vector<float> x(static_cast<size_t>(M * s.K)), y(static_cast<size_t>(M * s.N));
                 for (auto& v : x) v = next_float();
                 const double t = time_per_call(
-                    [&] { cpu::matmul(x.data(), M, s.K, w.t, Tensor{}, y.data(), pool); }, min_time);
+                    [&] { cpu::matmul(x.data(), M, s.K, w.t, Tensor{}, y.data(), pool); }, opt.min_time);
                 const double gflops = 2.0 * double(M) * double(s.K) * double(s.N) / t / 1e9;
                 std::printf("| %lld | %lld×%lld | %s | %.2f | %.1f | %.1f |\n", (long long)M, (long long)s.K,
                             (long long)s.N, dtype_name(dt).data(), t * 1e3, gflops, gflops / pool.size());
@@ -198,34 +180,71 @@ int main(int argc, char** argv) {
             }
         }
     }
+}
 
-    // -------------------------------------------------------------------------------------------------
+void bench_attention(ThreadPool& pool, const Options& opt) {
     std::printf("\n## attention decode (12 q heads / 2 kv heads, head_dim 128)\n\n");
-    std::printf("| context | µs | KV GB/s |\n|---:|---:|---:|\n");
-    for (int64_t ctx : {int64_t(128), int64_t(1024), int64_t(4096)}) {
-        const int64_t nh = 12, nkv = 2, hd = 128;
-        std::vector<float> q(size_t(nh * hd)), out(size_t(nh * hd)), k(size_t(ctx * nkv * hd)),
-            v(size_t(ctx * nkv * hd)), scratch(size_t(pool.size() * ctx));
-        for (auto& e : q) e = next_float();
-        for (auto& e : k) e = next_float();
-        for (auto& e : v) e = next_float();
+    std::printf("| context | µs | K+V GB/s |\n|---:|---:|---:|\n");
+    const int64_t nh = 12, nkv = 2, hd = 128;
+    for (int64_t ctx : {int64_t(128), int64_t(1024), int64_t(4096), int64_t(16384)}) {
+        auto vec = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
+        auto q = vec(nh * hd), out = vec(nh * hd), k = vec(ctx * nkv * hd), v = vec(ctx * nkv * hd),
+             scratch = vec(pool.size() * ctx);
+        for (auto* buf : {&q, &k, &v})
+            for (auto& e : *buf) e = next_float();
         const double t = time_per_call(
             [&] {
                 cpu::attention(q.data(), k.data(), v.data(), 1, ctx - 1, nh, nkv, hd, 0.0883883f, out.data(),
                                scratch.data(), pool);
             },
-            min_time / 2);
+            opt.min_time / 2);
         std::printf("| %lld | %.1f | %.1f |\n", (long long)ctx, t * 1e6, double(2 * ctx * nkv * hd * 4) / t / 1e9);
     }
+}
 
-    // -------------------------------------------------------------------------------------------------
+void bench_pool(ThreadPool& pool, const Options& opt) {
     std::printf("\n## thread pool\n\n");
     volatile int64_t sink = 0;
-    const double t_empty = time_per_call(
+    const double t = time_per_call(
         [&] {
-            for (int i = 0; i < 1000; ++i) pool.parallel_for(pool.size() * 4, 1, [&](int64_t b, int64_t) { sink = sink + b; });
+            for (int i = 0; i < 1000; ++i)
+                pool.parallel_for(pool.size() * 4, 1, [&](int64_t b, int64_t) { sink = sink + b; });
         },
-        min_time / 2);
-    std::printf("parallel_for round trip (tiny job, back to back): %.2f µs\n", t_empty * 1e3);
+        opt.min_time / 2);
+    std::printf("parallel_for round trip (tiny job, back to back): %.2f µs\n", t * 1e3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 0;
+    Options opt;
+    std::string only;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+            threads = std::atoi(argv[++i]);
+        } else if (!std::strcmp(argv[i], "--quick")) {
+            opt.min_time = 0.2;
+            opt.target_bytes = 0.6e9;
+        } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
+        } else {
+            std::fprintf(stderr, "usage: %s [--threads N] [--quick] [--only decode|prefill|attention|pool]\n", argv[0]);
+            return 2;
+        }
+    }
+    ThreadPool pool(threads);
+    auto want = [&](const char* section) { return only.empty() || only == section; };
+
+    std::printf("# bench_cpu_ops: %d threads, AVX2 kernels %s\n\n", pool.size(),
+                cpu::simd_enabled() ? "on" : "off (scalar)");
+    const Bandwidth bw = measure_bandwidth(pool, size_t(opt.target_bytes), opt.min_time);
+    std::printf("memory (%.1f GB buffers, %d threads): read %.1f GB/s, memcpy %.1f GB/s copied\n\n",
+                opt.target_bytes / 1e9, pool.size(), bw.read_gbs, bw.copy_gbs);
+
+    if (want("decode")) bench_decode(pool, opt, bw);
+    if (want("prefill")) bench_prefill(pool, opt);
+    if (want("attention")) bench_attention(pool, opt);
+    if (want("pool")) bench_pool(pool, opt);
     return 0;
 }
