@@ -4,6 +4,7 @@
 
 #include <QApplication>
 #include <QMetaObject>
+#include <QSplitter>
 
 #include "app/ChatController.h"
 #include "app/InferenceWorker.h"
@@ -35,7 +36,8 @@ Application::Application(ApplicationOptions options, QObject* parent)
     QString pathError;
     const bool pathsOk = m_paths.ensureExists(&pathError);
 
-    auto engine = m_options.engineFactory ? m_options.engineFactory() : std::make_unique<TesseraEngine>();
+    std::unique_ptr<ChatEngine> engine =
+        m_options.engineFactory ? m_options.engineFactory() : std::unique_ptr<ChatEngine>(new TesseraEngine);
     m_inference = new InferenceWorker(std::move(engine));
     m_inference->moveToThread(&m_inferenceThread);
     connect(&m_inferenceThread, &QThread::finished, m_inference, &QObject::deleteLater);

@@ -3,6 +3,8 @@
 #include "app/ChatController.h"
 
 #include <QFileInfo>
+#include <QLineEdit>
+#include <QTabWidget>
 #include <QMetaObject>
 
 #include "app/InferenceWorker.h"

@@ -9,6 +9,8 @@
 #include <QTextStream>
 #include <QTimer>
 
+#include <memory>
+
 #include "app/Application.h"
 #include "app/ChatController.h"
 #include "app/ModelController.h"

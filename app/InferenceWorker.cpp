@@ -226,13 +226,13 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
         flush(requestId, false);
         return !isCancelled(requestId);
     };
-    GenerationStats stats;
-    auto error = m_engine->generate(modelPath, fitted, callbacks, m_cancelFlag, &stats);
+    GenerationStats totals;
+    auto error = m_engine->generate(modelPath, fitted, callbacks, m_cancelFlag, &totals);
     // The engine may report a plain stop as success when the flag ended it between tokens.
     if (!error && isCancelled(requestId)) error = AppError{AppError::Kind::Cancelled, {}, {}};
     flush(requestId, true);
-    if (stats.promptTokens == 0) stats.promptTokens = promptTokens;
-    emit this->stats(requestId, stats);
+    if (totals.promptTokens == 0) totals.promptTokens = promptTokens;
+    emit stats(requestId, totals);
     m_lru.removeAll(modelPath);
     m_lru.append(modelPath);
     finish(error);

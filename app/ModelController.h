@@ -3,6 +3,7 @@
 // status bar's device and memory. Models loaded when the app last closed are loaded again on start.
 #pragma once
 
+#include <QHash>
 #include <QObject>
 #include <QPointer>
 #include <QSet>

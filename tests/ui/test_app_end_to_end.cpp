@@ -1,6 +1,7 @@
 // The whole app, offscreen: the composition root with a real tiny fixture model on the CPU (type, stream,
 // stop, regenerate, edit, restart and find the conversation again), the event loop's latency while the
 // worker streams at full speed, and the banners for a bad model folder, a failure mid-reply and a full disk.
+#include <QApplication>
 #include <QElapsedTimer>
 #include <QSettings>
 #include <QSignalSpy>
@@ -47,6 +48,7 @@ std::unique_ptr<Application> startApp(const TempDir& root, std::function<std::un
     o.maxDatabasePages = maxPages;
     auto app = std::make_unique<Application>(o);
     app->window()->show();
+    QApplication::setActiveWindow(app->window());
     return app;
 }
 
@@ -172,6 +174,7 @@ private slots:
         FaultyEngine::Options o;
         o.reply = QStringLiteral("Streaming at full speed, paragraph after paragraph of text.\n\n");
         o.repeatReply = 1'000'000;
+        o.tokenDelayMicros = 100;  // 10,000 tokens/s: far beyond what a real model does here
         auto app = startApp(root, [o] { return faulty(o); });
         QVERIFY(waitScanned(*app));
         app->chat()->send(QStringLiteral("go"));
@@ -243,15 +246,15 @@ private slots:
         TempDir root;
         std::filesystem::create_directories(root / "models");
         configure(root, {q(root / "models")}, 16);
-        auto app = startApp(root, [] { return faulty({}); }, 48);
+        auto app = startApp(root, [] { return faulty({}); }, 120);
         QVERIFY(waitScanned(*app));
         ChatPane* pane = app->window()->chatPane();
-        app->chat()->send(QString(400'000, QLatin1Char('x')));
+        app->chat()->send(QStringLiteral("word ").repeated(120'000));
         QTRY_VERIFY_WITH_TIMEOUT(pane->banner()->isVisible(), 20000);
         QVERIFY2(pane->banner()->message().contains(QStringLiteral("full")), qPrintable(pane->banner()->message()));
         QVERIFY(waitReply(*app));
         // What was typed is still on screen.
-        QCOMPARE(app->chat()->messages()->visibleMessages().first().content.size(), 400'000);
+        QCOMPARE(app->chat()->messages()->visibleMessages().first().content.size(), 600'000);
     }
 };
 

@@ -10,6 +10,7 @@
 #include <QKeyEvent>
 #include <QLabel>
 #include <QMimeData>
+#include <QPixmap>
 #include <QPushButton>
 #include <QToolButton>
 #include <QUrl>
@@ -133,7 +134,10 @@ void Composer::setImagesAllowed(bool allowed, const QString& reason) {
 bool Composer::mimeHasImages(const QMimeData* mime) {
     if (!mime) return false;
     if (mime->hasImage()) return true;
-    if (mime->hasUrls()) return std::any_of(mime->urls().cbegin(), mime->urls().cend(), isImageFile);
+    if (mime->hasUrls()) {
+        const QList<QUrl> urls = mime->urls();
+        return std::any_of(urls.cbegin(), urls.cend(), isImageFile);
+    }
     return false;
 }
 

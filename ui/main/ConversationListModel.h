@@ -7,6 +7,8 @@
 #include <QDate>
 #include <QList>
 
+#include <optional>
+
 #include "ui/common/ChatTypes.h"
 
 class ConversationListModel : public QAbstractListModel {

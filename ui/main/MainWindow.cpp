@@ -9,6 +9,7 @@
 #include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QStringList>
 #include <QTabWidget>
 
 #include "ui/chat/ChatPane.h"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts the real Tessera app under Xvfb with a tiny fixture model, drives a short chat through its
+# --demo-script option, and saves light and dark screenshots to docs/screenshots/.
+#   tools/screenshots.sh [build-dir]     (default: build/release; the `tessera` target must be built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+build=${1:-build/release}
+app="$build/app/tessera"
+[[ -x "$app" ]] || { echo "screenshots: $app not built (cmake --build $build --target tessera)" >&2; exit 1; }
+command -v xvfb-run >/dev/null || { echo "screenshots: xvfb-run is missing (apt-get install xvfb xauth)" >&2; exit 1; }
+
+fixture="$repo/tests/fixtures/llm/llama_st_single"
+out="$repo/docs/screenshots"
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+for theme in light dark; do
+  root="$work/$theme"
+  mkdir -p "$root/config" "$root/models"
+  # The fixture under a readable name, as a user's folder of checkpoints would look.
+  ln -s "$fixture" "$root/models/tiny-llama-fixture"
+  cat > "$root/config/tessera.conf" <<CONF
+[appearance]
+theme=$theme
+
+[models]
+folders=$root/models
+
+[sampling]
+maxNewTokens=60
+temperature=0.8
+CONF
+  sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/chat.demo > "$root/script.demo"
+  xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root" --demo-script "$root/script.demo"
+  # A first-run window (no model folders yet).
+  mkdir -p "$root/first/config"
+  printf '[appearance]\ntheme=%s\n' "$theme" > "$root/first/config/tessera.conf"
+  sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/first-run.demo > "$root/first.demo"
+  xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root/first" --demo-script "$root/first.demo"
+done
+ls -l "$out"
