@@ -82,9 +82,10 @@ void Application::saveState() {
 Application::~Application() {
     saveState();
     if (m_chat->isGenerating()) m_inference->cancel(m_chat->activeRequest());
-    // The storage worker closes the database on its own thread (a streaming reply is kept as
-    // interrupted); the quit waits for the queue before it.
-    QMetaObject::invokeMethod(m_storage, [w = m_storage] { w->close(); }, Qt::QueuedConnection);
+    // The storage worker writes what is still queued for it, then closes the database (a reply still
+    // streaming is kept as interrupted). Blocking here is the one wait on disk, at exit, so nothing the
+    // user saw is lost.
+    QMetaObject::invokeMethod(m_storage, [w = m_storage] { w->close(); }, Qt::BlockingQueuedConnection);
     m_inferenceThread.quit();
     m_storageThread.quit();
     m_inferenceThread.wait();

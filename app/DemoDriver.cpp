@@ -63,6 +63,7 @@ void DemoDriver::next() {
     } else if (cmd == QLatin1String("load-default")) {
         const QString path = w->chatPane()->currentModel();
         if (path.isEmpty()) return fail(QStringLiteral("no model to load"));
+        if (m_app->models()->loadedModels().contains(path)) return proceed();
         auto c = std::make_shared<QMetaObject::Connection>();
         *c = connect(m_app->models(), &ModelController::modelLoaded, this, [this, c] {
             disconnect(*c);
