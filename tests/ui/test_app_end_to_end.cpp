@@ -23,7 +23,9 @@
 #include "ui/common/Banner.h"
 #include "ui/common/MarkdownView.h"
 #include "ui/main/ConversationListModel.h"
+#include "ui/main/FirstRunGuide.h"
 #include "ui/main/MainWindow.h"
+#include "ui/models/ModelListModel.h"
 
 using tessera::test::TempDir;
 
