@@ -356,6 +356,9 @@ private slots:
             }
             std::vector<float> out(static_cast<size_t>(n));
             cpu::silu_mul(g.data(), u.data(), n, out.data());
+            auto in_place = g;  // the MLP writes the product over gate
+            cpu::silu_mul(in_place.data(), u.data(), n, in_place.data());
+            QCOMPARE(in_place, out);
             for (int i = 0; i < n; ++i) {
                 const double gd = g[size_t(i)];
                 const double ref = gd / (1.0 + std::exp(-gd)) * double(u[size_t(i)]);

@@ -33,7 +33,7 @@ void attention(const float* q, const float* k_cache, const float* v_cache, int64
                int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
                float* scratch, ThreadPool& pool);
 
-// out[i] = silu(gate[i]) * up[i]
+// out[i] = silu(gate[i]) * up[i]. out may alias gate or up (element-wise, read before write).
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 
 // out[t, :] = table[ids[t], :] converted to f32; table f32/bf16/f16 [V, D]. ids must be in range.
