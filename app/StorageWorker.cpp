@@ -263,6 +263,7 @@ void StorageWorker::appendUserMessage(qint64 conversationId, const ChatMessage& 
     st::Message m;
     m.conversation_id = conv(conversationId);
     if (message.parentId != 0) m.parent_id = msg(message.parentId);
+    if (m.parent_id && *m.parent_id == 0) return;  // its parent was never saved (already reported)
     m.role = fromRole(message.role);
     m.content = ss(message.content);
     m.model = ss(message.modelName);
@@ -295,6 +296,8 @@ void StorageWorker::beginReply(qint64 conversationId, qint64 tempId, qint64 pare
     params.max_tokens = sampling.maxNewTokens;
     std::optional<st::Id> parent;
     if (parentId != 0) parent = msg(parentId);
+    // The message it answers could not be saved (the failure is already on screen): nothing to hang it on.
+    if (parent && *parent == 0) return;
     auto reply = st::StreamingReply::begin(*m_db, conv(conversationId), parent, ss(model), params);
     if (!reply) return TESSERA_STORAGE_FAIL(tr("Cannot save the reply"), reply);
     m_msgIds.insert(tempId, reply->message_id());
