@@ -82,8 +82,9 @@ struct Bandwidth {
     double copy_gbs = 0.0;  // bytes copied per second (each byte is read once and written once)
 };
 
-// Read: every thread sums its slice with eight independent 64-bit chains (no FP, no vector ISA needed to
-// outrun DRAM). Copy: every thread memcpy's its slice.
+// Read: every thread sums its slice as four interleaved streams (a decode kernel reads four weight rows at
+// once, and one stream per core leaves the memory system idle), eight independent 64-bit chains, no FP
+// and no vector ISA needed. Copy: every thread memcpy's its slice.
 Bandwidth measure_bandwidth(ThreadPool& pool, size_t bytes, double min_time) {
     const size_t words = bytes / 8;
     std::unique_ptr<uint64_t[]> a(new uint64_t[words]), b(new uint64_t[words]);
@@ -92,15 +93,18 @@ Bandwidth measure_bandwidth(ThreadPool& pool, size_t bytes, double min_time) {
     });
     volatile uint64_t sink = 0;
     const int64_t slices = pool.size() * 8;
-    const int64_t per = int64_t(words) / slices;
+    const int64_t per = int64_t(words) / slices / 32 * 32;  // four streams of whole 64-byte lines
     const double t_read = time_per_call(
         [&] {
             pool.parallel_for(slices, 1, [&](int64_t s, int64_t e) {
                 uint64_t acc[8] = {};
-                const uint64_t* p = a.get() + s * per;
-                const int64_t n = (e - s) * per;
-                for (int64_t i = 0; i + 8 <= n; i += 8)
-                    for (int j = 0; j < 8; ++j) acc[j] += p[i + j];
+                for (int64_t sl = s; sl < e; ++sl) {
+                    const int64_t q = per / 4;
+                    const uint64_t* p0 = a.get() + sl * per;
+                    const uint64_t *p1 = p0 + q, *p2 = p1 + q, *p3 = p2 + q;
+                    for (int64_t i = 0; i < q; i += 8)
+                        for (int j = 0; j < 8; ++j) acc[j] += (p0[i + j] + p1[i + j]) + (p2[i + j] + p3[i + j]);
+                }
                 uint64_t t = 0;
                 for (uint64_t v : acc) t ^= v;
                 sink = sink + t;

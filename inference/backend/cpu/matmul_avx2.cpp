@@ -2,13 +2,15 @@
 //
 // Decode (M == 1) is bound by reading the weights: each weight row is streamed exactly once, four rows at
 // a time against the same x block (x stays in L1), with two accumulators per row so eight FMA chains are
-// in flight. bf16/f16 weights are widened in registers, never copied.
+// in flight, and a software prefetch runs ahead in each row. bf16/f16 weights are widened in registers,
+// never copied.
 //
 // Prefill (M > 1) is a small GEMM: a panel of kGemmNr = 16 weight rows × kKc columns is converted to f32
 // and transposed once into a k-major buffer (16 KiB, L1-resident), then a 6×16 register-tile kernel
 // (12 accumulators, x broadcast from its rows) sweeps every row of x over it. Each weight element is
 // read from memory once per call and reused M times from L1.
 #include <algorithm>
+#include <cstdint>
 
 #include "backend/cpu/kernels.h"
 
@@ -26,6 +28,15 @@ namespace {
 // ---------------------------------------------------------------------------------------------------
 // Decode: y[n] = x · W[n]
 
+// Software prefetch kPrefetchBytes ahead in each weight row: with the hardware streamers alone, bf16 decode
+// read 15-21 GB/s where it reads 18-26 GB/s with it (2 threads of a 16-core Xeon, 1.2 GB of weights);
+// 2 KiB was the better of the distances tried for both bf16 and f32. The address is formed as an
+// integer because it may lie past the end of the matrix (a prefetch never faults).
+constexpr uintptr_t kPrefetchBytes = 2048;
+inline void prefetch_ahead(const void* p) {
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + kPrefetchBytes), _MM_HINT_T0);
+}
+
 template <DType T>
 void gemv4(const float* x, int64_t K, const elem_t<T>* w0, const elem_t<T>* w1, const elem_t<T>* w2,
            const elem_t<T>* w3, float* y) {
@@ -36,6 +47,12 @@ void gemv4(const float* x, int64_t K, const elem_t<T>* w0, const elem_t<T>* w1, 
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
         const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+        if ((k & 31) == 0) {
+            prefetch_ahead(w0 + k);
+            prefetch_ahead(w1 + k);
+            prefetch_ahead(w2 + k);
+            prefetch_ahead(w3 + k);
+        }
         a0 = _mm256_fmadd_ps(load8<T>(w0 + k), x0, a0);
         a1 = _mm256_fmadd_ps(load8<T>(w1 + k), x0, a1);
         a2 = _mm256_fmadd_ps(load8<T>(w2 + k), x0, a2);
