@@ -4,6 +4,8 @@
 
 #include <system_error>
 
+#include "io/reader_util.h"
+
 namespace tessera {
 
 namespace {
@@ -13,9 +15,7 @@ bool is_file(const std::filesystem::path& p) {
     return std::filesystem::is_regular_file(p, ec);
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::filesystem::path& dir) {
+Result<std::unique_ptr<Checkpoint>> open_checkpoint(const std::filesystem::path& dir) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
         return make_error(ErrorCode::Io, dir.string() + ": not a directory");
@@ -44,6 +44,12 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::filesystem::path
     if (ckpt->tensors().empty())
         return make_error(ErrorCode::Format, dir.string() + ": the checkpoint holds no tensors");
     return ckpt;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::filesystem::path& dir) {
+    return exception_guard(dir.string(), [&] { return open_checkpoint(dir); });
 }
 
 const TensorEntry* Checkpoint::find(std::string_view name) const {

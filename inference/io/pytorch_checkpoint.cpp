@@ -126,9 +126,7 @@ Status add_tensor(const PickledTensor& t, const Storage& storage, const std::str
     return out.add(std::move(e));
 }
 
-}  // namespace
-
-Status read_pytorch_file(const std::filesystem::path& path, Checkpoint& out) {
+Status read_pytorch_impl(const std::filesystem::path& path, Checkpoint& out) {
     const std::string label = path.filename().string();
     TESSERA_ASSIGN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
     const std::byte* head = file->data();
@@ -161,6 +159,8 @@ Status read_pytorch_file(const std::filesystem::path& path, Checkpoint& out) {
         return make_error(ErrorCode::Format, label + ": " + pkl->name + " fails its CRC check (corrupt file)");
     TESSERA_ASSIGN(std::vector<PickledTensor> tensors, read_state_dict_pickle(pickle, label + ":" + pkl->name));
 
+    // Kept alive before any tensor points into it, so `out` stays valid even if a later tensor fails.
+    out.keep_alive(file);
     std::unordered_map<std::string, Storage> storages;
     for (const PickledTensor& t : tensors) {
         const std::string what = label + ": tensor '" + t.name + "'";
@@ -191,8 +191,13 @@ Status read_pytorch_file(const std::filesystem::path& path, Checkpoint& out) {
         }
         TESSERA_TRY(add_tensor(t, it->second, label, out));
     }
-    out.keep_alive(std::move(file));
     return {};
+}
+
+}  // namespace
+
+Status read_pytorch_file(const std::filesystem::path& path, Checkpoint& out) {
+    return exception_guard(path.filename().string(), [&] { return read_pytorch_impl(path, out); });
 }
 
 }  // namespace tessera

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -36,6 +38,20 @@ inline Result<void*> place_tensor_bytes(const std::byte* src, size_t nbytes, DTy
     void* p = copy.data();
     out.keep_alive(std::move(copy));
     return p;
+}
+
+// Runs a reader body and turns an exception that escaped it (std::bad_alloc on a huge allocation, a
+// filesystem_error) into an Error: the engine's API never throws. The bodies themselves check every
+// access, so this is a backstop, not the error path.
+template <class F>
+auto exception_guard(const std::string& label, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::OutOfMemory, label + ": out of memory while reading");
+    } catch (const std::exception& e) {
+        return make_error(ErrorCode::Internal, label + ": " + e.what());
+    }
 }
 
 }  // namespace tessera

@@ -91,9 +91,7 @@ Result<Pending> parse_entry(const std::string& label, const std::string& name, c
     return Pending{name, *dtype, shape, *begin, *end};
 }
 
-}  // namespace
-
-Status read_safetensors_file(const std::filesystem::path& path, Checkpoint& out) {
+Status read_safetensors_impl(const std::filesystem::path& path, Checkpoint& out) {
     const std::string label = path.filename().string();
     TESSERA_ASSIGN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
     const uint64_t size = file->size();
@@ -146,6 +144,8 @@ Status read_safetensors_file(const std::filesystem::path& path, Checkpoint& out)
         last = &p;
     }
 
+    // Kept alive before any tensor points into it, so `out` stays valid even if a later add fails.
+    out.keep_alive(file);
     for (const Pending& p : pending) {
         TensorEntry e;
         e.name = p.name;
@@ -156,8 +156,13 @@ Status read_safetensors_file(const std::filesystem::path& path, Checkpoint& out)
         TESSERA_ASSIGN(e.tensor.data, place_tensor_bytes(data + p.begin, size_t(p.end - p.begin), p.dtype, out));
         TESSERA_TRY(out.add(std::move(e)));
     }
-    out.keep_alive(std::move(file));
     return {};
+}
+
+}  // namespace
+
+Status read_safetensors_file(const std::filesystem::path& path, Checkpoint& out) {
+    return exception_guard(path.filename().string(), [&] { return read_safetensors_impl(path, out); });
 }
 
 }  // namespace tessera

@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "io/json_util.h"
+#include "io/reader_util.h"
 
 namespace tessera {
 
@@ -18,9 +19,7 @@ bool plain_file_name(const std::string& s) {
            s.find('\\') == std::string::npos && s.find('\0') == std::string::npos;
 }
 
-}  // namespace
-
-Status read_sharded(const std::filesystem::path& index_json, Checkpoint& out) {
+Status read_sharded_impl(const std::filesystem::path& index_json, Checkpoint& out) {
     const std::string label = index_json.filename().string();
     TESSERA_ASSIGN(nlohmann::json index, read_json_file(index_json, JsonParseOptions{.reject_duplicate_keys = true}));
     if (!index.is_object()) return make_error(ErrorCode::Format, label + ": must be a JSON object");
@@ -71,6 +70,12 @@ Status read_sharded(const std::filesystem::path& index_json, Checkpoint& out) {
                                                          ", which does not contain it");
     }
     return {};
+}
+
+}  // namespace
+
+Status read_sharded(const std::filesystem::path& index_json, Checkpoint& out) {
+    return exception_guard(index_json.filename().string(), [&] { return read_sharded_impl(index_json, out); });
 }
 
 }  // namespace tessera
