@@ -102,6 +102,19 @@ uint64_t params_matmul(const LlmConfig& c) {  // weights read by the matrix prod
     return per * uint64_t(c.num_hidden_layers) + uint64_t(c.vocab_size) * H;
 }
 
+// A few plain (graph-less) decode steps at batch 1, for a kernel profiler such as ncu.
+void profile(const ModelShape& s, int context) {
+    CudaLlmOptions opt;
+    opt.max_batch = 1;
+    opt.max_seq = context + 64;
+    opt.prefill_chunk = 64;
+    opt.use_graphs = false;
+    auto model = CudaLlm::create_random(s.cfg, opt, 42);
+    if (!model.ok()) return;
+    int32_t id = 1, pos = context, slot = 0, next = 0;
+    for (int i = 0; i < 3; ++i) (void)(*model)->decode(1, &id, &pos, &slot, &next);
+}
+
 void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
     const LlmConfig& c = s.cfg;
     CudaLlmOptions opt;
@@ -183,9 +196,21 @@ int main(int argc, char** argv) {
         return 77;
     }
     std::string only = argc > 1 ? argv[1] : "";
+    const bool profiling = argc > 2 && std::string(argv[2]) == "profile";
     auto ctx = cuda::CudaContext::create(0);
     auto info = cuda::device_info(0);
     if (!ctx.ok() || !info.ok()) return 1;
+    if (profiling) {
+        for (const auto& name : {"deepseek-llm-7b-chat", "r1-distill-qwen-1.5b"}) {
+            if (only == name) {
+                LlmConfig c = only == std::string("deepseek-llm-7b-chat")
+                                  ? make(ModelFamily::Llama, 4096, 11008, 30, 32, 32, 102400, false)
+                                  : make(ModelFamily::Qwen2, 1536, 8960, 28, 12, 2, 151936, true);
+                profile({name, c}, 1024);
+            }
+        }
+        return 0;
+    }
     const double bw = measure_bandwidth(), tf = measure_gemm_rate(**ctx);
     std::printf("{\"device\":\"%s\",\"copy_bandwidth_gbs\":%.0f,\"cublas_bf16_tflops\":%.0f}\n", info->name.c_str(), bw, tf);
     const ModelShape shapes[] = {

@@ -39,16 +39,32 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
 
     const size_t seq_base = size_t(slot[b]) * max_seq;
+    const bool vec = (hd & 3) == 0;  // every real model: 8-byte loads of 4 bf16 per lane
     for (int j = warp; j < n; j += kWarps) {
         const uint16_t* krow = k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd);
         float acc[kMaxGroup];
 #pragma unroll
         for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
-        for (int d = lane; d < hd; d += 32) {
-            const float kd = bf16_bits_to_f32(krow[d]);
+        if (vec) {
+            for (int d0 = lane * 4; d0 < hd; d0 += 128) {
+                const uint2 kv = *reinterpret_cast<const uint2*>(krow + d0);
+                const float k0 = __uint_as_float(kv.x << 16), k1 = __uint_as_float(kv.x & 0xffff0000u);
+                const float k2 = __uint_as_float(kv.y << 16), k3 = __uint_as_float(kv.y & 0xffff0000u);
 #pragma unroll
-            for (int gg = 0; gg < kMaxGroup; ++gg)
-                if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
+                for (int gg = 0; gg < kMaxGroup; ++gg) {
+                    if (gg < G) {
+                        const float* qg = qs + gg * hd + d0;
+                        acc[gg] = fmaf(qg[0], k0, fmaf(qg[1], k1, fmaf(qg[2], k2, fmaf(qg[3], k3, acc[gg]))));
+                    }
+                }
+            }
+        } else {
+            for (int d = lane; d < hd; d += 32) {
+                const float kd = bf16_bits_to_f32(krow[d]);
+#pragma unroll
+                for (int gg = 0; gg < kMaxGroup; ++gg)
+                    if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
+            }
         }
 #pragma unroll
         for (int gg = 0; gg < kMaxGroup; ++gg) {
@@ -79,6 +95,47 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
 
+    if (vec && hd <= 128) {
+        // Warp w takes keys j ≡ w (mod 4); lane holds 4 dims. Partial sums meet in shared memory (reusing qs).
+        float acc[kMaxGroup][4];
+#pragma unroll
+        for (int gg = 0; gg < kMaxGroup; ++gg)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[gg][e] = 0.f;
+        const int d0 = lane * 4;
+        if (d0 < hd) {
+            for (int j = warp; j < n; j += kWarps) {
+                const uint2 vv = *reinterpret_cast<const uint2*>(v_cache + ((seq_base + start + j) * nkv + g) * size_t(hd) + d0);
+                const float v0 = __uint_as_float(vv.x << 16), v1 = __uint_as_float(vv.x & 0xffff0000u);
+                const float v2 = __uint_as_float(vv.y << 16), v3 = __uint_as_float(vv.y & 0xffff0000u);
+#pragma unroll
+                for (int gg = 0; gg < kMaxGroup; ++gg) {
+                    if (gg < G) {
+                        const float p = sc[gg * kChunk + j];
+                        acc[gg][0] = fmaf(p, v0, acc[gg][0]);
+                        acc[gg][1] = fmaf(p, v1, acc[gg][1]);
+                        acc[gg][2] = fmaf(p, v2, acc[gg][2]);
+                        acc[gg][3] = fmaf(p, v3, acc[gg][3]);
+                    }
+                }
+            }
+        }
+        __shared__ float red[kWarps * kMaxGroup * 128];
+#pragma unroll
+        for (int gg = 0; gg < kMaxGroup; ++gg)
+            if (gg < G && d0 < hd)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) red[(warp * kMaxGroup + gg) * 128 + d0 + e] = acc[gg][e];
+        __syncthreads();
+        for (int i = threadIdx.x; i < G * hd; i += kThreads) {
+            const int gg = i / hd, d = i % hd;
+            float o = 0.f;
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) o += red[(w * kMaxGroup + gg) * 128 + d];
+            part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = o;
+        }
+        return;
+    }
     for (int d = threadIdx.x; d < hd; d += kThreads) {
         float acc[kMaxGroup];
 #pragma unroll

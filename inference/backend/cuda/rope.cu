@@ -11,13 +11,14 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
                                const int32_t* __restrict__ slot, const float* __restrict__ inv_freq, int nh,
                                int nkv, int hd, int max_seq, uint16_t* __restrict__ q_out,
                                uint16_t* __restrict__ k_cache, uint16_t* __restrict__ v_cache) {
-    const int r = blockIdx.x;
+    const int r = blockIdx.y;
     const int p = pos[r];
     const int half = hd / 2;
     const float* row = qkv + size_t(r) * (nh + 2 * nkv) * hd;
     const size_t cache_row = (size_t(slot[r]) * max_seq + p) * size_t(nkv) * hd;
     // q and k heads are rotated; v heads copied.
-    for (int idx = threadIdx.x; idx < (nh + nkv) * half; idx += blockDim.x) {
+    const int first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+    for (int idx = first; idx < (nh + nkv) * half; idx += stride) {
         const int head = idx / half, i = idx % half;
         // §1.6: angle = f32(p) · inv_freq[i] in f32; cos/sin rounded to bf16 as the references do.
         float s, c;
@@ -43,7 +44,7 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
     }
     const float* v = row + size_t(nh + nkv) * hd;
     const uint16_t* vbias = bias ? bias + size_t(nh + nkv) * hd : nullptr;
-    for (int idx = threadIdx.x; idx < nkv * hd; idx += blockDim.x)
+    for (int idx = first; idx < nkv * hd; idx += stride)
         v_cache[cache_row + idx] = f32_to_bf16_bits(v[idx] + (vbias ? bf16_bits_to_f32(vbias[idx]) : 0.f));
 }
 
@@ -54,7 +55,10 @@ Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, c
                      cudaStream_t stream) {
     if (R < 1 || hd % 2 != 0 || nh < 1 || nkv < 1 || nh % nkv != 0)
         return make_error(ErrorCode::InvalidArgument, "rope_kv_write: bad shape");
-    rope_kv_kernel<<<R, 128, 0, stream>>>(qkv, bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache);
+    // Enough blocks per row that a single decode row does not run on one multiprocessor.
+    const int pairs = (nh + nkv) * hd / 2;
+    const dim3 grid((pairs + 127) / 128, R);
+    rope_kv_kernel<<<grid, 128, 0, stream>>>(qkv, bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache);
     return TESSERA_LAUNCH_CHECK("rope_kv_write");
 }
 
