@@ -194,7 +194,6 @@ void TestQuant::matmulMatchesDequantizedReference() {
     QFETCH(int, N);
     QFETCH(int, K);
     const auto t = QuantType(type);
-    const bool block_type = !quant_float_dtype(t).has_value();
     std::mt19937 rng(uint32_t(type * 1000 + M * 100 + N + K));
     const auto w = random_weights(t, N, K, rng);
     const auto x = random_activations(int64_t(M) * K, rng);
@@ -202,12 +201,8 @@ void TestQuant::matmulMatchesDequantizedReference() {
 
     std::vector<float> wdq(size_t(N) * size_t(K)), xr(x.size());
     for (int n = 0; n < N; ++n) QVERIFY(cpu::dequantize_row(t, w.data() + n * rb, wdq.data() + size_t(n) * size_t(K), K).ok());
-    for (int m = 0; m < M; ++m) {
-        if (block_type)
-            cpu::quant_round_activations(x.data() + size_t(m) * size_t(K), K, xr.data() + size_t(m) * size_t(K));
-        else
-            std::copy_n(x.data() + size_t(m) * size_t(K), K, xr.data() + size_t(m) * size_t(K));
-    }
+    for (int m = 0; m < M; ++m)
+        cpu::quant_round_activations(t, x.data() + size_t(m) * size_t(K), K, xr.data() + size_t(m) * size_t(K));
 
     ThreadPool pool(3);
     for (QuantIsa isa : {QuantIsa::Scalar, QuantIsa::Avx2}) {
@@ -270,12 +265,22 @@ void TestQuant::activationRoundingIsIdentical() {
     for (int i = 0; i < 32; ++i) x[size_t(128 + i)] = float(i) - 15.5f;  // exact .5 products
     std::vector<int8_t> qa(K), qb(K);
     std::vector<float> da(K / 32), db(K / 32), sa(K / 32), sb(K / 32);
-    cpu::detail::quantize_act_scalar(x.data(), K, qa.data(), da.data(), sa.data());
-    cpu::detail::quantize_act_avx2(x.data(), K, qb.data(), db.data(), sb.data());
+    cpu::detail::quantize_act32_scalar(x.data(), K, qa.data(), da.data(), sa.data());
+    cpu::detail::quantize_act32_avx2(x.data(), K, qb.data(), db.data(), sb.data());
     QVERIFY(qa == qb);
     QVERIFY(da == db);
     QVERIFY(sa == sb);
     QCOMPARE(da[2], 0.f);
+    std::vector<int16_t> ba(K / 16), bb(K / 16);
+    std::vector<float> d256a(K / 256), d256b(K / 256);
+    cpu::detail::quantize_act256_scalar(x.data(), K, qa.data(), d256a.data(), ba.data());
+    cpu::detail::quantize_act256_avx2(x.data(), K, qb.data(), d256b.data(), bb.data());
+    QVERIFY(qa == qb);
+    QVERIFY(d256a == d256b);
+    QVERIFY(ba == bb);
+    int sum = 0;
+    for (int i = 16; i < 32; ++i) sum += qa[size_t(i)];
+    QCOMPARE(int(ba[1]), sum);
 #else
     QSKIP("x86 only");
 #endif

@@ -162,21 +162,25 @@ float dot_q8_0(const uint8_t* w, const cpu::detail::ActRow& x, int64_t k) {
     return sum;
 }
 
+// K-quants against 256-element activation blocks: sub-block scales apply to integer sums, the mins to
+// the activation's 16-element sums, and only one f32 step per super-block remains.
 float dot_q4_k(const uint8_t* w, const cpu::detail::ActRow& x, int64_t k) {
     float sum = 0.f;
     for (int64_t b = 0; b < k / 256; ++b, w += 144) {
-        float d = load_f16(w), dmin = load_f16(w + 2);
         uint8_t sc[8], mn[8];
         k_scales(w + 4, sc, mn);
         const uint8_t* qs = w + 16;
+        const int8_t* xq = x.q + 256 * b;
+        const int16_t* bs = x.bsums + 16 * b;
+        int32_t isum = 0, imin = 0;
         for (int j = 0; j < 8; ++j) {
-            int64_t g = 8 * b + j;
-            const int8_t* xq = x.q + 32 * g;
             int shift = (j & 1) * 4;
-            int32_t isum = 0;
-            for (int l = 0; l < 32; ++l) isum += ((qs[32 * (j / 2) + l] >> shift) & 15) * xq[l];
-            sum += d * float(sc[j]) * x.d[g] * float(isum) - dmin * float(mn[j]) * x.ds[g];
+            int32_t s = 0;
+            for (int l = 0; l < 32; ++l) s += ((qs[32 * (j / 2) + l] >> shift) & 15) * xq[32 * j + l];
+            isum += sc[j] * s;
+            imin += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
         }
+        sum += x.d[b] * (load_f16(w) * float(isum) - load_f16(w + 2) * float(imin));
     }
     return sum;
 }
@@ -184,20 +188,22 @@ float dot_q4_k(const uint8_t* w, const cpu::detail::ActRow& x, int64_t k) {
 float dot_q5_k(const uint8_t* w, const cpu::detail::ActRow& x, int64_t k) {
     float sum = 0.f;
     for (int64_t b = 0; b < k / 256; ++b, w += 176) {
-        float d = load_f16(w), dmin = load_f16(w + 2);
         uint8_t sc[8], mn[8];
         k_scales(w + 4, sc, mn);
         const uint8_t* qh = w + 16;
         const uint8_t* qs = w + 48;
+        const int8_t* xq = x.q + 256 * b;
+        const int16_t* bs = x.bsums + 16 * b;
+        int32_t isum = 0, imin = 0;
         for (int j = 0; j < 8; ++j) {
-            int64_t g = 8 * b + j;
-            const int8_t* xq = x.q + 32 * g;
             int shift = (j & 1) * 4;
-            int32_t isum = 0;
+            int32_t s = 0;
             for (int l = 0; l < 32; ++l)
-                isum += (((qs[32 * (j / 2) + l] >> shift) & 15) | (((qh[l] >> j) & 1) << 4)) * xq[l];
-            sum += d * float(sc[j]) * x.d[g] * float(isum) - dmin * float(mn[j]) * x.ds[g];
+                s += (((qs[32 * (j / 2) + l] >> shift) & 15) | (((qh[l] >> j) & 1) << 4)) * xq[32 * j + l];
+            isum += sc[j] * s;
+            imin += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
         }
+        sum += x.d[b] * (load_f16(w) * float(isum) - load_f16(w + 2) * float(imin));
     }
     return sum;
 }
@@ -205,20 +211,21 @@ float dot_q5_k(const uint8_t* w, const cpu::detail::ActRow& x, int64_t k) {
 float dot_q6_k(const uint8_t* w, const cpu::detail::ActRow& x, int64_t k) {
     float sum = 0.f;
     for (int64_t b = 0; b < k / 256; ++b, w += 210) {
-        float d = load_f16(w + 208);
         const auto* scales = reinterpret_cast<const int8_t*>(w + 192);
+        const int8_t* xq = x.q + 256 * b;
+        int32_t isum = 0;
         for (int h = 0; h < 2; ++h) {
             const uint8_t* ql = w + 64 * h;
             const uint8_t* qh = w + 128 + 32 * h;
             for (int g = 0; g < 4; ++g) {
-                int64_t gi = 8 * b + 4 * h + g;
-                const int8_t* xq = x.q + 32 * gi;
+                const int8_t* xg = xq + 128 * h + 32 * g;
                 int32_t lo = 0, hi = 0;  // the two 16-element halves have their own scales
-                for (int l = 0; l < 16; ++l) lo += q6_value(ql, qh, g, l) * xq[l];
-                for (int l = 16; l < 32; ++l) hi += q6_value(ql, qh, g, l) * xq[l];
-                sum += d * x.d[gi] * float(scales[8 * h + 2 * g] * lo + scales[8 * h + 2 * g + 1] * hi);
+                for (int l = 0; l < 16; ++l) lo += q6_value(ql, qh, g, l) * xg[l];
+                for (int l = 16; l < 32; ++l) hi += q6_value(ql, qh, g, l) * xg[l];
+                isum += scales[8 * h + 2 * g] * lo + scales[8 * h + 2 * g + 1] * hi;
             }
         }
+        sum += x.d[b] * load_f16(w + 208) * float(isum);
     }
     return sum;
 }
@@ -269,6 +276,7 @@ bool detect_avx2() {
 struct ActScratch {
     std::vector<int8_t> q;
     std::vector<float> d, ds;
+    std::vector<int16_t> bsums;
 };
 thread_local ActScratch t_act;
 
@@ -350,19 +358,42 @@ Status dequantize_row(QuantType type, const void* src, float* dst, int64_t n) {
 
 namespace detail {
 
-void quantize_act_scalar(const float* x, int64_t k, int8_t* q, float* d, float* ds) {
+namespace {
+
+// One block of n activations to int8 with the scale amax/127; returns the scale's inverse used.
+inline float act_inverse_scale(const float* x, int64_t n, float& d) {
+    float amax = 0.f;
+    for (int64_t l = 0; l < n; ++l) amax = std::max(amax, std::fabs(x[l]));
+    // Below 1e-30 the inverse scale would overflow; such a block contributes nothing measurable.
+    d = amax > 1e-30f ? amax / 127.f : 0.f;
+    return amax > 1e-30f ? 127.f / amax : 0.f;
+}
+
+}  // namespace
+
+void quantize_act32_scalar(const float* x, int64_t k, int8_t* q, float* d, float* ds) {
     for (int64_t b = 0; b < k / 32; ++b, x += 32, q += 32) {
-        float amax = 0.f;
-        for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(x[l]));
-        // Below 1e-30 the inverse scale would overflow; such a block contributes nothing measurable.
-        float id = amax > 1e-30f ? 127.f / amax : 0.f;
+        const float id = act_inverse_scale(x, 32, d[b]);
         int32_t sum = 0;
         for (int l = 0; l < 32; ++l) {
             q[l] = int8_t(std::nearbyint(x[l] * id));  // nearest-even, as the AVX2 conversion rounds
             sum += q[l];
         }
-        d[b] = amax > 1e-30f ? amax / 127.f : 0.f;
         ds[b] = d[b] * float(sum);
+    }
+}
+
+void quantize_act256_scalar(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums) {
+    for (int64_t b = 0; b < k / 256; ++b, x += 256, q += 256) {
+        const float id = act_inverse_scale(x, 256, d[b]);
+        for (int g = 0; g < 16; ++g) {
+            int32_t sum = 0;
+            for (int l = 16 * g; l < 16 * g + 16; ++l) {
+                q[l] = int8_t(std::nearbyint(x[l] * id));
+                sum += q[l];
+            }
+            bsums[16 * b + g] = int16_t(sum);
+        }
     }
 }
 
@@ -388,11 +419,20 @@ FloatDotFn float_dot_scalar(QuantType type) {
 
 }  // namespace detail
 
-void quant_round_activations(const float* x, int64_t k, float* out) {
+void quant_round_activations(QuantType type, const float* x, int64_t k, float* out) {
+    if (quant_float_dtype(type)) {
+        std::copy_n(x, k, out);
+        return;
+    }
+    const int64_t ab = detail::act_block(type);
     std::vector<int8_t> q(static_cast<size_t>(k));
-    std::vector<float> d(size_t(k / 32)), ds(size_t(k / 32));
-    detail::quantize_act_scalar(x, k, q.data(), d.data(), ds.data());
-    for (int64_t i = 0; i < k; ++i) out[i] = float(q[size_t(i)]) * d[size_t(i / 32)];
+    std::vector<float> d(size_t(k / ab)), ds(size_t(k / ab));
+    std::vector<int16_t> bsums(size_t(k / 16));
+    if (ab == 256)
+        detail::quantize_act256_scalar(x, k, q.data(), d.data(), bsums.data());
+    else
+        detail::quantize_act32_scalar(x, k, q.data(), d.data(), ds.data());
+    for (int64_t i = 0; i < k; ++i) out[i] = float(q[size_t(i)]) * d[size_t(i / ab)];
 }
 
 Status quant_matmul(const float* x, int64_t M, int64_t K, const void* W, QuantType type, int64_t N, float* y,
@@ -434,27 +474,40 @@ Status quant_matmul(const float* x, int64_t M, int64_t K, const void* W, QuantTy
         return {};
     }
 
+    // Quantize the activations once; every weight row then reads them from this thread's scratch.
+    const int64_t ab = detail::act_block(type);
+    const int64_t bpr = K / ab;  // activation blocks per row
     ActScratch& s = t_act;
-    const size_t nq = size_t(M) * size_t(K), nb = nq / 32;
+    const size_t nq = size_t(M) * size_t(K), nb = size_t(M) * size_t(bpr);
     if (s.q.size() < nq) s.q.resize(nq);
-    if (s.d.size() < nb) {
-        s.d.resize(nb);
-        s.ds.resize(nb);
-    }
-    auto quantize = detail::quantize_act_scalar;
+    if (s.d.size() < nb) s.d.resize(nb);
+    if (ab == 32 && s.ds.size() < nb) s.ds.resize(nb);
+    if (ab == 256 && s.bsums.size() < nq / 16) s.bsums.resize(nq / 16);
+    auto quantize32 = detail::quantize_act32_scalar;
+    auto quantize256 = detail::quantize_act256_scalar;
     detail::QuantDotFn dot = detail::quant_dot_scalar(type);
 #if defined(__x86_64__) || defined(__i386__)
     if (avx2) {
-        quantize = detail::quantize_act_avx2;
+        quantize32 = detail::quantize_act32_avx2;
+        quantize256 = detail::quantize_act256_avx2;
         dot = detail::quant_dot_avx2(type);
     }
 #endif
     int8_t* q = s.q.data();
     float* d = s.d.data();
     float* ds = s.ds.data();
-    const int64_t bpr = K / 32;  // activation blocks per row
+    int16_t* bsums = s.bsums.data();
+    auto act_row = [&](int64_t m) {
+        return detail::ActRow{q + m * K, d + m * bpr, ab == 32 ? ds + m * bpr : nullptr,
+                              ab == 256 ? bsums + m * (K / 16) : nullptr};
+    };
     auto quantize_rows = [&](int64_t m0, int64_t m1) {
-        for (int64_t m = m0; m < m1; ++m) quantize(x + m * K, K, q + m * K, d + m * bpr, ds + m * bpr);
+        for (int64_t m = m0; m < m1; ++m) {
+            if (ab == 256)
+                quantize256(x + m * K, K, q + m * K, d + m * bpr, bsums + m * (K / 16));
+            else
+                quantize32(x + m * K, K, q + m * K, d + m * bpr, ds + m * bpr);
+        }
     };
     if (M * K >= (int64_t(1) << 16))
         pool.parallel_for(M, 1, quantize_rows);
@@ -466,10 +519,7 @@ Status quant_matmul(const float* x, int64_t M, int64_t K, const void* W, QuantTy
             int64_t m1 = std::min(M, m0 + kTileM);
             for (int64_t n = n0; n < n1; ++n) {
                 const uint8_t* wr = w + size_t(n) * rb;
-                for (int64_t m = m0; m < m1; ++m) {
-                    detail::ActRow a{q + m * K, d + m * bpr, ds + m * bpr};
-                    y[m * N + n] = dot(wr, a, K);
-                }
+                for (int64_t m = m0; m < m1; ++m) y[m * N + n] = dot(wr, act_row(m), K);
             }
         }
     });

@@ -1,10 +1,12 @@
 // Block-quantized weights as GGML/GGUF store them (the GGML block layouts), and the CPU kernels that use
 // them without expanding a model to f32: row dequantization, and y = x·Wᵀ straight from the blocks.
 //
-// The kernels quantize each activation row to int8 in blocks of 32 (one f32 scale per block, our own
-// format) and take integer dot products against the weight blocks, so the decode matvec streams only the
-// quantized weight bytes. Activation rounding adds a relative error of about 2⁻⁸ per block; float weight
-// types (f32/f16/bf16) are dotted against the f32 activations instead and add none.
+// The kernels quantize each activation row to int8 once per call and take integer dot products against
+// the weight blocks (maddubs on AVX2), so the decode matvec streams only the quantized weight bytes. The
+// activation blocks follow the weight type: 32 elements with an f32 scale for Q8_0/Q4_0, 256 with an f32
+// scale and 16-element sums for the K-quants (whose sub-block scales then apply in integer arithmetic).
+// Activation rounding adds a relative error of about 2⁻⁸ per block; float weight types (f32/f16/bf16) are
+// dotted against the f32 activations instead and add none.
 #pragma once
 
 #include <cstddef>
@@ -93,31 +95,43 @@ Status dequantize_row(QuantType type, const void* src, float* dst, int64_t n);
 Status quant_matmul(const float* x, int64_t M, int64_t K, const void* W, QuantType type, int64_t N, float* y,
                     ThreadPool& pool, QuantIsa isa = QuantIsa::Auto);
 
-// The activation rounding quant_matmul applies to a row of x (for tests that want a reference free of
-// it): out = dequantize(quantize_int8_blocks32(x)). k must be a multiple of 32.
-void quant_round_activations(const float* x, int64_t k, float* out);
+// The activation rounding quant_matmul applies to a row of x for weights of `type` (for tests that want a
+// reference free of it): out = dequantize(quantize_int8(x)). Float types leave x as it is. k must be a
+// multiple of the type's block size.
+void quant_round_activations(QuantType type, const float* x, int64_t k, float* out);
 
 namespace detail {
 
-// An activation row quantized in blocks of 32: q[k] int8, and per block d (scale) and ds (d·Σq).
+// An activation row quantized to int8 in blocks of 32 (Q8_0/Q4_0 weights: d and ds = d·Σq per block) or
+// of 256 (K-quant weights: d per block and bsums = Σq over each 16 elements, 16 per block; ds unused).
 struct ActRow {
     const int8_t* q;
     const float* d;
     const float* ds;
+    const int16_t* bsums;
 };
+
+// Activation blocks of 256 for the K-quants, of 32 for the rest.
+constexpr int64_t act_block(QuantType type) {
+    return type == QuantType::Q4_K || type == QuantType::Q5_K || type == QuantType::Q6_K ? 256 : 32;
+}
 
 // Dot product of one weight row (K elements of a block type) with a quantized activation row.
 using QuantDotFn = float (*)(const uint8_t* w, const ActRow& x, int64_t k);
 // Dot product of one float-typed weight row with an f32 activation row.
 using FloatDotFn = float (*)(const uint8_t* w, const float* x, int64_t k);
 
-void quantize_act_scalar(const float* x, int64_t k, int8_t* q, float* d, float* ds);
+// Blocks of 32: q[k], d[k/32], ds[k/32]. Blocks of 256: q[k], d[k/256], bsums[k/16].
+void quantize_act32_scalar(const float* x, int64_t k, int8_t* q, float* d, float* ds);
+void quantize_act256_scalar(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums);
 QuantDotFn quant_dot_scalar(QuantType type);  // nullptr for types without a kernel
 FloatDotFn float_dot_scalar(QuantType type);
 
 #if defined(__x86_64__) || defined(__i386__)
-// quant_avx2.cpp: compiled with -mavx2 -mfma -mf16c; call only when quant_cpu_has_avx2().
-void quantize_act_avx2(const float* x, int64_t k, int8_t* q, float* d, float* ds);
+// quant_avx2.cpp: compiled with -mavx2 -mfma -mf16c; call only when quant_cpu_has_avx2(). Same int8
+// results as the scalar versions.
+void quantize_act32_avx2(const float* x, int64_t k, int8_t* q, float* d, float* ds);
+void quantize_act256_avx2(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums);
 QuantDotFn quant_dot_avx2(QuantType type);
 FloatDotFn float_dot_avx2(QuantType type);
 #endif
