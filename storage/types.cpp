@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <random>
 
+#include <sys/random.h>
+
 namespace tessera::storage {
 
 const char* role_name(Role role) {
@@ -41,10 +43,15 @@ std::optional<MessageStatus> status_from_name(std::string_view name) {
 }
 
 std::string new_uuid() {
-    // One generator per thread, seeded from the OS: uniqueness matters (import conflicts key on it),
-    // unpredictability does not.
-    thread_local std::mt19937_64 rng{(std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}()};
-    std::uint64_t hi = rng(), lo = rng();
+    // Fresh kernel randomness for every UUID: a seeded generator would repeat itself in every process
+    // forked from one parent, and uniqueness is what import conflicts key on.
+    std::uint64_t words[2] = {0, 0};
+    if (getrandom(words, sizeof words, 0) != static_cast<ssize_t>(sizeof words)) {
+        std::random_device rd;
+        words[0] = (std::uint64_t(rd()) << 32) ^ rd();
+        words[1] = (std::uint64_t(rd()) << 32) ^ rd();
+    }
+    std::uint64_t hi = words[0], lo = words[1];
     hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;  // version 4
     lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // variant 10
     char buf[37];
