@@ -473,11 +473,12 @@ Status CudaLlm::Impl::decode_body(int B) {
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, B, H, nh * hd, 1.f, 1.f));
         TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
-        if (gemv)
-            TESSERA_TRY(cuda::gemv_bf16(w.gate_up, xn, nullptr, nullptr, gu, nullptr, B, 2 * I, H, s));
-        else
+        if (gemv) {
+            TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
+        } else {
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.gate_up, xn, gu, true, B, 2 * I, H));
-        TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
+            TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
+        }
         if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
         else

@@ -75,6 +75,27 @@ void check_gemv(Counter& c, ThreadPool& pool) {
     }
 }
 
+void check_swiglu(Counter& c, ThreadPool& pool) {
+    struct Case { int B, I, K; };
+    const Case cases[] = {{1, 5, 8}, {2, 96, 72}, {1, 11008, 4096}, {8, 300, 1536}, {3, 7, 20}};
+    uint64_t seed = 50;
+    for (const Case& k : cases) {
+        auto W = to_bf16(random_floats(size_t(2) * k.I * k.K, seed++));
+        auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+        Dev<uint16_t> dW(W), dx(x), dact(size_t(k.B) * k.I);
+        Status st = cuda::gemv_swiglu_bf16(dW.p, dx.p, dact.p, k.B, k.I, k.K, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> xf = from_bf16(x), gu(size_t(k.B) * 2 * k.I), ref(size_t(k.B) * k.I);
+        cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {2 * k.I, k.K}), Tensor{}, gu.data(), pool);
+        for (int b = 0; b < k.B; ++b)
+            cpu::silu_mul(gu.data() + size_t(b) * 2 * k.I, gu.data() + size_t(b) * 2 * k.I + k.I, k.I,
+                          ref.data() + size_t(b) * k.I);
+        const double err = rel_error(from_bf16(dact.download()), ref);
+        c.expect(st.ok() && err <= 1e-2, "gemv_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(k.I) +
+                                             " K=" + std::to_string(k.K), "rel err " + fmt(err));
+    }
+}
+
 void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
     struct Case { int M, N, K; };
     const Case cases[] = {{17, 65, 72}, {1, 3, 8}, {64, 256, 1536}, {33, 1000, 96}};
@@ -276,6 +297,7 @@ int main() {
     ThreadPool pool;
     Counter c;
     check_gemv(c, pool);
+    check_swiglu(c, pool);
     check_gemm(c, pool, **ctx);
     check_norm_and_elementwise(c);
     check_rope_kv(c);

@@ -15,6 +15,7 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxGroup = 8;
 constexpr int kMaxHeadDim = 256;
+constexpr int kKeysPerWarp = kChunk / kWarps;
 
 int splits_for(int max_seq) { return (max_seq + kChunk - 1) / kChunk; }
 
@@ -40,37 +41,55 @@ __global__ void __launch_bounds__(kThreads)
 
     const size_t seq_base = size_t(slot[b]) * max_seq;
     const bool vec = (hd & 3) == 0;  // every real model: 8-byte loads of 4 bf16 per lane
-    for (int j = warp; j < n; j += kWarps) {
-        const uint16_t* krow = k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd);
-        float acc[kMaxGroup];
+    if (vec && hd <= 128) {
+        // Each warp owns keys j ≡ warp (mod 4) of the chunk and issues all of their loads before using
+        // any, so the loads of 16 keys are in flight together instead of one key per round trip.
+        const int d0 = lane * 4;
+        const bool active = d0 < hd;
+        float qr[kMaxGroup][4];
 #pragma unroll
-        for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
-        if (vec) {
-            for (int d0 = lane * 4; d0 < hd; d0 += 128) {
-                const uint2 kv = *reinterpret_cast<const uint2*>(krow + d0);
-                const float k0 = __uint_as_float(kv.x << 16), k1 = __uint_as_float(kv.x & 0xffff0000u);
-                const float k2 = __uint_as_float(kv.y << 16), k3 = __uint_as_float(kv.y & 0xffff0000u);
+        for (int gg = 0; gg < kMaxGroup; ++gg)
 #pragma unroll
-                for (int gg = 0; gg < kMaxGroup; ++gg) {
-                    if (gg < G) {
-                        const float* qg = qs + gg * hd + d0;
-                        acc[gg] = fmaf(qg[0], k0, fmaf(qg[1], k1, fmaf(qg[2], k2, fmaf(qg[3], k3, acc[gg]))));
-                    }
+            for (int e = 0; e < 4; ++e) qr[gg][e] = (gg < G && active) ? qs[gg * hd + d0 + e] : 0.f;
+        uint2 kr[kKeysPerWarp];
+#pragma unroll
+        for (int i = 0; i < kKeysPerWarp; ++i) {
+            const int j = warp + i * kWarps;
+            kr[i] = (active && j < n)
+                        ? *reinterpret_cast<const uint2*>(k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd) + d0)
+                        : make_uint2(0u, 0u);
+        }
+#pragma unroll
+        for (int i = 0; i < kKeysPerWarp; ++i) {
+            const int j = warp + i * kWarps;
+            const float k0 = __uint_as_float(kr[i].x << 16), k1 = __uint_as_float(kr[i].x & 0xffff0000u);
+            const float k2 = __uint_as_float(kr[i].y << 16), k3 = __uint_as_float(kr[i].y & 0xffff0000u);
+#pragma unroll
+            for (int gg = 0; gg < kMaxGroup; ++gg) {
+                if (gg < G) {
+                    const float s = warp_sum(fmaf(qr[gg][0], k0, fmaf(qr[gg][1], k1, fmaf(qr[gg][2], k2, qr[gg][3] * k3))));
+                    if (lane == 0 && j < n) sc[gg * kChunk + j] = s;
                 }
             }
-        } else {
+        }
+    } else {
+        for (int j = warp; j < n; j += kWarps) {
+            const uint16_t* krow = k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd);
+            float acc[kMaxGroup];
+#pragma unroll
+            for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
             for (int d = lane; d < hd; d += 32) {
                 const float kd = bf16_bits_to_f32(krow[d]);
 #pragma unroll
                 for (int gg = 0; gg < kMaxGroup; ++gg)
                     if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
             }
-        }
 #pragma unroll
-        for (int gg = 0; gg < kMaxGroup; ++gg) {
-            if (gg < G) {
-                const float s = warp_sum(acc[gg]);
-                if (lane == 0) sc[gg * kChunk + j] = s;
+            for (int gg = 0; gg < kMaxGroup; ++gg) {
+                if (gg < G) {
+                    const float sum = warp_sum(acc[gg]);
+                    if (lane == 0) sc[gg * kChunk + j] = sum;
+                }
             }
         }
     }
@@ -104,8 +123,18 @@ __global__ void __launch_bounds__(kThreads)
             for (int e = 0; e < 4; ++e) acc[gg][e] = 0.f;
         const int d0 = lane * 4;
         if (d0 < hd) {
-            for (int j = warp; j < n; j += kWarps) {
-                const uint2 vv = *reinterpret_cast<const uint2*>(v_cache + ((seq_base + start + j) * nkv + g) * size_t(hd) + d0);
+            uint2 vr[kKeysPerWarp];
+#pragma unroll
+            for (int i = 0; i < kKeysPerWarp; ++i) {
+                const int j = warp + i * kWarps;
+                vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_cache + ((seq_base + start + j) * nkv + g) * size_t(hd) + d0)
+                              : make_uint2(0u, 0u);
+            }
+#pragma unroll
+            for (int i = 0; i < kKeysPerWarp; ++i) {
+                const int j = warp + i * kWarps;
+                if (j >= n) break;
+                const uint2 vv = vr[i];
                 const float v0 = __uint_as_float(vv.x << 16), v1 = __uint_as_float(vv.x & 0xffff0000u);
                 const float v2 = __uint_as_float(vv.y << 16), v3 = __uint_as_float(vv.y & 0xffff0000u);
 #pragma unroll
@@ -151,22 +180,49 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// One block per (b, h): the split weights are computed once into shared memory, then each thread sums its
+// dimensions over the splits with independent loads.
 __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int hd, int nsplit,
                                     const float* __restrict__ part_ml, const float* __restrict__ part_acc,
                                     uint16_t* __restrict__ out) {
+    extern __shared__ float w[];  // [nsplit]
+    __shared__ float red[32];
     const int bh = blockIdx.x;
     const int b = bh / nh;
     const int active = (pos[b] + 1 + kChunk - 1) / kChunk;
     const float* ml = part_ml + size_t(bh) * nsplit * 2;
+    float m = -FLT_MAX;
+    for (int s = threadIdx.x; s < active; s += blockDim.x) m = fmaxf(m, ml[2 * s]);
+    m = warp_max(m);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
+    __syncthreads();
     float M = -FLT_MAX;
-    for (int s = 0; s < active; ++s) M = fmaxf(M, ml[2 * s]);
+    for (int i = 0; i < int(blockDim.x / 32); ++i) M = fmaxf(M, red[i]);
+    __syncthreads();
+    float l = 0.f;
+    for (int s = threadIdx.x; s < active; s += blockDim.x) {
+        const float e = __expf(ml[2 * s] - M);
+        w[s] = e;
+        l += e * ml[2 * s + 1];
+    }
+    l = warp_sum(l);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = l;
+    __syncthreads();
     float L = 0.f;
-    for (int s = 0; s < active; ++s) L += __expf(ml[2 * s] - M) * ml[2 * s + 1];
+    for (int i = 0; i < int(blockDim.x / 32); ++i) L += red[i];
     const float inv = 1.f / L;
+    const float* acc = part_acc + size_t(bh) * nsplit * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float o = 0.f;
-        for (int s = 0; s < active; ++s) o += __expf(ml[2 * s] - M) * part_acc[(size_t(bh) * nsplit + s) * hd + d];
-        out[size_t(bh) * hd + d] = f32_to_bf16_bits(o * inv);
+        float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
+        int s = 0;
+        for (; s + 3 < active; s += 4) {
+            o0 = fmaf(w[s], acc[size_t(s) * hd + d], o0);
+            o1 = fmaf(w[s + 1], acc[size_t(s + 1) * hd + d], o1);
+            o2 = fmaf(w[s + 2], acc[size_t(s + 2) * hd + d], o2);
+            o3 = fmaf(w[s + 3], acc[size_t(s + 3) * hd + d], o3);
+        }
+        for (; s < active; ++s) o0 = fmaf(w[s], acc[size_t(s) * hd + d], o0);
+        out[size_t(bh) * hd + d] = f32_to_bf16_bits(((o0 + o1) + (o2 + o3)) * inv);
     }
 }
 
@@ -224,7 +280,7 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     decode_partial_kernel<<<dim3(nsplit, nkv, B), kThreads, 0, stream>>>(q, k_cache, v_cache, pos, slot, nh, nkv, hd,
                                                                          max_seq, scale, nsplit, part_ml, part_acc);
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
-    decode_merge_kernel<<<B * nh, 128, 0, stream>>>(pos, nh, hd, nsplit, part_ml, part_acc, out);
+    decode_merge_kernel<<<B * nh, 128, size_t(nsplit) * sizeof(float), stream>>>(pos, nh, hd, nsplit, part_ml, part_acc, out);
     return TESSERA_LAUNCH_CHECK("attention_decode merge");
 }
 

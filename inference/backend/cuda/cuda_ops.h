@@ -24,6 +24,10 @@ Status check(cudaError_t err, const char* what);
 Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
                  bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream);
 constexpr int kGemvMaxBatch = 8;
+// SwiGLU fused into the gate/up product: W_gu bf16 [2I, K] holds gate_proj rows then up_proj rows; one warp
+// computes gate row i and up row i together and writes act[b, i] = bf16(silu(gate)·up), so the
+// intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
+Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream);
 
 // ---- normalisation and elementwise --------------------------------------------------------------------
 // y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].

@@ -72,6 +72,60 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
 }
 
+// Gate row i and up row i of the stacked [gate; up] weight, finished with silu(g)·u.
+template <int B>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, uint16_t* __restrict__ act,
+                       int I, int K) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
+    if (row >= I) return;
+    const bool vec = K % 8 == 0;
+    float g[B], u[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) g[b] = u[b] = 0.f;
+    if (vec) {
+        const int K8 = K >> 3;
+        const uint4* wg = reinterpret_cast<const uint4*>(W + size_t(row) * K);
+        const uint4* wu = reinterpret_cast<const uint4*>(W + (size_t(I) + row) * K);
+        const uint4* xs = reinterpret_cast<const uint4*>(x);
+        int i = lane;
+        for (; i + 32 < K8; i += 64) {
+            const uint4 g0 = __ldg(wg + i), g1 = __ldg(wg + i + 32), u0 = __ldg(wu + i), u1 = __ldg(wu + i + 32);
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                const uint4 x0 = __ldg(xs + size_t(b) * K8 + i), x1 = __ldg(xs + size_t(b) * K8 + i + 32);
+                g[b] += dot8(g0, x0) + dot8(g1, x1);
+                u[b] += dot8(u0, x0) + dot8(u1, x1);
+            }
+        }
+        for (; i < K8; i += 32) {
+            const uint4 g0 = __ldg(wg + i), u0 = __ldg(wu + i);
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                const uint4 x0 = __ldg(xs + size_t(b) * K8 + i);
+                g[b] += dot8(g0, x0);
+                u[b] += dot8(u0, x0);
+            }
+        }
+    } else {
+        for (int k = lane; k < K; k += 32) {
+            const float gk = bf16_bits_to_f32(W[size_t(row) * K + k]), uk = bf16_bits_to_f32(W[(size_t(I) + row) * K + k]);
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                const float xk = bf16_bits_to_f32(x[size_t(b) * K + k]);
+                g[b] = fmaf(gk, xk, g[b]);
+                u[b] = fmaf(uk, xk, u[b]);
+            }
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
+        if (lane == 0) act[size_t(b) * I + row] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
+    }
+}
+
 // Any K (odd fixture shapes): scalar loads.
 template <int B>
 __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
@@ -106,7 +160,30 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
         gemv_scalar_kernel<B><<<grid, block, 0, stream>>>(W, x, bias, residual, y_f32, y_bf16, N, K);
 }
 
+template <int B>
+void launch_swiglu(const uint16_t* W, const uint16_t* x, uint16_t* act, int I, int K, cudaStream_t stream) {
+    gemv_swiglu_kernel<B><<<(I + kWarpsPerBlock - 1) / kWarpsPerBlock, kWarpsPerBlock * 32, 0, stream>>>(W, x, act, I, K);
+}
+
 }  // namespace
+
+Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream) {
+    if (B < 1 || B > kGemvMaxBatch || I < 1 || K < 1)
+        return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: bad arguments");
+    if ((reinterpret_cast<uintptr_t>(W_gu) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
+        return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: operands must be 16-byte aligned");
+    switch (B) {
+        case 1: launch_swiglu<1>(W_gu, x, act, I, K, stream); break;
+        case 2: launch_swiglu<2>(W_gu, x, act, I, K, stream); break;
+        case 3: launch_swiglu<3>(W_gu, x, act, I, K, stream); break;
+        case 4: launch_swiglu<4>(W_gu, x, act, I, K, stream); break;
+        case 5: launch_swiglu<5>(W_gu, x, act, I, K, stream); break;
+        case 6: launch_swiglu<6>(W_gu, x, act, I, K, stream); break;
+        case 7: launch_swiglu<7>(W_gu, x, act, I, K, stream); break;
+        default: launch_swiglu<8>(W_gu, x, act, I, K, stream); break;
+    }
+    return TESSERA_LAUNCH_CHECK("gemv_swiglu_bf16");
+}
 
 Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
                  bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream) {
