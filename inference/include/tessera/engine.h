@@ -62,6 +62,8 @@ struct ModelInfo {
 
 Result<ModelInfo> probe_model(const std::filesystem::path& dir);
 
+inline SamplingParams default_sampling(const ModelInfo& info) { return info.default_sampling; }
+
 enum class StopReason { Eos, StopString, MaxTokens, ContextFull, Callback, Cancelled };
 const char* stop_reason_name(StopReason reason);  // "eos", "stop string", "max tokens", ...
 
