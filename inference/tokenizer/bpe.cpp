@@ -15,7 +15,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int64_t kMaxTokenId = int64_t(1) << 24;  // far above any real vocabulary; bounds the id tables
 constexpr size_t kCacheCapacity = 10000;
 constexpr size_t kCacheMaxPieceBytes = 256;
 

@@ -18,6 +18,10 @@
 
 namespace tessera {
 
+// Ids at or above this are rejected: far beyond any real vocabulary, and it bounds the per-id tables a
+// hostile file could make the loader allocate.
+inline constexpr int64_t kMaxTokenId = int64_t(1) << 21;
+
 // Hashing for string keys that lets lookups take a string_view without building a std::string.
 struct StringHash {
     using is_transparent = void;

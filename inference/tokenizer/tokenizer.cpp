@@ -104,7 +104,7 @@ Result<std::vector<AddedToken>> parse_added_tokens(const json& root, const std::
         if (!e.is_object()) return make_error(ErrorCode::Tokenizer, where + ": not an object");
         AddedToken t;
         const auto id = e.find("id");
-        if (id == e.end() || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= (int64_t(1) << 24))
+        if (id == e.end() || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= kMaxTokenId)
             return make_error(ErrorCode::Tokenizer, where + ".id: missing or not a valid token id");
         t.id = int32_t(id->get<int64_t>());
         const auto content = e.find("content");
