@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -207,6 +208,34 @@ private slots:
         expect_error(ckpt, ErrorCode::Format, {"model.safetensors", "past the end"});
         test::write_file(dir / "model.safetensors", full.substr(0, 30));
         expect_error(Checkpoint::open(dir.path()), ErrorCode::Format, {"exceeds the file size"});
+    }
+
+    void survivesCorruption() {
+        // Corrupted variants of a real file (header bytes, length, truncation): load or fail, never crash.
+        std::mt19937 rng(7);
+        const std::string good = test::read_file(test::fixture("io/safetensors_single/model.safetensors"));
+        test::TempDir dir;
+        int failed = 0;
+        for (int i = 0; i < 400; ++i) {
+            std::string m = good;
+            const unsigned kind = rng() % 3;
+            if (kind == 0) {
+                m.resize(rng() % m.size());
+            } else {
+                // Aim at the length and header, where a wrong byte changes meaning.
+                const size_t span = std::min<size_t>(m.size(), 8 + 200);
+                for (unsigned n = 1 + rng() % 3; n > 0; --n) m[rng() % span] = char(rng());
+            }
+            test::write_file(dir / "model.safetensors", m);
+            Checkpoint ckpt;
+            if (!read_safetensors_file(dir / "model.safetensors", ckpt).ok()) {
+                ++failed;
+                continue;
+            }
+            for (const TensorEntry& e : ckpt.tensors())  // every accepted byte must be readable
+                for (size_t k = 0; k < e.tensor.nbytes(); ++k) (void)static_cast<const volatile uint8_t*>(e.tensor.data)[k];
+        }
+        QVERIFY(failed > 200);
     }
 
     void openPrefersSafetensors() {
