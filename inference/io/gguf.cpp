@@ -390,6 +390,17 @@ Status GgufParser::parse() {
     return {};
 }
 
+std::optional<Tensor> GgufTensor::float_view() const {
+    auto dt = quant_float_dtype(type);
+    if (!dt || !data) return std::nullopt;
+    Tensor t;
+    t.dtype = *dt;
+    t.shape = shape;
+    t.device = DeviceKind::Cpu;
+    t.data = const_cast<std::byte*>(data);  // Tensor is a mutable view by design; the mapping is read-only
+    return t;
+}
+
 // ---- GgufFile ----
 
 Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::filesystem::path& path, GgufOpenOptions options) {

@@ -79,6 +79,9 @@ struct GgufTensor {
     int64_t cols() const { return shape.ndim ? shape[shape.ndim - 1] : 1; }  // GGUF ne[0]
     int64_t rows() const { return shape.ndim ? shape.numel() / cols() : 1; }   // product of the rest
     uint64_t row_bytes() const { return rows() ? nbytes / uint64_t(rows()) : 0; }
+    // A Tensor view (what Checkpoint holds) for the plain float types F32/F16/BF16 when the data is
+    // present; nullopt for block types, which need quant_matmul / dequantize_row instead.
+    std::optional<Tensor> float_view() const;
 };
 
 struct GgufOpenOptions {

@@ -245,6 +245,13 @@ void TestGguf::qwen2Config() {
     QCOMPARE(f->find_tensor("token_embd.weight")->type, QuantType::Q8_0);
     QCOMPARE(f->find_tensor("blk.1.ffn_up.weight")->type, QuantType::Q4_0);
     QCOMPARE(f->find_tensor("blk.1.attn_output.weight")->type, QuantType::F16);
+    auto view = f->find_tensor("blk.1.attn_output.weight")->float_view();
+    QVERIFY(view.has_value());
+    QCOMPARE(view->dtype, DType::F16);
+    QCOMPARE(view->shape, (Shape{64, 64}));
+    QCOMPARE(static_cast<const void*>(view->data), static_cast<const void*>(f->find_tensor("blk.1.attn_output.weight")->data));
+    QCOMPARE(view->nbytes(), size_t(64 * 64 * 2));
+    QVERIFY(!f->find_tensor("token_embd.weight")->float_view());  // Q8_0
 }
 
 void TestGguf::llamaVersion2Config() {
