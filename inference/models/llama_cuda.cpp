@@ -24,7 +24,7 @@ struct LayerWeights {
     bf16_t* qkv = nullptr;     // [(nh + 2·nkv)·hd, H]  q_proj; k_proj; v_proj
     bf16_t* qkv_bias = nullptr;// [(nh + 2·nkv)·hd]     Qwen2 only
     bf16_t* o = nullptr;       // [H, nh·hd]            o_proj
-    bf16_t* gate_up = nullptr; // [2·I, H]              gate_proj; up_proj
+    bf16_t* gate_up = nullptr; // [2·I, H]              gate_proj and up_proj rows interleaved
     bf16_t* down = nullptr;    // [H, I]                down_proj
     bf16_t* ln1 = nullptr;     // [H]                   input_layernorm
     bf16_t* ln2 = nullptr;     // [H]                   post_attention_layernorm
@@ -245,22 +245,43 @@ public:
             if (e) cudaEventDestroy(e);
     }
 
+    // Rows of t ([rows, cols]) to dst with a row pitch of dst_pitch elements.
+    Status put_rows(const Tensor& t, bf16_t* dst, size_t dst_pitch) {
+        const int64_t rows = t.dim(0), cols = t.dim(1);
+        const int64_t rows_per_chunk = std::max<int64_t>(1, int64_t(kChunk) / cols);
+        for (int64_t r0 = 0; r0 < rows; r0 += rows_per_chunk) {
+            const int64_t nr = std::min(rows_per_chunk, rows - r0);
+            TESSERA_TRY(check(cudaEventSynchronize(m_done[m_next]), "upload staging"));
+            uint16_t* stage = m_stage[m_next].as<uint16_t>();
+            convert(t, r0 * cols, nr * cols, stage);
+            TESSERA_TRY(check(cudaMemcpy2DAsync(dst + size_t(r0) * dst_pitch, dst_pitch * 2, stage, size_t(cols) * 2,
+                                                size_t(cols) * 2, size_t(nr), cudaMemcpyHostToDevice, m_stream),
+                              "upload weights"));
+            TESSERA_TRY(check(cudaEventRecord(m_done[m_next], m_stream), "cudaEventRecord"));
+            m_next ^= 1;
+        }
+        return {};
+    }
+
+    static void convert(const Tensor& t, int64_t begin, int64_t count, uint16_t* stage) {
+        switch (t.dtype) {
+            case DType::BF16: std::memcpy(stage, t.as<const uint16_t>() + begin, size_t(count) * 2); break;
+            case DType::F32:
+                for (int64_t i = 0; i < count; ++i) stage[i] = f32_to_bf16(t.as<const float>()[begin + i]);
+                break;
+            case DType::F16:
+                for (int64_t i = 0; i < count; ++i) stage[i] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[begin + i]));
+                break;
+        }
+    }
+
     Status put(const Tensor& t, bf16_t* dst) {
         const int64_t n = t.numel();
         for (int64_t begin = 0; begin < n; begin += int64_t(kChunk)) {
             const int64_t count = std::min<int64_t>(int64_t(kChunk), n - begin);
             TESSERA_TRY(check(cudaEventSynchronize(m_done[m_next]), "upload staging"));
             uint16_t* stage = m_stage[m_next].as<uint16_t>();
-            switch (t.dtype) {
-                case DType::BF16: std::memcpy(stage, t.as<const uint16_t>() + begin, size_t(count) * 2); break;
-                case DType::F32:
-                    for (int64_t i = 0; i < count; ++i) stage[i] = f32_to_bf16(t.as<const float>()[begin + i]);
-                    break;
-                case DType::F16:
-                    for (int64_t i = 0; i < count; ++i)
-                        stage[i] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[begin + i]));
-                    break;
-            }
+            convert(t, begin, count, stage);
             TESSERA_TRY(check(cudaMemcpyAsync(dst + begin, stage, size_t(count) * 2, cudaMemcpyHostToDevice, m_stream),
                               "upload weights"));
             TESSERA_TRY(check(cudaEventRecord(m_done[m_next], m_stream), "cudaEventRecord"));
@@ -285,6 +306,12 @@ Status CudaLlm::Impl::upload(const Checkpoint& ck) {
         TESSERA_ASSIGN(Tensor t, ck.get(name, shape));
         return up.put(t, dst);
     };
+    // gate_proj row i goes to row 2i and up_proj row i to 2i + 1 (see gemv_swiglu_bf16): rows are
+    // uploaded as strided 2D copies from the staged tensor.
+    auto put_rows_interleaved = [&](const std::string& name, const Shape& shape, bf16_t* dst, int which) -> Status {
+        TESSERA_ASSIGN(Tensor t, ck.get(name, shape));
+        return up.put_rows(t, dst + size_t(which) * H, size_t(2) * H);
+    };
     const int64_t h64 = H, i64 = I, q_rows = int64_t(nh) * hd, kv_rows = int64_t(nkv) * hd;
     TESSERA_TRY(put("model.embed_tokens.weight", {V, h64}, embed));
     TESSERA_TRY(put("model.norm.weight", {h64}, norm));
@@ -301,8 +328,8 @@ Status CudaLlm::Impl::upload(const Checkpoint& ck) {
             TESSERA_TRY(put(p + "self_attn.v_proj.bias", {kv_rows}, w.qkv_bias + q_rows + kv_rows));
         }
         TESSERA_TRY(put(p + "self_attn.o_proj.weight", {h64, q_rows}, w.o));
-        TESSERA_TRY(put(p + "mlp.gate_proj.weight", {i64, h64}, w.gate_up));
-        TESSERA_TRY(put(p + "mlp.up_proj.weight", {i64, h64}, w.gate_up + size_t(I) * H));
+        TESSERA_TRY(put_rows_interleaved(p + "mlp.gate_proj.weight", {i64, h64}, w.gate_up, 0));
+        TESSERA_TRY(put_rows_interleaved(p + "mlp.up_proj.weight", {i64, h64}, w.gate_up, 1));
         TESSERA_TRY(put(p + "mlp.down_proj.weight", {h64, i64}, w.down));
         TESSERA_TRY(put(p + "input_layernorm.weight", {h64}, w.ln1));
         TESSERA_TRY(put(p + "post_attention_layernorm.weight", {h64}, w.ln2));
@@ -338,12 +365,14 @@ Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
     const int G = nh / nkv, Lk = pos0 + T;
     const float scale = 1.f / std::sqrt(float(hd));
     const float one = 1.f, zero = 0.f;
-    const bf16_t* K = k_cache(layer) + size_t(slot) * opt.max_seq * nkv * hd;
-    const bf16_t* Vc = v_cache(layer) + size_t(slot) * opt.max_seq * nkv * hd;
+    // Cache [slots, nkv, max_seq, hd]: K_g is a [Lk, hd] matrix with row stride hd, heads max_seq·hd apart.
+    const int64_t head_stride = int64_t(opt.max_seq) * hd;
+    const bf16_t* K = k_cache(layer) + size_t(slot) * nkv * head_stride;
+    const bf16_t* Vc = v_cache(layer) + size_t(slot) * nkv * head_stride;
     for (int j = 0; j < G; ++j) {
         TESSERA_TRY(cuda::check_cublas(
             cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, Lk, T, hd, &scale, K, CUDA_R_16BF,
-                                       nkv * hd, hd, q + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, &zero,
+                                       hd, head_stride, q + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, &zero,
                                        S + size_t(j) * T * Lk, CUDA_R_32F, Lk, int64_t(G) * T * Lk, nkv,
                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
             "attention scores"));
@@ -352,7 +381,7 @@ Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
     for (int j = 0; j < G; ++j) {
         TESSERA_TRY(cuda::check_cublas(
             cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, Lk, &one, Vc, CUDA_R_16BF,
-                                       nkv * hd, hd, P + size_t(j) * T * Lk, CUDA_R_16BF, Lk, int64_t(G) * T * Lk,
+                                       hd, head_stride, P + size_t(j) * T * Lk, CUDA_R_16BF, Lk, int64_t(G) * T * Lk,
                                        &zero, attn + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, nkv,
                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
             "attention values"));

@@ -87,9 +87,12 @@ void check_swiglu(Counter& c, ThreadPool& pool) {
         cudaDeviceSynchronize();
         std::vector<float> xf = from_bf16(x), gu(size_t(k.B) * 2 * k.I), ref(size_t(k.B) * k.I);
         cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {2 * k.I, k.K}), Tensor{}, gu.data(), pool);
+        // Interleaved layout: gate row i at 2i, up row i at 2i + 1.
         for (int b = 0; b < k.B; ++b)
-            cpu::silu_mul(gu.data() + size_t(b) * 2 * k.I, gu.data() + size_t(b) * 2 * k.I + k.I, k.I,
-                          ref.data() + size_t(b) * k.I);
+            for (int i = 0; i < k.I; ++i) {
+                const float g = gu[size_t(b) * 2 * k.I + 2 * size_t(i)], u = gu[size_t(b) * 2 * k.I + 2 * size_t(i) + 1];
+                cpu::silu_mul(&g, &u, 1, &ref[size_t(b) * k.I + size_t(i)]);
+            }
         const double err = rel_error(from_bf16(dact.download()), ref);
         c.expect(st.ok() && err <= 1e-2, "gemv_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(k.I) +
                                              " K=" + std::to_string(k.K), "rel err " + fmt(err));
@@ -142,7 +145,9 @@ void check_norm_and_elementwise(Counter& c) {
         cudaDeviceSynchronize();
         std::vector<float> ref(size_t(rows) * I);
         for (int r = 0; r < rows; ++r)
-            cpu::silu_mul(gu.data() + size_t(r) * 2 * I, gu.data() + size_t(r) * 2 * I + I, I, ref.data() + size_t(r) * I);
+            for (int i = 0; i < I; ++i)
+                cpu::silu_mul(&gu[size_t(r) * 2 * I + 2 * size_t(i)], &gu[size_t(r) * 2 * I + 2 * size_t(i) + 1], 1,
+                              &ref[size_t(r) * I + size_t(i)]);
         const double err = rel_error(from_bf16(dout.download()), ref);
         c.expect(st.ok() && err <= 1e-2, "silu_mul I=" + std::to_string(I), "rel err " + fmt(err));
     }
@@ -209,9 +214,12 @@ void check_rope_kv(Counter& c) {
         auto kc = from_bf16(dk.download()), vc = from_bf16(dv.download());
         std::vector<float> gk(kk.size()), gv(vv.size());
         for (int r = 0; r < R; ++r) {
-            const size_t off = (size_t(slot[size_t(r)]) * max_seq + size_t(pos[size_t(r)])) * k.nkv * k.hd;
-            std::copy_n(kc.begin() + long(off), k.nkv * k.hd, gk.begin() + long(size_t(r) * k.nkv * k.hd));
-            std::copy_n(vc.begin() + long(off), k.nkv * k.hd, gv.begin() + long(size_t(r) * k.nkv * k.hd));
+            for (int h = 0; h < k.nkv; ++h) {  // cache layout [slots, nkv, max_seq, hd]
+                const size_t off = ((size_t(slot[size_t(r)]) * k.nkv + h) * max_seq + size_t(pos[size_t(r)])) * k.hd;
+                const long dst = long((size_t(r) * k.nkv + h) * k.hd);
+                std::copy_n(kc.begin() + long(off), k.hd, gk.begin() + dst);
+                std::copy_n(vc.begin() + long(off), k.hd, gv.begin() + dst);
+            }
         }
         const std::string name = "rope_kv_write nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
                                  " hd=" + std::to_string(k.hd);
@@ -247,9 +255,17 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         std::vector<float> ref(size_t(k.B) * k.nh * k.hd);
         auto kf = from_bf16(kc), vf = from_bf16(vc), qf = from_bf16(q);
         std::vector<float> scratch(size_t(pool.size()) * max_seq);
+        // The device cache is [slots, nkv, max_seq, hd]; the CPU backend takes one sequence as [max_seq, nkv, hd].
+        std::vector<float> ks(size_t(max_seq) * k.nkv * k.hd), vs(ks.size());
         for (int b = 0; b < k.B; ++b) {
-            const size_t base = size_t(slot[size_t(b)]) * max_seq * k.nkv * k.hd;
-            cpu::attention(qf.data() + size_t(b) * k.nh * k.hd, kf.data() + base, vf.data() + base, 1, k.pos[size_t(b)],
+            for (int h = 0; h < k.nkv; ++h)
+                for (int p = 0; p < max_seq; ++p) {
+                    const size_t src = ((size_t(slot[size_t(b)]) * k.nkv + h) * max_seq + p) * k.hd;
+                    const size_t dst = (size_t(p) * k.nkv + h) * k.hd;
+                    std::copy_n(kf.begin() + long(src), k.hd, ks.begin() + long(dst));
+                    std::copy_n(vf.begin() + long(src), k.hd, vs.begin() + long(dst));
+                }
+            cpu::attention(qf.data() + size_t(b) * k.nh * k.hd, ks.data(), vs.data(), 1, k.pos[size_t(b)],
                            k.nh, k.nkv, k.hd, scale, ref.data() + size_t(b) * k.nh * k.hd, scratch.data(), pool);
         }
         const double err = rel_error(from_bf16(dout.download()), ref);

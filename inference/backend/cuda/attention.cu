@@ -39,7 +39,9 @@ __global__ void __launch_bounds__(kThreads)
         qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(g) * G) * hd + i]) * scale;
     __syncthreads();
 
-    const size_t seq_base = size_t(slot[b]) * max_seq;
+    // Cache layout [slots, nkv, max_seq, hd]: this block's keys are one contiguous run.
+    const uint16_t* k_head = k_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
+    const uint16_t* v_head = v_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     const bool vec = (hd & 3) == 0;  // every real model: 8-byte loads of 4 bf16 per lane
     if (vec && hd <= 128) {
         // Each warp owns keys j ≡ warp (mod 4) of the chunk and issues all of their loads before using
@@ -56,7 +58,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int i = 0; i < kKeysPerWarp; ++i) {
             const int j = warp + i * kWarps;
             kr[i] = (active && j < n)
-                        ? *reinterpret_cast<const uint2*>(k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd) + d0)
+                        ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
                         : make_uint2(0u, 0u);
         }
 #pragma unroll
@@ -74,7 +76,7 @@ __global__ void __launch_bounds__(kThreads)
         }
     } else {
         for (int j = warp; j < n; j += kWarps) {
-            const uint16_t* krow = k_cache + ((seq_base + start + j) * nkv + g) * size_t(hd);
+            const uint16_t* krow = k_head + size_t(start + j) * hd;
             float acc[kMaxGroup];
 #pragma unroll
             for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
@@ -127,7 +129,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int i = 0; i < kKeysPerWarp; ++i) {
                 const int j = warp + i * kWarps;
-                vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_cache + ((seq_base + start + j) * nkv + g) * size_t(hd) + d0)
+                vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
                               : make_uint2(0u, 0u);
             }
 #pragma unroll
@@ -170,7 +172,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
         for (int j = 0; j < n; ++j) {
-            const float vd = bf16_bits_to_f32(v_cache[((seq_base + start + j) * nkv + g) * size_t(hd) + d]);
+            const float vd = bf16_bits_to_f32(v_head[size_t(start + j) * hd + d]);
 #pragma unroll
             for (int gg = 0; gg < kMaxGroup; ++gg)
                 if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);

@@ -24,15 +24,16 @@ Status check(cudaError_t err, const char* what);
 Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
                  bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream);
 constexpr int kGemvMaxBatch = 8;
-// SwiGLU fused into the gate/up product: W_gu bf16 [2I, K] holds gate_proj rows then up_proj rows; one warp
-// computes gate row i and up row i together and writes act[b, i] = bf16(silu(gate)·up), so the
+// SwiGLU fused into the gate/up product: W_gu bf16 [2I, K] holds gate_proj row i at 2i and up_proj row i at
+// 2i + 1 (interleaved, so one warp streams one contiguous 2-row block); one warp computes both rows and writes act[b, i] = bf16(silu(gate)·up), so the
 // intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream);
 
 // ---- normalisation and elementwise --------------------------------------------------------------------
 // y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].
 Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream);
-// out[r, i] = bf16( silu(gu[r, i]) · gu[r, I + i] ), gu f32 [rows, 2I] (gate rows then up rows).
+// out[r, i] = bf16( silu(gu[r, 2i]) · gu[r, 2i + 1] ), gu f32 [rows, 2I] with gate and up interleaved
+// (the layout of the packed gate/up weight, see gemv_swiglu_bf16).
 Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stream);
 // h[r, :] = f32(table[ids[r], :]); ids on the device.
 Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
@@ -44,7 +45,7 @@ Status bf16_to_f32(const bf16_t* x, int64_t n, float* y, cudaStream_t stream);
 // ---- rotary embedding + KV cache ------------------------------------------------------------------------
 // qkv: f32 [R, (nh + 2·nkv)·hd] (q heads, then k heads, then v heads). For each row r: rotate-half RoPE
 // (§1.6 layout A) at position pos[r] on q and k; q written to q_out bf16 [R, nh, hd]; k and v written
-// to the caches at [slot[r], pos[r]]. Cache layout: [slots, max_seq, nkv, hd] bf16. bias (bf16
+// to the caches at [slot[r], head, pos[r]]. Cache layout: [slots, nkv, max_seq, hd] bf16. bias (bf16
 // [(nh + 2·nkv)·hd], Qwen2's q/k/v biases) is added first when not null.
 Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, const int32_t* slot, const float* inv_freq, int R,
                      int nh, int nkv, int hd, int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache,

@@ -9,7 +9,7 @@ constexpr int kThreads = 256;
 __global__ void silu_mul_kernel(const float* __restrict__ gu, int I, int64_t total, uint16_t* __restrict__ out) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t r = i / I, c = i % I;
-        const float g = gu[r * 2 * I + c], u = gu[r * 2 * I + I + c];
+        const float g = gu[r * 2 * I + 2 * c], u = gu[r * 2 * I + 2 * c + 1];
         out[i] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * u);
     }
 }

@@ -15,7 +15,9 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
     const int p = pos[r];
     const int half = hd / 2;
     const float* row = qkv + size_t(r) * (nh + 2 * nkv) * hd;
-    const size_t cache_row = (size_t(slot[r]) * max_seq + p) * size_t(nkv) * hd;
+    // Cache layout [slots, nkv, max_seq, hd]: each head's keys are contiguous for the attention kernels.
+    const size_t head_stride = size_t(max_seq) * hd;
+    const size_t cache_row = size_t(slot[r]) * nkv * head_stride + size_t(p) * hd;
     // q and k heads are rotated; v heads copied.
     const int first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
     for (int idx = first; idx < (nh + nkv) * half; idx += stride) {
@@ -37,7 +39,7 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
             dst[i] = o1;
             dst[i + half] = o2;
         } else {
-            uint16_t* dst = k_cache + cache_row + size_t(head - nh) * hd;
+            uint16_t* dst = k_cache + cache_row + size_t(head - nh) * head_stride;
             dst[i] = o1;
             dst[i + half] = o2;
         }
@@ -45,7 +47,8 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
     const float* v = row + size_t(nh + nkv) * hd;
     const uint16_t* vbias = bias ? bias + size_t(nh + nkv) * hd : nullptr;
     for (int idx = first; idx < nkv * hd; idx += stride)
-        v_cache[cache_row + idx] = f32_to_bf16_bits(v[idx] + (vbias ? bf16_bits_to_f32(vbias[idx]) : 0.f));
+        v_cache[cache_row + size_t(idx / hd) * head_stride + idx % hd] =
+            f32_to_bf16_bits(v[idx] + (vbias ? bf16_bits_to_f32(vbias[idx]) : 0.f));
 }
 
 }  // namespace
