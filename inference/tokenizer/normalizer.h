@@ -1,6 +1,7 @@
 // Unicode normalization for tokenizer.json normalizers (models.md §8 step 2): Qwen2 tokenizers use
 // NFC, the DeepSeek LLM family none. Implemented on tables generated from Python's unicodedata
-// (tools/gen_unicode_tables.py) so the engine needs no ICU.
+// (tools/gen_unicode_tables.py) so the engine needs no ICU; the tables leave out what the reference
+// `tokenizers` normalizer does not know (characters newer than Unicode 9), so NFC matches it exactly.
 #pragma once
 
 #include <string>

@@ -1,6 +1,8 @@
 // Byte-level BPE tokenizer read from a Hugging Face tokenizer.json (+ tokenizer_config.json): added and
 // special tokens matched before pre-tokenization, an optional NFC normalizer, the Split regex sequence
-// through PCRE2, rank-ordered merges, ByteLevel decoding. models.md §8.
+// through PCRE2, rank-ordered merges, ByteLevel decoding. models.md §8. Encoding equals the reference
+// `tokenizers` library (tests/fixtures/tokenizer, made by tools/fixtures/make_tokenizer_cases.py).
+// Thread-safe: encode/decode may run concurrently on one Tokenizer.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +23,14 @@ public:
     static Result<std::unique_ptr<Tokenizer>> load(const std::filesystem::path& dir);
     ~Tokenizer();
 
-    // add_special: prepend BOS when tokenizer_config says add_bos_token (default true).
+    // add_special: prepend BOS when tokenizer_config says add_bos_token (default true), append EOS when
+    // it says add_eos_token; without tokenizer_config.json the tokenizer.json post-processor decides.
+    // Ill-formed UTF-8 in text is read as U+FFFD. Never fails.
     std::vector<int32_t> encode(std::string_view text, bool add_special = true) const;
     // skip_special: drop tokens flagged special. Invalid UTF-8 from partial byte tokens is kept as bytes.
+    // Added tokens decode as their content; the reference instead pushes single-character added tokens
+    // whose character is in the byte map (DeepSeek's "ø", ids 100002-100014) through it and gets U+FFFD,
+    // so decode(encode(s)) == s holds here where it does not there.
     std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
     // Raw bytes of one token (ByteLevel decoded; added tokens as their content).
     std::string token_bytes(int32_t id) const;
