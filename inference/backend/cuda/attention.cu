@@ -24,6 +24,8 @@ __global__ void __launch_bounds__(kThreads)
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
                           int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc) {
+    pdl_trigger();
+    pdl_wait();
     const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
     const int G = nh / nkv;
     const int len = pos[b] + 1;
@@ -187,6 +189,8 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int hd, int nsplit,
                                     const float* __restrict__ part_ml, const float* __restrict__ part_acc,
                                     uint16_t* __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
     extern __shared__ float w[];  // [nsplit]
     __shared__ float red[32];
     const int bh = blockIdx.x;
@@ -229,6 +233,8 @@ __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int
 }
 
 __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L, int pos0, uint16_t* __restrict__ P) {
+    pdl_trigger();
+    pdl_wait();
     const int row = blockIdx.x;  // h·T + t
     const int t = row % T;
     const int valid = min(L, pos0 + t + 1);
@@ -279,16 +285,16 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     const int nsplit = splits_for(max_seq);
     float* part_ml = static_cast<float*>(workspace);
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
-    decode_partial_kernel<<<dim3(nsplit, nkv, B), kThreads, 0, stream>>>(q, k_cache, v_cache, pos, slot, nh, nkv, hd,
+    launch_kernel(decode_partial_kernel, dim3(nsplit, nkv, B), dim3(kThreads), 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd,
                                                                          max_seq, scale, nsplit, part_ml, part_acc);
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
-    decode_merge_kernel<<<B * nh, 128, size_t(nsplit) * sizeof(float), stream>>>(pos, nh, hd, nsplit, part_ml, part_acc, out);
+    launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos, nh, hd, nsplit, part_ml, part_acc, out);
     return TESSERA_LAUNCH_CHECK("attention_decode merge");
 }
 
 Status causal_softmax(const float* S, int nh, int T, int L, int pos0, bf16_t* P, cudaStream_t stream) {
     if (nh < 1 || T < 1 || L < T) return make_error(ErrorCode::InvalidArgument, "causal_softmax: bad shape");
-    causal_softmax_kernel<<<nh * T, 256, 0, stream>>>(S, T, L, pos0, P);
+    launch_kernel(causal_softmax_kernel, dim3(nh * T), dim3(256), 0, stream, S, T, L, pos0, P);
     return TESSERA_LAUNCH_CHECK("causal_softmax");
 }
 

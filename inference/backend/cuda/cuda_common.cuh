@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "backend/cuda/cuda_ops.h"
 
@@ -27,5 +28,41 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 #define TESSERA_LAUNCH_CHECK(what) ::tessera::cuda::check(cudaGetLastError(), what)
+
+// Programmatic dependent launch (Hopper and newer): each kernel lets the next one be scheduled while it
+// runs (pdl_trigger), and waits for the previous one only where it first reads that kernel's output
+// (pdl_wait). Reads that do not depend on it — the weights — can start before the wait, which hides the
+// memory ramp at the start of every decode kernel. Both are no-ops on older GPUs and without the attribute.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// True when the current device supports programmatic dependent launch (compute capability 9.0+) and
+// TESSERA_NO_PDL is not set.
+bool pdl_enabled();
+
+template <class... KernelArgs, class... Args>
+void launch_kernel(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attribute;
+    config.numAttrs = pdl_enabled() ? 1 : 0;
+    // The error, if any, is picked up by the caller's TESSERA_LAUNCH_CHECK.
+    (void)cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
 
 }  // namespace tessera::cuda

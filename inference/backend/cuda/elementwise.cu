@@ -7,6 +7,8 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void silu_mul_kernel(const float* __restrict__ gu, int I, int64_t total, uint16_t* __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t r = i / I, c = i % I;
         const float g = gu[r * 2 * I + 2 * c], u = gu[r * 2 * I + 2 * c + 1];
@@ -16,6 +18,8 @@ __global__ void silu_mul_kernel(const float* __restrict__ gu, int I, int64_t tot
 
 __global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32_t* __restrict__ ids, int D,
                                  int vocab, float* __restrict__ h) {
+    pdl_trigger();
+    pdl_wait();
     int id = ids[blockIdx.x];
     // Out-of-range ids are rejected on the host before upload; clamp so a bad id can never read outside.
     id = id < 0 ? 0 : (id >= vocab ? vocab - 1 : id);
@@ -44,14 +48,14 @@ int blocks_for(int64_t n) {
 Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stream) {
     const int64_t total = int64_t(rows) * I;
     if (total < 1) return make_error(ErrorCode::InvalidArgument, "silu_mul: empty input");
-    silu_mul_kernel<<<blocks_for(total), kThreads, 0, stream>>>(gu, I, total, out);
+    launch_kernel(silu_mul_kernel, dim3(blocks_for(total)), dim3(kThreads), 0, stream, gu, I, total, out);
     return TESSERA_LAUNCH_CHECK("silu_mul");
 }
 
 Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
                  cudaStream_t stream) {
     if (rows < 1 || D < 1 || vocab < 1) return make_error(ErrorCode::InvalidArgument, "embedding: empty input");
-    embedding_kernel<<<rows, kThreads, 0, stream>>>(table, ids, D, vocab, h);
+    launch_kernel(embedding_kernel, dim3(rows), dim3(kThreads), 0, stream, table, ids, D, vocab, h);
     return TESSERA_LAUNCH_CHECK("embedding");
 }
 

@@ -51,16 +51,23 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = 0.f;
 
+    pdl_trigger();
     int i = lane;
+    bool waited = false;
     for (; i + (kUnroll - 1) * 32 < K8; i += kUnroll * 32) {
         uint4 wv[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * 32);
+        if (!waited) {  // the first weights are in flight while the previous kernel finishes x
+            pdl_wait();
+            waited = true;
+        }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
             for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldg(xs + size_t(b) * K8 + i + u * 32));
     }
+    if (!waited) pdl_wait();
     for (; i < K8; i += 32) {
         const uint4 wv = __ldg(w + i);
 #pragma unroll
@@ -76,6 +83,8 @@ template <int B>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, uint16_t* __restrict__ act,
                        int I, int K) {
+    pdl_trigger();
+    pdl_wait();
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
     if (row >= I) return;
@@ -130,6 +139,8 @@ template <int B>
 __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
                                    const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
                                    uint16_t* y_bf16, int N, int K) {
+    pdl_trigger();
+    pdl_wait();
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
     if (row >= N) return;
@@ -155,14 +166,14 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
                          (reinterpret_cast<uintptr_t>(x) & 15) == 0;
     if (aligned)
         // Eight loads in flight per lane at small batch, where registers are plentiful.
-        gemv_vec_kernel<B, (B <= 2 ? 8 : 4)><<<grid, block, 0, stream>>>(W, x, bias, residual, y_f32, y_bf16, N, K);
+        launch_kernel(gemv_vec_kernel<B, (B <= 2 ? 8 : 4)>, grid, block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
     else
-        gemv_scalar_kernel<B><<<grid, block, 0, stream>>>(W, x, bias, residual, y_f32, y_bf16, N, K);
+        launch_kernel(gemv_scalar_kernel<B>, grid, block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
 }
 
 template <int B>
 void launch_swiglu(const uint16_t* W, const uint16_t* x, uint16_t* act, int I, int K, cudaStream_t stream) {
-    gemv_swiglu_kernel<B><<<(I + kWarpsPerBlock - 1) / kWarpsPerBlock, kWarpsPerBlock * 32, 0, stream>>>(W, x, act, I, K);
+    launch_kernel(gemv_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock), dim3(kWarpsPerBlock * 32), 0, stream, W, x, act, I, K);
 }
 
 }  // namespace

@@ -10,6 +10,8 @@ constexpr int kThreads = 512;  // one pass of float4 loads covers a 2048-wide ro
 __global__ void __launch_bounds__(kThreads)
     rms_norm_kernel(const float* __restrict__ x, const uint16_t* __restrict__ w, int D, float eps,
                     uint16_t* __restrict__ y) {
+    pdl_trigger();
+    pdl_wait();
     const float* xr = x + size_t(blockIdx.x) * D;
     uint16_t* yr = y + size_t(blockIdx.x) * D;
     float ss = 0.f;
@@ -43,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
 
 Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream) {
     if (rows < 1 || D < 1) return make_error(ErrorCode::InvalidArgument, "rms_norm: empty input");
-    rms_norm_kernel<<<rows, kThreads, 0, stream>>>(x, w, D, eps, y);
+    launch_kernel(rms_norm_kernel, dim3(rows), dim3(kThreads), 0, stream, x, w, D, eps, y);
     return TESSERA_LAUNCH_CHECK("rms_norm");
 }
 

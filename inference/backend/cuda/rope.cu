@@ -11,6 +11,8 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
                                const int32_t* __restrict__ slot, const float* __restrict__ inv_freq, int nh,
                                int nkv, int hd, int max_seq, uint16_t* __restrict__ q_out,
                                uint16_t* __restrict__ k_cache, uint16_t* __restrict__ v_cache) {
+    pdl_trigger();
+    pdl_wait();
     const int r = blockIdx.y;
     const int p = pos[r];
     const int half = hd / 2;
@@ -61,7 +63,7 @@ Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, c
     // Enough blocks per row that a single decode row does not run on one multiprocessor.
     const int pairs = (nh + nkv) * hd / 2;
     const dim3 grid((pairs + 127) / 128, R);
-    rope_kv_kernel<<<grid, 128, 0, stream>>>(qkv, bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache);
+    launch_kernel(rope_kv_kernel, grid, dim3(128), 0, stream, qkv, bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache);
     return TESSERA_LAUNCH_CHECK("rope_kv_write");
 }
 

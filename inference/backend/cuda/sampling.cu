@@ -9,6 +9,8 @@ namespace {
 constexpr int kThreads = 1024;
 
 __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restrict__ logits, int V, int32_t* out) {
+    pdl_trigger();
+    pdl_wait();
     const float* row = logits + size_t(blockIdx.x) * V;
     float best = -FLT_MAX;
     int idx = 0x7fffffff;
@@ -53,7 +55,7 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restric
 
 Status argmax(const float* logits, int B, int V, int32_t* out, cudaStream_t stream) {
     if (B < 1 || V < 1) return make_error(ErrorCode::InvalidArgument, "argmax: empty input");
-    argmax_kernel<<<B, kThreads, 0, stream>>>(logits, V, out);
+    launch_kernel(argmax_kernel, dim3(B), dim3(kThreads), 0, stream, logits, V, out);
     return TESSERA_LAUNCH_CHECK("argmax");
 }
 
