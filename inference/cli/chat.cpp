@@ -129,6 +129,7 @@ int run_chat(int argc, char** argv) {
     Session& session = **session_result;
 
     const bool tty = isatty(STDOUT_FILENO) != 0;
+    const bool deepseek_llm = (*model)->info().chat_format == "deepseek-llm";
     const bool show_stats = !args->flag("--no-stats");
     std::vector<Message> messages;
     if (auto system = args->value("--system")) messages.push_back({"system", *system});
@@ -147,7 +148,11 @@ int run_chat(int argc, char** argv) {
         g_generating.store(false);
         printer.finish();
         if (!stats.ok()) return fail(kModelError, dir + ": " + stats.error().to_string());
-        messages.push_back({"assistant", printer.answer()});
+        // The DeepSeek LLM template writes "Assistant: " + answer, and the model's first token carried that
+        // space, so drop it from the history (the R1 answer is kept as generated; its template handles it).
+        std::string answer = printer.answer();
+        if (deepseek_llm) answer.erase(0, answer.find_first_not_of(' '));
+        messages.push_back({"assistant", answer});
         if (show_stats) print_stats(*stats);
         return kOk;
     };

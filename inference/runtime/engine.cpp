@@ -159,14 +159,16 @@ std::string Model::detokenize(const std::vector<int32_t>& ids, bool skip_special
     return m_state->tokenizer->decode(ids, skip_special);
 }
 
-std::vector<int32_t> Model::chat_prompt(const std::vector<Message>& messages) const {
+std::vector<int32_t> ModelState::chat_prompt(const std::vector<Message>& messages) const {
     std::vector<ChatMessage> chat;
     chat.reserve(messages.size());
     for (const Message& m : messages) chat.push_back(ChatMessage{m.role, m.content});
-    const std::string text =
-        render_chat(m_state->resolved.spec.chat_format, chat, m_state->bos_text, m_state->eos_text);
-    // The rendered text already holds BOS (models.md §2.4, §11.22): no second one from the tokenizer.
-    return m_state->tokenizer->encode(text, /*add_special=*/false);
+    const std::string text = render_chat(resolved.spec.chat_format, chat, bos_text, eos_text);
+    return tokenizer->encode(text, /*add_special=*/false);
+}
+
+std::vector<int32_t> Model::chat_prompt(const std::vector<Message>& messages) const {
+    return m_state->chat_prompt(messages);
 }
 
 std::vector<int32_t> Model::eos_ids() const { return m_state->eos_ids; }

@@ -29,6 +29,10 @@ struct ModelState {
     std::vector<int32_t> eos_ids;  // generation stops on any of these
     std::string bos_text, eos_text;  // for rendering chat prompts
 
+    // The conversation rendered in the model's chat format (generation prompt included) and tokenized.
+    // The rendered text already holds BOS (models.md §2.4, §11.22), so the tokenizer adds none.
+    std::vector<int32_t> chat_prompt(const std::vector<Message>& messages) const;
+
     bool is_eos(int32_t id) const {
         for (int32_t e : eos_ids)
             if (e == id) return true;

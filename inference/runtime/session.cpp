@@ -203,10 +203,7 @@ Result<GenerationStats> Session::chat(const std::vector<Message>& messages, cons
             opt.split_thinking = true;
             opt.starts_in_thinking = true;
         }
-        std::vector<ChatMessage> chat;
-        for (const Message& msg : messages) chat.push_back(ChatMessage{msg.role, msg.content});
-        const std::string text = render_chat(m.resolved.spec.chat_format, chat, m.bos_text, m.eos_text);
-        return m_impl->generate(m.tokenizer->encode(text, /*add_special=*/false), opt, on_text);
+        return m_impl->generate(m.chat_prompt(messages), opt, on_text);
     } catch (const std::exception& e) {
         m_impl->cached = 0;
         return from_exception(e);

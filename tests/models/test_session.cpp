@@ -5,14 +5,34 @@
 #include <QtTest/QtTest>
 
 #include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cctype>
 #include <chrono>
 #include <set>
 #include <thread>
 
+#include "core/thread_pool.h"
+#include "io/checkpoint.h"
 #include "models/llm_reference.h"
+#include "models/registry.h"
+#include "runtime/sampler.h"
 #include "runtime/text_stream.h"
 #include "tessera/engine.h"
+
+// Counts heap allocations (any thread) while g_counting is set: the decode step must make none.
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace tessera;
 using namespace tessera::test;
@@ -245,6 +265,49 @@ private slots:
         opt.sampling.top_p = 1.0f;
         opt.max_tokens = -1;
         QVERIFY(!(*session)->generate(m_ref.greedy_prompt, opt).ok());
+    }
+
+    void decodeStepDoesNotAllocate() {
+        // The hot path: one model step for one token plus the sampler, after the session is set up.
+        auto resolved = resolve_model(m_ref.dir);
+        QVERIFY(resolved.ok());
+        auto checkpoint = Checkpoint::open(m_ref.dir);
+        QVERIFY(checkpoint.ok());
+        std::shared_ptr<const Checkpoint> ck = std::move(checkpoint).value();
+        auto lm = resolved->spec.load(resolved->config, ck);
+        QVERIFY(lm.ok());
+        ThreadPool pool(2);
+        auto state = (*lm)->new_state(256, 64, pool.size());
+        QVERIFY(state.ok());
+        const int V = resolved->config.vocab_size;
+        std::vector<float> logits(size_t(V), 0.0f);
+        Sampler sampler;
+        SamplingParams p;
+        p.temperature = 0.8f;
+        p.top_k = 40;
+        p.top_p = 0.9f;
+        p.repetition_penalty = 1.1f;
+        QVERIFY(sampler.configure(p, V).ok());
+        const std::set<int32_t> distinct(m_ref.ids.begin(), m_ref.ids.end());
+        const std::vector<int32_t> seen(distinct.begin(), distinct.end());
+        (*lm)->forward(**state, m_ref.ids.data(), int(m_ref.ids.size()), 0, logits.data(), false, pool);
+        int32_t token = 0;
+        g_allocations.store(0);
+        g_counting.store(true);
+        for (int pos = int(m_ref.ids.size()); pos < 60; ++pos) {
+            token = sampler.sample(logits.data(), seen.data(), seen.size());
+            (*lm)->forward(**state, &token, 1, pos, logits.data(), false, pool);
+        }
+        g_counting.store(false);
+        // Known, outside this layer: cpu::matmul hands ThreadPool::parallel_for a lambda whose captures do not
+        // fit std::function's small buffer, so each product heap-allocates its 56-byte closure. When the
+        // backend passes a non-allocating callable this test XPASSes and the expectation must go.
+        QEXPECT_FAIL("", "backend/cpu: std::function closure allocated per parallel_for call", Continue);
+        QCOMPARE(g_allocations.load(), 0L);
+        // Meanwhile: at most that one closure per projection, attention and lm_head, nothing per token besides.
+        const long steps = 60 - long(m_ref.ids.size());
+        const long per_step = long(resolved->config.num_hidden_layers) * 8 + 1;
+        QVERIFY2(g_allocations.load() <= steps * per_step, qPrintable(QString::number(g_allocations.load())));
     }
 
     void stopMatcherHoldsBackPrefixes() {
