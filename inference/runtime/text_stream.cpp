@@ -2,6 +2,7 @@
 #include "runtime/text_stream.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace tessera {
 
@@ -34,8 +35,15 @@ std::string StopMatcher::push(const std::string& text, bool& stopped) {
 std::string StopMatcher::flush() { return std::exchange(m_hold, std::string()); }
 
 TextStream::TextStream(const Tokenizer& tokenizer, const GenerateOptions& options)
-    : m_decoder(tokenizer, /*skip_special=*/true), m_stops(options.stop_strings) {
-    if (options.split_thinking) m_think.emplace(options.starts_in_thinking);
+    : m_tokenizer(tokenizer), m_decoder(tokenizer, /*skip_special=*/true), m_stops(options.stop_strings) {
+    if (!options.split_thinking) return;
+    m_think.emplace(options.starts_in_thinking);
+    auto special_id = [&](const char* text) {
+        const auto id = tokenizer.token_to_id(text);
+        return id && tokenizer.is_special(*id) ? *id : -1;
+    };
+    m_think_open = special_id("<think>");
+    m_think_close = special_id("</think>");
 }
 
 TextEvent TextStream::split(int32_t token, const std::string& text) {
@@ -54,7 +62,9 @@ TextEvent TextStream::split(int32_t token, const std::string& text) {
 TextEvent TextStream::push(int32_t token, bool& stopped) {
     stopped = false;
     if (m_stopped) return TextEvent{token, {}, {}};
-    std::string text = m_stops.push(m_decoder.push(token), stopped);
+    std::string piece = m_decoder.push(token);
+    if (token == m_think_open || token == m_think_close) piece += m_tokenizer.token_bytes(token);
+    std::string text = m_stops.push(piece, stopped);
     m_stopped = stopped;
     return split(token, text);
 }

@@ -37,8 +37,13 @@ public:
 private:
     TextEvent split(int32_t token, const std::string& text);
 
+    const Tokenizer& m_tokenizer;
     StreamDecoder m_decoder;
     StopMatcher m_stops;
+    // <think> / </think> when the tokenizer flags them special (the decoder would drop them, and with them
+    // the split); -1 when absent or not special.
+    int32_t m_think_open = -1;
+    int32_t m_think_close = -1;
     std::optional<ThinkSplitter> m_think;
     bool m_stopped = false;
 };

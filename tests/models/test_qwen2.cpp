@@ -98,9 +98,23 @@ private slots:
         QVERIFY2(!contains(text, "private musing"), text.c_str());  // history keeps only the answer (§3.4)
     }
 
+    void thinkingAndAnswerAreSplit_data() {
+        QTest::addColumn<bool>("thinkIsSpecial");
+        QTest::newRow("think tokens plain") << false;
+        QTest::newRow("think tokens special") << true;  // dropped by the decoder, still split on
+    }
     void thinkingAndAnswerAreSplit() {
-        auto tok = Tokenizer::load(fixture("llm/qwen2_st_single"));
+        QFETCH(bool, thinkIsSpecial);
+        TempDir tmp;
+        const auto src = fixture("llm/qwen2_st_single");
+        std::filesystem::copy_file(src / "tokenizer_config.json", tmp / "tokenizer_config.json");
+        auto tj = nlohmann::json::parse(read_file(src / "tokenizer.json"));
+        for (auto& added : tj["added_tokens"])
+            if (added["content"] == "<think>" || added["content"] == "</think>") added["special"] = thinkIsSpecial;
+        write_file(tmp / "tokenizer.json", tj.dump());
+        auto tok = Tokenizer::load(tmp.path());
         QVERIFY(tok.ok());
+        QCOMPARE((*tok)->is_special(1006), thinkIsSpecial);
         const std::vector<int32_t> ids = (*tok)->encode("Let me see, 2+2.</think>\n\nThe answer is 4.", false);
         QVERIFY(std::count(ids.begin(), ids.end(), 1006) == 1);  // </think> is one token
 
@@ -141,6 +155,15 @@ private slots:
         answer += rest.answer;
         QCOMPARE(thinking, std::string("Let me see, 2+2."));
         QCOMPARE(answer, std::string("\n\nThe "));
+
+        // Without the split everything is answer text (special tokens dropped).
+        GenerateOptions plain;
+        TextStream whole(**tok, plain);
+        std::string all;
+        for (int32_t id : ids) all += whole.push(id, stopped).answer;
+        all += whole.flush().answer;
+        QCOMPARE(all, thinkIsSpecial ? std::string("Let me see, 2+2.\n\nThe answer is 4.")
+                                     : std::string("Let me see, 2+2.</think>\n\nThe answer is 4."));
     }
 
     void samplingDefaultsComeFromGenerationConfig() {
