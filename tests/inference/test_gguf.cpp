@@ -97,6 +97,7 @@ private slots:
     void hostileFilesFail_data();
     void hostileFilesFail();
     void truncatedFileOpensOnlyWhenAllowed();
+    void corruptionSweep();
     void missingFileIsAnIoError();
     void realFileIfConfigured();
 };
@@ -443,6 +444,42 @@ void TestGguf::truncatedFileOpensOnlyWhenAllowed() {
     auto header_cut = open_bytes(dir, QByteArray(full.data(), 200), lenient);
     QVERIFY(!header_cut.ok());
     QCOMPARE(header_cut.error().code, ErrorCode::Format);
+}
+
+// Every cut inside the header, and every header byte replaced by 0xFF or 0x7F, must either open (then
+// every tensor's bytes are readable and decode) or fail with a Format error that names the file.
+void TestGguf::corruptionSweep() {
+    test::TempDir dir;
+    const std::string full = test::read_file(test::fixture("gguf/tiny_qwen2.gguf"));
+    const size_t header = size_t(open_fixture("tiny_qwen2.gguf")->data_offset());
+    int opened = 0, failed = 0;
+    auto check = [&](const std::string& bytes) {
+        auto r = open_bytes(dir, QByteArray(bytes.data(), qsizetype(bytes.size())));
+        if (!r.ok()) {
+            ++failed;
+            if (r.error().code != ErrorCode::Format || r.error().message.rfind("hostile.gguf: ", 0) != 0)
+                QFAIL(r.error().to_string().c_str());
+            return;
+        }
+        ++opened;
+        std::vector<float> row;
+        for (const GgufTensor& t : (*r)->tensors()) {
+            QVERIFY(t.data && t.offset + t.nbytes <= (*r)->file_size() - (*r)->data_offset());
+            if (!quant_supported(t.type)) continue;
+            row.resize(size_t(t.cols()));
+            QVERIFY(cpu::dequantize_row(t.type, t.data + (t.rows() - 1) * int64_t(t.row_bytes()), row.data(), t.cols()).ok());
+        }
+    };
+    // Every byte of the fixed header and the first key, then a stride through the rest (token strings
+    // and tensor infos) to keep the run short.
+    for (size_t i = 0; i < header; i += i < 96 ? 1 : 11) {
+        check(full.substr(0, i));
+        std::string bad = full;
+        bad[i] = i % 2 ? '\xff' : '\x7f';
+        check(bad);
+    }
+    qInfo("corruption sweep: %d opened, %d rejected", opened, failed);
+    QVERIFY(failed > 0);
 }
 
 void TestGguf::missingFileIsAnIoError() {
