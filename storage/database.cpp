@@ -118,8 +118,7 @@ Result<fs::path> move_aside(const fs::path& path) {
 
 bool is_damage(const Error& e) { return e.code == ErrorCode::Format; }
 
-// Small databases get a full quick_check at open (a few ms); big ones would blow the start-up budget,
-// so for them damage shows up as a Format error from the operation that meets it.
+// Above this size the quick_check at open would cost more than the start-up budget.
 constexpr std::uintmax_t k_quick_check_limit = 16u << 20;
 
 }  // namespace
@@ -170,30 +169,15 @@ Result<std::unique_ptr<Database>> Database::open(const fs::path& path, const Ope
             flags |= options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
             int rc = sqlite3_open_v2(path.c_str(), &db->m_db, flags, nullptr);
             if (rc != SQLITE_OK) {
-                Error e = sqlite_error(db->m_db, rc, "open");
+                std::string detail = db->m_db ? sqlite3_errmsg(db->m_db) : sqlite3_errstr(rc);
+                const int os_error = db->m_db ? sqlite3_system_errno(db->m_db) : 0;
+                if (os_error != 0) detail += std::string(" (") + std::strerror(os_error) + ")";
                 sqlite3_close_v2(db->m_db);
                 db->m_db = nullptr;
-                return e;
+                return make_error(ErrorCode::Io, path.string() + ": cannot open the database: " + detail);
             }
             sqlite3_extended_result_codes(db->m_db, 1);
             auto configured = db->configure(options);
-            if (configured.ok()) {
-                std::error_code ec;
-                const auto size = fs::file_size(path, ec);
-                if (!ec && size <= k_quick_check_limit && state == FileState::Plausible) {
-                    auto check = db->cached("PRAGMA quick_check(1)");
-                    if (!check.ok()) {
-                        configured = check.take_error();
-                    } else {
-                        auto row = (*check)->step();
-                        if (!row.ok())
-                            configured = row.take_error();
-                        else if (row.value() && (*check)->column_text(0) != "ok")
-                            configured = make_error(ErrorCode::Format, path.string() + ": integrity check failed: " +
-                                                                           (*check)->column_text(0));
-                    }
-                }
-            }
             if (configured.ok()) {
                 if (auto migrated = migrate(db->m_db, options.schema_version); !migrated.ok()) {
                     if (!is_damage(migrated.error())) return migrated.take_error();
@@ -231,8 +215,31 @@ Status Database::configure(const OpenOptions& options) {
     if (m_read_only && !options.read_only)
         m_notice = "The database " + m_path.filename().string() +
                    " cannot be written (read-only file or disk); changes will not be saved.";
-    // Reading the schema is the first real access: a damaged file fails here with SQLITE_NOTADB/CORRUPT.
+    // Everything that judges the file comes before anything that writes to it, so a damaged or foreign
+    // file is moved aside exactly as it was found. Reading the schema is the first real access: a damaged
+    // file fails here with SQLITE_NOTADB/CORRUPT.
     TESSERA_TRY(exec("SELECT count(*) FROM sqlite_master"));
+    // A file that is SQLite but not ours (tables, yet no schema version) is treated like a damaged one.
+    TESSERA_ASSIGN(int version, read_schema_version(m_db));
+    if (version == 0) {
+        TESSERA_ASSIGN(auto tables, cached("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"));
+        TESSERA_ASSIGN(bool row, tables->step());
+        if (row && tables->column_int(0) > 0)
+            return make_error(ErrorCode::Format, m_path.string() + ": the file is an SQLite database of another program");
+    }
+    // Small databases get a full quick_check (a few ms); big ones would blow the start-up budget, so for
+    // them damage shows up as a Format error from the operation that meets it.
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(m_path, ec);
+    if (!ec && size <= k_quick_check_limit) {
+        TESSERA_ASSIGN(auto check, cached("PRAGMA quick_check(1)"));
+        TESSERA_ASSIGN(bool row, check->step());
+        if (row && check->column_text(0) != "ok")
+            return make_error(ErrorCode::Format, m_path.string() + ": integrity check failed: " + check->column_text(0));
+    }
+    if (m_read_only && version < latest_schema_version())
+        return make_error(ErrorCode::Io, m_path.string() + ": the database needs a schema upgrade (v" +
+                                             std::to_string(version) + ") but cannot be written");
     if (!m_read_only) {
         TESSERA_ASSIGN(auto mode, cached("PRAGMA journal_mode = WAL"));
         TESSERA_ASSIGN(bool row, mode->step());
@@ -249,18 +256,6 @@ Status Database::configure(const OpenOptions& options) {
         std::string cap = "PRAGMA max_page_count = " + std::to_string(options.max_page_count);
         TESSERA_TRY(exec(cap.c_str()));
     }
-    // A file that is SQLite but not ours (tables, yet no schema version) is treated like a damaged one:
-    // moved aside, never modified.
-    TESSERA_ASSIGN(int version, read_schema_version(m_db));
-    if (version == 0) {
-        TESSERA_ASSIGN(auto tables, cached("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"));
-        TESSERA_ASSIGN(bool row, tables->step());
-        if (row && tables->column_int(0) > 0)
-            return make_error(ErrorCode::Format, m_path.string() + ": the file is an SQLite database of another program");
-    }
-    if (m_read_only && version < latest_schema_version())
-        return make_error(ErrorCode::Io, m_path.string() + ": the database needs a schema upgrade (v" +
-                                             std::to_string(version) + ") but cannot be written");
     return {};
 }
 

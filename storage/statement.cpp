@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace tessera::storage {
@@ -64,7 +66,22 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
     // than the generic text of the code; fall back to the code's text when there is no connection.
     const char* detail = (db && sqlite3_errcode(db) == rc) ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     message += detail ? detail : "unknown error";
-    message += hint_for(rc);
+    // For I/O failures the OS error says what really happened (a file-size limit or a full disk surface
+    // as a plain write error).
+    const int os_error = (db && (rc & 0xff) == SQLITE_IOERR) ? sqlite3_system_errno(db) : 0;
+    if (os_error != 0) {
+        message += " (";
+        message += std::strerror(os_error);
+        message += ")";
+    }
+    if (os_error == ENOSPC || os_error == EFBIG || os_error == EDQUOT)
+        message += " (the disk is full)";
+    else if (os_error == EROFS || os_error == EACCES || os_error == EPERM)
+        message += " (the database is read-only)";
+    else if (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_TRUNCATE)
+        message += " (the disk may be full or failing)";  // errno is not always kept by then
+    else
+        message += hint_for(rc);
     return make_error(code_for(rc), std::move(message));
 }
 
