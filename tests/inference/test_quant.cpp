@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
 #include "core/dtype.h"
 #include "core/thread_pool.h"
@@ -87,6 +88,7 @@ private slots:
     void matmulMatchesDequantizedReference();
     void scalarAndAvx2Agree();
     void activationRoundingIsIdentical();
+    void autoFollowsForceScalar();
     void rejectsBadArguments();
 };
 
@@ -284,6 +286,21 @@ void TestQuant::activationRoundingIsIdentical() {
 #else
     QSKIP("x86 only");
 #endif
+}
+
+void TestQuant::autoFollowsForceScalar() {
+    ThreadPool pool(2);
+    std::mt19937 rng(17);
+    const int M = 3, N = 21, K = 512;
+    auto w = random_weights(QuantType::Q4_K, N, K, rng);
+    auto x = random_activations(M * K, rng);
+    std::vector<float> ys(M * N), ya(M * N);
+    QVERIFY(cpu::quant_matmul(x.data(), M, K, w.data(), QuantType::Q4_K, N, ys.data(), pool, QuantIsa::Scalar).ok());
+    cpu::set_force_scalar(true);
+    Status st = cpu::quant_matmul(x.data(), M, K, w.data(), QuantType::Q4_K, N, ya.data(), pool);
+    cpu::set_force_scalar(false);
+    QVERIFY(st.ok());
+    QVERIFY(std::memcmp(ys.data(), ya.data(), ys.size() * 4) == 0);  // the very same code ran
 }
 
 void TestQuant::rejectsBadArguments() {

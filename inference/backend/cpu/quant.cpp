@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/ops.h"
 #include "core/thread_pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -453,7 +454,9 @@ Status quant_matmul(const float* x, int64_t M, int64_t K, const void* W, QuantTy
     if (isa == QuantIsa::Avx2 && !quant_cpu_has_avx2())
         return fail(ErrorCode::Unsupported, "AVX2/FMA/F16C kernels requested but this CPU lacks them");
 #if defined(__x86_64__) || defined(__i386__)
-    const bool avx2 = isa != QuantIsa::Scalar && quant_cpu_has_avx2();
+    // Auto follows the CPU backend's switch (cpu::set_force_scalar), so one call forces the whole engine
+    // onto the portable kernels.
+    const bool avx2 = isa == QuantIsa::Avx2 || (isa == QuantIsa::Auto && simd_enabled() && quant_cpu_has_avx2());
 #endif
     const auto* w = static_cast<const uint8_t*>(W);
     const size_t rb = size_t(*row_bytes);

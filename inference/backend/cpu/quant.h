@@ -80,8 +80,9 @@ std::optional<uint64_t> quant_row_bytes(QuantType type, int64_t n);
 
 namespace cpu {
 
-// Which kernels run. Auto picks AVX2 when the CPU has AVX2, FMA and F16C; Avx2 on a CPU without them is
-// an error. Scalar is the portable reference path (same activation rounding, different summation order).
+// Which kernels run. Auto picks AVX2 when the CPU has AVX2, FMA and F16C and the CPU backend's
+// set_force_scalar (ops.h) is off; Avx2 on a CPU without them is an error. Scalar is the portable
+// reference path (same activation rounding, same integer sums, different f32 summation order).
 enum class QuantIsa { Auto, Scalar, Avx2 };
 bool quant_cpu_has_avx2();
 
