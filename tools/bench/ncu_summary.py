@@ -17,7 +17,7 @@ for r in last:
     key = (name, r.get("Grid Size", ""))
     unit = r["Metric Unit"]
     v = float(r["Metric Value"].replace(",", ""))
-    us = v / 1000 if unit == "nsecond" else (v if unit == "usecond" else v * 1000)
+    us = {"ns": v / 1000, "nsecond": v / 1000, "us": v, "usecond": v, "ms": v * 1000, "msecond": v * 1000}[unit]
     g = groups.setdefault(key, [0, 0.0])
     g[0] += 1
     g[1] += us
