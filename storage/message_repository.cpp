@@ -106,13 +106,15 @@ Result<std::vector<Message>> MessageRepository::list_all(Id conversation_id) {
 }
 
 Result<std::vector<Message>> MessageRepository::path_to(Id leaf_id) {
-    // Walks the parent links upwards (each step a primary-key lookup); a depth bound guards against a
-    // cycle that only a hand-edited file could contain.
+    // Walks the parent links upwards, one primary-key lookup per step. The step is a scalar subquery, not
+    // a join: for a join SQLite may build a Bloom filter over the whole messages table on every step
+    // (measured: 30x slower on 50k messages). CROSS JOIN keeps the final lookup in the same order. A
+    // depth bound guards against a cycle that only a hand-edited file could contain.
     static const std::string sql =
-        std::string("WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL SELECT m.parent_id, up.depth + 1 "
-                    "FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL AND up.depth < 1000000) "
-                    "SELECT ") +
-        k_message_columns + " FROM up JOIN messages USING (id) ORDER BY up.depth DESC";
+        std::string("WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
+                    "SELECT (SELECT parent_id FROM messages WHERE messages.id = up.id), up.depth + 1 FROM up "
+                    "WHERE up.id IS NOT NULL AND up.depth < 1000000) SELECT ") +
+        k_message_columns + " FROM up CROSS JOIN messages USING (id) ORDER BY up.depth DESC";
     TESSERA_ASSIGN(auto stmt, m_db.cached(sql));
     TESSERA_TRY(stmt->bind(1, leaf_id));
     TESSERA_ASSIGN(auto path, read_all(*stmt));

@@ -1,6 +1,8 @@
 // SearchIndex: FTS5 queries over the title and message indexes (see search_index.h).
 #include "storage/search_index.h"
 
+#include <algorithm>
+
 namespace tessera::storage {
 
 namespace {
@@ -25,6 +27,21 @@ bool searchable(std::string_view piece) {
         if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
     }
     return false;
+}
+
+// The lowest rowid among the newest `window` matches, or 1 (everything) when there are no more matches
+// than that. Walking matches in rowid order computes no scores, so this costs little even for common
+// words; it lets the ranked query below skip older rows with a rowid range FTS5 answers from its index.
+Result<std::int64_t> window_floor(Database& db, const char* sql, const std::string& match, int window) {
+    if (window <= 0) return std::int64_t(1);
+    TESSERA_ASSIGN(auto stmt, db.cached(sql));
+    TESSERA_TRY(stmt->bind_all(match, window - 1));
+    TESSERA_ASSIGN(bool row, stmt->step());
+    return row ? stmt->column_int(0) : std::int64_t(1);
+}
+
+int window_for(const SearchOptions& o) {
+    return o.rank_window <= 0 ? 0 : std::max(o.rank_window, o.offset + o.limit);
 }
 
 }  // namespace
@@ -60,12 +77,15 @@ Result<std::vector<SearchHit>> SearchIndex::search_titles(std::string_view text,
     const std::string match = to_match_query(text, o.prefix_last);
     std::vector<SearchHit> out;
     if (match.empty()) return out;
+    TESSERA_ASSIGN(std::int64_t floor,
+                   window_floor(m_db, "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?1 "
+                                      "ORDER BY rowid DESC LIMIT 1 OFFSET ?2", match, window_for(o)));
     TESSERA_ASSIGN(auto stmt, m_db.cached(
                                   "SELECT f.rowid, f.hl, f.rank, c.title, c.archived FROM "
                                   "(SELECT rowid, highlight(conversations_fts, 0, ?2, ?3) AS hl, rank FROM conversations_fts "
-                                  " WHERE conversations_fts MATCH ?1 ORDER BY rank LIMIT ?4 OFFSET ?5) AS f "
-                                  "JOIN conversations c ON c.id = f.rowid ORDER BY f.rank"));
-    TESSERA_TRY(stmt->bind_all(match, o.highlight_open, o.highlight_close, o.limit, o.offset));
+                                  " WHERE conversations_fts MATCH ?1 AND rowid >= ?6 ORDER BY rank LIMIT ?4 OFFSET ?5) AS f "
+                                  "CROSS JOIN conversations c ON c.id = f.rowid ORDER BY f.rank"));
+    TESSERA_TRY(stmt->bind_all(match, o.highlight_open, o.highlight_close, o.limit, o.offset, floor));
     while (true) {
         TESSERA_ASSIGN(bool row, stmt->step());
         if (!row) break;
@@ -86,13 +106,20 @@ Result<std::vector<SearchHit>> SearchIndex::search_messages(std::string_view tex
     if (match.empty()) return out;
     // The inner query is answered by FTS5 alone, which orders by rank itself and computes snippets only
     // for the rows it returns; the joins then run for one page of hits.
+    TESSERA_ASSIGN(std::int64_t floor,
+                   window_floor(m_db, "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 "
+                                      "ORDER BY rowid DESC LIMIT 1 OFFSET ?2", match, window_for(o)));
+    // CROSS JOIN keeps the page of hits as the outer loop: primary-key lookups, never a scan (or a Bloom
+    // filter built over) the messages table.
     TESSERA_ASSIGN(auto stmt, m_db.cached(
                                   "SELECT f.rowid, f.snip, f.rank, m.conversation_id, m.role, c.title, c.archived FROM "
                                   "(SELECT rowid, snippet(messages_fts, -1, ?2, ?3, '…', ?4) AS snip, rank "
-                                  " FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?5 OFFSET ?6) AS f "
-                                  "JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id "
-                                  "ORDER BY f.rank"));
-    TESSERA_TRY(stmt->bind_all(match, o.highlight_open, o.highlight_close, o.snippet_tokens, o.limit, o.offset));
+                                  " FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid >= ?7 ORDER BY rank "
+                                  " LIMIT ?5 OFFSET ?6) AS f "
+                                  "CROSS JOIN messages m ON m.id = f.rowid CROSS JOIN conversations c "
+                                  "ON c.id = m.conversation_id ORDER BY f.rank"));
+    TESSERA_TRY(stmt->bind_all(match, o.highlight_open, o.highlight_close, o.snippet_tokens, o.limit, o.offset,
+                               floor));
     while (true) {
         TESSERA_ASSIGN(bool row, stmt->step());
         if (!row) break;

@@ -27,6 +27,10 @@ struct SearchOptions {
     std::string highlight_close = "\x03";
     int snippet_tokens = 16;  // length of a message snippet, in tokens
     bool prefix_last = true;
+    // bm25 must score every match, so a word found in hundreds of thousands of messages would take
+    // seconds. When a query matches more than this many rows, the best hits are chosen among the newest
+    // this-many matches (in a chat history, the recent past). 0 ranks every match.
+    int rank_window = 4000;
 };
 
 struct SearchHit {

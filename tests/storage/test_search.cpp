@@ -127,6 +127,28 @@ private slots:
         for (std::size_t i = 1; i < hits.size(); ++i) QVERIFY(hits[i - 1].score <= hits[i].score);
     }
 
+    void commonWordsRankAmongRecentMatches() {
+        // The oldest message is the densest match; 29 newer ones mention the word once.
+        const Id dense = add("lemur lemur lemur lemur");
+        std::vector<Id> newer;
+        for (int i = 0; i < 29; ++i) newer.push_back(add("a lemur and some other words number " + std::to_string(i)));
+        SearchOptions all;
+        all.rank_window = 0;
+        all.limit = 100;
+        auto everything = ids("lemur", all);
+        QCOMPARE(int(everything.size()), 30);
+        QCOMPARE(everything[0], dense);
+        SearchOptions windowed;
+        windowed.rank_window = 10;
+        windowed.limit = 5;
+        auto recent = ids("lemur", windowed);
+        QCOMPARE(int(recent.size()), 5);
+        for (Id id : recent) QVERIFY(std::find(newer.end() - 10, newer.end(), id) != newer.end());
+        // Paging past the window widens it rather than running dry.
+        windowed.offset = 25;
+        QCOMPARE(int(ids("lemur", windowed).size()), 5);
+    }
+
     void snippetsHighlightMatches() {
         add("Quantised weights shrink memory; the red fox sleeps while GPUs compute.");
         add("长城是中国最著名的建筑之一，每年有很多游客。");
