@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "storage/migrations.h"
+#include "storage/search_rank.h"
 #include "storage/search_tokenizer.h"
 
 namespace tessera::storage {
@@ -155,6 +156,11 @@ Status Database::acquire_instance_lock() {
 Result<std::unique_ptr<Database>> Database::open(const fs::path& path, const OpenOptions& options) {
     std::unique_ptr<Database> db(new Database());
     db->m_path = path;
+    // The data folder may not exist yet on a first start; a failure here is reported by the open below.
+    if (!options.read_only && path.has_parent_path()) {
+        std::error_code ec;
+        fs::create_directories(path.parent_path(), ec);
+    }
     TESSERA_TRY(db->acquire_instance_lock());
 
     // Each pass either opens a usable database or moves a damaged file aside and tries once more.
@@ -209,6 +215,7 @@ Result<std::unique_ptr<Database>> Database::open(const fs::path& path, const Ope
 
 Status Database::configure(const OpenOptions& options) {
     TESSERA_TRY(register_search_tokenizer(m_db));
+    TESSERA_TRY(register_search_rank(m_db));
     sqlite3_busy_timeout(m_db, options.busy_timeout_ms);
     // SQLite quietly opens read-only when the OS refuses write access; make that visible.
     m_read_only = options.read_only || sqlite3_db_readonly(m_db, "main") == 1;

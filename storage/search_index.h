@@ -3,7 +3,9 @@
 // triggers (migrations/004_search.sql), so nothing here needs calling when messages change.
 //
 // The user's text never becomes FTS5 syntax: it is split at white space and each piece is quoted as a
-// literal phrase; all pieces must match (AND), the last one also as a prefix (search as you type).
+// literal phrase; all pieces must match (AND), the last one also as a prefix (search as you type) when it
+// has at least two letters and does not end in a Chinese/Japanese character. A last word longer than the
+// prefix indexes (4 characters) is expanded only when the word itself does not fill the page.
 // Chinese and Japanese are matched character-phrase-wise (see search_tokenizer.h), so 中国 finds 中国人.
 // Thread use: as its Database (one thread at a time).
 #pragma once
@@ -30,7 +32,7 @@ struct SearchOptions {
     // bm25 must score every match, so a word found in hundreds of thousands of messages would take
     // seconds. When a query matches more than this many rows, the best hits are chosen among the newest
     // this-many matches (in a chat history, the recent past). 0 ranks every match.
-    int rank_window = 4000;
+    int rank_window = 2500;
 };
 
 struct SearchHit {

@@ -113,6 +113,8 @@ int tokenizer_tokenize(Fts5Tokenizer* p, void* ctx, int flags, const char* text,
     return flush(n);
 }
 
+}  // namespace
+
 fts5_api* fts5_api_of(sqlite3* db) {
     fts5_api* api = nullptr;
     sqlite3_stmt* stmt = nullptr;
@@ -123,8 +125,6 @@ fts5_api* fts5_api_of(sqlite3* db) {
     sqlite3_finalize(stmt);
     return api;
 }
-
-}  // namespace
 
 Status register_search_tokenizer(sqlite3* db) {
     fts5_api* api = fts5_api_of(db);

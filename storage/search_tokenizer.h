@@ -10,8 +10,12 @@
 #include "tessera/error.h"
 
 struct sqlite3;
+struct fts5_api;
 
 namespace tessera::storage {
+
+// The connection's FTS5 extension API (null when SQLite lacks FTS5).
+::fts5_api* fts5_api_of(sqlite3* db);
 
 // Registers the tokenizer on one connection; must precede any use of the full-text tables.
 Status register_search_tokenizer(sqlite3* db);

@@ -33,7 +33,7 @@ namespace {
 struct Shape {
     int conversations = 10000;
     int per_conversation = 100;
-    std::string key() const { return std::to_string(conversations) + "x" + std::to_string(per_conversation) + "-v1"; }
+    std::string key() const { return std::to_string(conversations) + "x" + std::to_string(per_conversation) + "-v2"; }
 };
 
 // A vocabulary with a Zipf-like frequency: a few real words the queries use, placed at chosen ranks,

@@ -64,6 +64,10 @@ private slots:
         QCOMPARE(SearchIndex::to_match_query("中国\xE3\x80\x80人民", false), std::string("\"中国\" \"人民\""));
         QCOMPARE(SearchIndex::to_match_query("... --- !!", true), std::string());
         QCOMPARE(SearchIndex::to_match_query("", true), std::string());
+        // No prefix for a single letter (it would expand to half the vocabulary) or a CJK character.
+        QCOMPARE(SearchIndex::to_match_query("red f", true), std::string("\"red\" \"f\""));
+        QCOMPARE(SearchIndex::to_match_query("红色 模型", true), std::string("\"红色\" \"模型\""));
+        QCOMPARE(SearchIndex::to_match_query("GPU模型v2", true), std::string("\"GPU模型v2\"*"));
         QVERIFY(is_cjk_codepoint(0x4E2D) && is_cjk_codepoint(0x3042) && !is_cjk_codepoint('a') && !is_cjk_codepoint(0xAC00));
     }
 
@@ -76,6 +80,7 @@ private slots:
         QCOMPARE(ids("cafe"), std::vector<Id>{cafe});       // diacritics folded
         QCOMPARE(ids("café"), std::vector<Id>{cafe});
         QCOMPARE(ids("kern"), std::vector<Id>{kernel});     // last word as prefix
+        QCOMPARE(ids("flashatt"), std::vector<Id>{kernel});  // longer than the prefix indexes
         SearchOptions exact;
         exact.prefix_last = false;
         QVERIFY(ids("kern", exact).empty());
