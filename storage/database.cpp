@@ -171,7 +171,8 @@ Result<std::unique_ptr<Database>> Database::open(const fs::path& path, const Ope
         if (state == FileState::NotSqlite || state == FileState::Truncated) {
             damage = make_error(ErrorCode::Format, path.string() + ": " + why);
         } else {
-            int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+            // No SQLITE_OPEN_URI: a plain path is never to be read as a URI.
+            int flags = SQLITE_OPEN_NOMUTEX;
             flags |= options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
             int rc = sqlite3_open_v2(path.c_str(), &db->m_db, flags, nullptr);
             if (rc != SQLITE_OK) {
@@ -191,7 +192,8 @@ Result<std::unique_ptr<Database>> Database::open(const fs::path& path, const Ope
                 }
             }
             if (configured.ok()) {
-                if (db->m_sole_instance && !db->m_read_only) TESSERA_TRY(db->repair_interrupted_replies());
+                // Not fatal: on a full disk the history must still open; the repair is retried next time.
+                if (db->m_sole_instance && !db->m_read_only) (void)db->repair_interrupted_replies();
                 if (db->m_sole_instance && db->m_lock_fd >= 0) ::flock(db->m_lock_fd, LOCK_SH);
                 return db;
             }

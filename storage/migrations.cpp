@@ -43,7 +43,7 @@ Status apply_one(sqlite3* db, const detail::EmbeddedMigration& m) {
     if (!version.ok()) return fail(version.take_error());
     if (version.value() >= m.version) return exec(db, "COMMIT", "migration commit");
     if (version.value() != m.version - 1)
-        return fail(make_error(ErrorCode::Format, std::string("migration ") + m.name + ": database is at schema v" +
+        return fail(make_error(ErrorCode::Internal, std::string("migration ") + m.name + ": database is at schema v" +
                                                       std::to_string(version.value()) + ", expected v" +
                                                       std::to_string(m.version - 1)));
     if (auto st = exec(db, m.sql, std::string("migration ") + m.name); !st.ok()) return fail(st.take_error());
