@@ -6,6 +6,9 @@
 //
 // The database is built once in DIR (default: <temp>/tessera-bench-storage) and reused while its shape
 // matches. Timings are medians of R runs after one untimed warm-up, with the OS file cache warm.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -115,6 +118,18 @@ double time_ms(F&& f) {
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Drops this database's pages from the OS file cache (only this file, so other work on the machine keeps
+// its cache), to time a start after a reboot.
+void evict(const fs::path& path) {
+    for (const char* suffix : {"", "-wal"}) {
+        const int fd = ::open((path.string() + suffix).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ::fdatasync(fd);
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
+    }
 }
 
 void die(const tessera::Error& e) {
@@ -258,6 +273,20 @@ int main(int argc, char** argv) {
     std::printf("| open + first page | %.2f |\n", median(total_ms));
     std::printf("| open + first page, first time in this process | %.2f |\n", first_total);
 
+    // The same with nothing of the file in the OS cache.
+    {
+        std::vector<double> cold;
+        for (int r = 0; r < 5; ++r) {
+            evict(path);
+            cold.push_back(time_ms([&] {
+                auto db = must(Database::open(path));
+                ConversationRepository conversations(*db);
+                (void)must(conversations.list(ConversationFilter::Active, 50, 0));
+            }));
+        }
+        std::printf("| open + first page, file not in the OS cache | %.2f |\n", median(cold));
+    }
+
     auto db = must(Database::open(path));
     // 2. Opening one conversation: the shown thread (about 90 messages) and one branch position.
     {
@@ -291,6 +320,17 @@ int main(int argc, char** argv) {
         const std::int64_t matching = must(count->step()) ? count->column_int(0) : 0;
         std::printf("| `%s` | %lld | %.2f |\n", q, static_cast<long long>(matching), median(t));
         (void)hits;
+    }
+    // And one search with nothing in the OS cache (a fresh connection, so SQLite's own cache is empty too).
+    {
+        std::vector<double> cold;
+        for (int r = 0; r < 5; ++r) {
+            evict(path);
+            auto fresh = must(Database::open(path));
+            SearchIndex fresh_search(*fresh);
+            cold.push_back(time_ms([&] { (void)must(fresh_search.search(std::string("transformer"))); }));
+        }
+        std::printf("| `transformer`, file not in the OS cache | | %.2f |\n", median(cold));
     }
     return 0;
 }
