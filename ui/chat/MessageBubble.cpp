@@ -97,11 +97,9 @@ void MessageBubble::buildThinking(QVBoxLayout* into) {
     m_thinkingBox->setObjectName(QStringLiteral("ThinkingBox"));
     auto* tl = new QVBoxLayout(m_thinkingBox);
     tl->setContentsMargins(12, 0, 0, 0);
-    m_thinkingText = new QLabel(m_thinkingBox);
-    m_thinkingText->setObjectName(QStringLiteral("Muted"));
-    m_thinkingText->setWordWrap(true);
-    m_thinkingText->setTextFormat(Qt::PlainText);
-    m_thinkingText->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // The same incremental view as the answer: R1 thinking can run to many thousands of words.
+    m_thinkingText = new MarkdownView(m_thinkingBox);
+    m_thinkingText->setObjectName(QStringLiteral("ThinkingView"));
     m_thinkingText->setAccessibleName(tr("Thinking text"));
     tl->addWidget(m_thinkingText);
     m_thinkingBox->hide();
@@ -191,12 +189,21 @@ void MessageBubble::updateFrom(const QModelIndex& index) {
     } else {
         const QString thinking = index.data(MessageModel::ThinkingRole).toString();
         m_thinkingSeconds = index.data(MessageModel::ThinkingSecondsRole).toDouble();
+        // Streaming views coalesce their updates; the end of the stream renders them at once, whole.
+        if (streaming) {
+            m_thinkingText->setStreaming(true);
+            m_answer->setStreaming(true);
+        }
         if (thinking != m_thinking) {
             m_thinking = thinking;
-            m_thinkingText->setText(thinking);
+            m_thinkingText->setMarkdown(thinking);
         }
         m_thinkingToggle->setVisible(!thinking.isEmpty());
         if (text != m_text) m_answer->setMarkdown(text);
+        if (!streaming) {
+            m_thinkingText->setStreaming(false);
+            m_answer->setStreaming(false);
+        }
         m_answer->setVisible(!text.isEmpty() || !streaming);
         const double tps = index.data(MessageModel::TokensPerSecondRole).toDouble();
         const int tokens = index.data(MessageModel::GeneratedTokensRole).toInt();

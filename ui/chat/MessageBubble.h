@@ -26,6 +26,7 @@ public:
     bool thinkingExpanded() const;
     void setThinkingExpanded(bool expanded);
     MarkdownView* answerView() const { return m_answer; }
+    MarkdownView* thinkingView() const { return m_thinkingText; }
     QString plainText() const { return m_text; }
     void startEditing();
 
@@ -56,7 +57,7 @@ private:
     QStringList m_thumbPaths;
     MarkdownView* m_answer = nullptr;
     QToolButton* m_thinkingToggle = nullptr;
-    QLabel* m_thinkingText = nullptr;
+    MarkdownView* m_thinkingText = nullptr;
     QFrame* m_thinkingBox = nullptr;
     QLabel* m_status = nullptr;
     QToolButton* m_regenerate = nullptr;
