@@ -73,6 +73,14 @@ ChatMessage toMessage(const st::Message& m) {
     return c;
 }
 
+st::SamplingParams toParams(const SamplingSettings& sampling) {
+    st::SamplingParams params;
+    params.temperature = sampling.temperature;
+    params.top_p = sampling.topP;
+    params.max_tokens = sampling.maxNewTokens;
+    return params;
+}
+
 st::GenerationStats toStats(const GenerationStats& g) {
     st::GenerationStats s;
     s.prompt_tokens = g.promptTokens;
@@ -131,6 +139,14 @@ void StorageWorker::open(const QString& databasePath, const QString& dataDir, qi
 }
 
 void StorageWorker::close() {
+    // A last try for what the disk had no room for; a reply still streaming ends as interrupted.
+    if (m_db && !m_unsaved.isEmpty()) {
+        for (Unsaved& u : m_unsaved) {
+            if (u.kind == Unsaved::Kind::Reply && !u.finished) u.finished = u.stopped = true;
+        }
+        writeUnsaved();
+    }
+    m_unsaved.clear();
     // Replies still streaming are closed as interrupted, keeping their text.
     for (auto& [id, reply] : m_replies) {
         if (reply && !reply->finished()) (void)reply->stop();
@@ -164,35 +180,59 @@ ConversationSummary StorageWorker::readSettings(ConversationSummary s) {
 
 void StorageWorker::createConversation(qint64 tempId, const ConversationSummary& summary) {
     if (!m_db) return;
-    st::ConversationRepository repo(*m_db);
-    auto c = repo.create(ss(summary.title), ss(summary.modelPath));
-    if (!c) return TESSERA_STORAGE_FAIL(tr("Cannot save the new conversation"), c);
-    m_convIds.insert(tempId, c->id);
-    emit conversationIdAssigned(tempId, c->id);
-    if (!summary.systemPrompt.isEmpty() || !(summary.sampling == SamplingSettings{}))
-        setConversationSettings(c->id, summary.systemPrompt, summary.sampling);
+    Unsaved u;
+    u.kind = Unsaved::Kind::Conversation;
+    u.conversationId = tempId;
+    u.summary = summary;
+    if (!writeUnsaved() || !write(u)) m_unsaved.append(u);
 }
 
+ConversationSummary* StorageWorker::unsavedConversation(qint64 tempId) {
+    for (Unsaved& u : m_unsaved) {
+        if (u.kind == Unsaved::Kind::Conversation && u.conversationId == tempId) return &u.summary;
+    }
+    return nullptr;
+}
+
+// A conversation still waiting for room on the disk takes the change into its queued summary.
 void StorageWorker::renameConversation(qint64 id, const QString& title) {
     if (!m_db) return;
+    if (ConversationSummary* queued = unsavedConversation(id)) {
+        queued->title = title;
+        return;
+    }
     auto s = st::ConversationRepository(*m_db).rename(conv(id), ss(title));
     if (!s) TESSERA_STORAGE_FAIL(tr("Cannot rename the conversation"), s);
 }
 
 void StorageWorker::setPinned(qint64 id, bool pinned) {
     if (!m_db) return;
+    if (ConversationSummary* queued = unsavedConversation(id)) {
+        queued->pinned = pinned;
+        return;
+    }
     auto s = st::ConversationRepository(*m_db).set_pinned(conv(id), pinned);
     if (!s) TESSERA_STORAGE_FAIL(tr("Cannot pin the conversation"), s);
 }
 
 void StorageWorker::setConversationModel(qint64 id, const QString& modelPath) {
     if (!m_db) return;
+    if (ConversationSummary* queued = unsavedConversation(id)) {
+        queued->modelPath = modelPath;
+        return;
+    }
     auto s = st::ConversationRepository(*m_db).set_model(conv(id), ss(modelPath));
     if (!s) TESSERA_STORAGE_FAIL(tr("Cannot save the conversation's model"), s);
 }
 
 void StorageWorker::setConversationSettings(qint64 id, const QString& systemPrompt, const SamplingSettings& sampling) {
     if (!m_db) return;
+    if (ConversationSummary* queued = unsavedConversation(id)) {
+        queued->systemPrompt = systemPrompt;
+        queued->sampling = sampling;
+        return;
+    }
+    if (conv(id) == 0) return;
     nlohmann::json j = {{"system_prompt", ss(systemPrompt)},
                         {"temperature", sampling.temperature},
                         {"top_p", sampling.topP},
@@ -203,7 +243,10 @@ void StorageWorker::setConversationSettings(qint64 id, const QString& systemProm
 
 void StorageWorker::deleteConversation(qint64 id) {
     if (!m_db) return;
+    // What is still queued for it goes with it.
+    m_unsaved.removeIf([id](const Unsaved& u) { return u.conversationId == id; });
     const qint64 real = conv(id);
+    if (real == 0) return;
     auto s = st::ConversationRepository(*m_db).remove(real);
     if (!s) return TESSERA_STORAGE_FAIL(tr("Cannot delete the conversation"), s);
     (void)st::SettingsRepository(*m_db).remove(settingsKey(real));
@@ -260,51 +303,57 @@ void StorageWorker::search(const QString& text) {
 void StorageWorker::appendUserMessage(qint64 conversationId, const ChatMessage& message, const QList<QImage>& images,
                                       const QStringList& names) {
     if (!m_db) return;
-    st::Message m;
-    m.conversation_id = conv(conversationId);
-    if (message.parentId != 0) m.parent_id = msg(message.parentId);
-    if (m.parent_id && *m.parent_id == 0) return;  // its parent was never saved (already reported)
-    m.role = fromRole(message.role);
-    m.content = ss(message.content);
-    m.model = ss(message.modelName);
-    auto saved = st::MessageRepository(*m_db).append(m);
-    if (!saved) return TESSERA_STORAGE_FAIL(tr("Cannot save your message"), saved);
-    m_msgIds.insert(message.id, saved->id);
-    if (images.isEmpty()) return;
-    st::AttachmentStore store(*m_db, ss(m_dataDir));
-    QStringList paths;
-    for (int i = 0; i < images.size(); ++i) {
-        QByteArray png;
-        QBuffer buffer(&png);
-        buffer.open(QIODevice::WriteOnly);
-        images[i].save(&buffer, "PNG");
-        auto a = store.add(std::string_view(png.constData(), size_t(png.size())), "image/png");
-        if (!a) return TESSERA_STORAGE_FAIL(tr("Cannot save the attached image"), a);
-        auto linked = store.link(saved->id, a->id, ss(names.value(i)));
-        if (!linked) return TESSERA_STORAGE_FAIL(tr("Cannot save the attached image"), linked);
-        paths << qs(store.file_path(*a).string());
-    }
-    emit attachmentsStored(message.id, paths);
+    Unsaved u;
+    u.kind = Unsaved::Kind::UserMessage;
+    u.conversationId = conversationId;
+    u.message = message;
+    u.images = images;
+    u.names = names;
+    if (!writeUnsaved() || !write(u)) m_unsaved.append(u);
 }
 
 void StorageWorker::beginReply(qint64 conversationId, qint64 tempId, qint64 parentId, const QString& model,
                                const SamplingSettings& sampling) {
     if (!m_db) return;
-    st::SamplingParams params;
-    params.temperature = sampling.temperature;
-    params.top_p = sampling.topP;
-    params.max_tokens = sampling.maxNewTokens;
+    Unsaved u;
+    u.kind = Unsaved::Kind::Reply;
+    u.conversationId = conversationId;
+    u.message.id = tempId;
+    u.message.parentId = parentId;
+    u.message.role = ChatMessage::Role::Assistant;
+    u.message.modelName = model;
+    u.sampling = sampling;
+    u.finished = false;
+    // Behind something unsaved (the question it answers, most likely): kept in memory and written after it.
+    if (!writeUnsaved() || (parentId != 0 && msg(parentId) == 0) || conv(conversationId) == 0) {
+        m_unsaved.append(u);
+        return;
+    }
     std::optional<st::Id> parent;
     if (parentId != 0) parent = msg(parentId);
-    // The message it answers could not be saved (the failure is already on screen): nothing to hang it on.
-    if (parent && *parent == 0) return;
-    auto reply = st::StreamingReply::begin(*m_db, conv(conversationId), parent, ss(model), params);
-    if (!reply) return TESSERA_STORAGE_FAIL(tr("Cannot save the reply"), reply);
+    auto reply = st::StreamingReply::begin(*m_db, conv(conversationId), parent, ss(model), toParams(sampling));
+    if (!reply) {
+        TESSERA_STORAGE_FAIL(tr("Cannot save the reply"), reply);
+        m_unsaved.append(u);
+        return;
+    }
     m_msgIds.insert(tempId, reply->message_id());
     m_replies[tempId] = std::make_unique<st::StreamingReply>(std::move(reply).value());
 }
 
+StorageWorker::Unsaved* StorageWorker::unsavedReply(qint64 tempId) {
+    for (Unsaved& u : m_unsaved) {
+        if (u.kind == Unsaved::Kind::Reply && u.message.id == tempId) return &u;
+    }
+    return nullptr;
+}
+
 void StorageWorker::appendReply(qint64 tempId, const QString& answer, const QString& thinking) {
+    if (Unsaved* u = unsavedReply(tempId)) {
+        u->message.content += answer;
+        u->message.thinking += thinking;
+        return;
+    }
     auto it = m_replies.find(tempId);
     if (it == m_replies.end()) return;
     auto s = it->second->append(ss(answer), ss(thinking));
@@ -312,6 +361,14 @@ void StorageWorker::appendReply(qint64 tempId, const QString& answer, const QStr
 }
 
 void StorageWorker::finishReply(qint64 tempId, const GenerationStats& stats, bool stopped, const QString& error) {
+    if (Unsaved* u = unsavedReply(tempId)) {
+        u->finished = true;
+        u->stats = stats;
+        u->stopped = stopped;
+        u->error = error;
+        writeUnsaved();
+        return;
+    }
     auto it = m_replies.find(tempId);
     if (it == m_replies.end()) return;
     tessera::Status s = (stopped || !error.isEmpty()) ? it->second->stop(ss(error), toStats(stats))
@@ -322,6 +379,80 @@ void StorageWorker::finishReply(qint64 tempId, const GenerationStats& stats, boo
         return;
     }
     m_replies.erase(it);
+}
+
+bool StorageWorker::writeUnsaved() {
+    while (!m_unsaved.isEmpty()) {
+        const Unsaved& u = m_unsaved.first();
+        if (u.kind == Unsaved::Kind::Reply && !u.finished) return false;
+        if (!write(u)) return false;
+        m_unsaved.removeFirst();
+    }
+    return true;
+}
+
+bool StorageWorker::write(const Unsaved& u) {
+    if (u.kind == Unsaved::Kind::Conversation) {
+        auto c = st::ConversationRepository(*m_db).create(ss(u.summary.title), ss(u.summary.modelPath));
+        if (!c) {
+            TESSERA_STORAGE_FAIL(tr("Cannot save the new conversation"), c);
+            return false;
+        }
+        m_convIds.insert(u.conversationId, c->id);
+        emit conversationIdAssigned(u.conversationId, c->id);
+        if (u.summary.pinned) setPinned(c->id, true);
+        if (!u.summary.systemPrompt.isEmpty() || !(u.summary.sampling == SamplingSettings{}))
+            setConversationSettings(c->id, u.summary.systemPrompt, u.summary.sampling);
+        return true;
+    }
+    st::Message m;
+    m.conversation_id = conv(u.conversationId);
+    if (u.message.parentId != 0) m.parent_id = msg(u.message.parentId);
+    // Written in order, so a conversation or parent still unknown here was deleted meanwhile: nothing to
+    // hang the message on.
+    if (m.conversation_id == 0 || (m.parent_id && *m.parent_id == 0)) return true;
+    m.role = fromRole(u.message.role);
+    m.content = ss(u.message.content);
+    m.model = ss(u.message.modelName);
+    const bool reply = u.kind == Unsaved::Kind::Reply;
+    if (reply) {
+        m.thinking = ss(u.message.thinking);
+        m.status = !u.error.isEmpty() ? st::MessageStatus::Error
+                   : u.stopped        ? st::MessageStatus::Interrupted
+                                      : st::MessageStatus::Complete;
+        m.error = ss(u.error);
+        m.sampling = toParams(u.sampling);
+        m.stats = toStats(u.stats);
+    }
+    auto saved = st::MessageRepository(*m_db).append(m);
+    if (!saved) {
+        TESSERA_STORAGE_FAIL(reply ? tr("Cannot save the reply") : tr("Cannot save your message"), saved);
+        return false;
+    }
+    m_msgIds.insert(u.message.id, saved->id);
+    if (u.images.isEmpty()) return true;
+    // The message is saved; an image that does not fit is reported but does not hold the queue up.
+    st::AttachmentStore store(*m_db, ss(m_dataDir));
+    QStringList paths;
+    for (int i = 0; i < u.images.size(); ++i) {
+        QByteArray png;
+        QBuffer buffer(&png);
+        buffer.open(QIODevice::WriteOnly);
+        u.images[i].save(&buffer, "PNG");
+        auto a = store.add(std::string_view(png.constData(), size_t(png.size())), "image/png");
+        if (!a) {
+            TESSERA_STORAGE_FAIL(tr("Cannot save the attached image"), a);
+            return true;
+        }
+        auto linked = store.link(saved->id, a->id, ss(u.names.value(i)));
+        if (!linked) {
+            TESSERA_STORAGE_FAIL(tr("Cannot save the attached image"), linked);
+            return true;
+        }
+        paths << qs(store.file_path(*a).string());
+    }
+    emit attachmentsStored(u.message.id, paths);
+    return true;
 }
 
 void StorageWorker::setCurrentLeaf(qint64 conversationId, qint64 leafId) {

@@ -62,14 +62,36 @@ signals:
     void failed(const AppError& error);
 
 private:
+    // What the disk had no room for (or that depends on it), kept in order and written with the next
+    // change that finds room again, so a full disk loses nothing that is still on screen.
+    struct Unsaved {
+        enum class Kind { Conversation, UserMessage, Reply } kind = Kind::UserMessage;
+        qint64 conversationId = 0;
+        ConversationSummary summary;  // Conversation
+        ChatMessage message;          // UserMessage, Reply (temporary id and parent)
+        QList<QImage> images;
+        QStringList names;
+        SamplingSettings sampling;    // Reply
+        GenerationStats stats;
+        QString error;
+        bool stopped = false;
+        bool finished = true;         // a reply still streaming waits for its end
+    };
+
     qint64 conv(qint64 id) const;
     qint64 msg(qint64 id) const;
     void fail(const QString& what, const std::string& message, int code);
     ConversationSummary readSettings(ConversationSummary s);
+    // Writes the queue in order; false when something is still unsaved.
+    bool writeUnsaved();
+    bool write(const Unsaved& u);
+    Unsaved* unsavedReply(qint64 tempId);
+    ConversationSummary* unsavedConversation(qint64 tempId);
 
     std::unique_ptr<tessera::storage::Database> m_db;
     QString m_dataDir;
     QHash<qint64, qint64> m_convIds;  // temporary -> real
     QHash<qint64, qint64> m_msgIds;
     std::map<qint64, std::unique_ptr<tessera::storage::StreamingReply>> m_replies;  // by temporary id
+    QList<Unsaved> m_unsaved;
 };

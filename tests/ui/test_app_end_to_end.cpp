@@ -5,6 +5,7 @@
 #include <QElapsedTimer>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QTextDocument>
 #include <QtTest>
 
 #include <fstream>
@@ -171,10 +172,6 @@ private slots:
     }
 
     void staysResponsiveWhileStreaming() {
-        // Known gap: re-rendering a long streaming reply on the GUI thread still blocks the event loop for
-        // far more than 50 ms at 10,000 tokens/s. Skipped (not hidden) until MarkdownView renders only
-        // the appended tail; run with TESSERA_UI_LATENCY=1 to measure.
-        if (qEnvironmentVariableIsEmpty("TESSERA_UI_LATENCY")) QSKIP("event-loop latency target not met yet");
         TempDir root;
         configure(root, {q(root / "models")}, 1'000'000);
         std::filesystem::create_directories(root / "models");
@@ -203,13 +200,16 @@ private slots:
         QTest::qWait(2000);
         probe.stop();
         const int length = int(app->chat()->messages()->visibleMessages().last().content.size());
+        // What was on screen: the reply's view rendered the stream as it came (it was not just skipped).
+        MessageBubble* bubble = app->window()->chatPane()->messageView()->bubbleAt(1);
+        QVERIFY(bubble);
+        const int rendered = bubble->answerView()->document()->characterCount();
         app->chat()->stop();
         QVERIFY(waitReply(*app, 10000));
         QVERIFY2(length > 10000, qPrintable(QString::number(length)));  // it really streamed
-        // The target is no gap over 50 ms; on a loaded 2-core machine the measured worst case is still
-        // above it (see the report), so the test holds the line at "never frozen" for now.
-        qInfo("event loop: longest gap %lld ms over %d ticks", worst, ticks);
-        QVERIFY2(worst <= 1000, qPrintable(QStringLiteral("longest gap %1 ms over %2 ticks").arg(worst).arg(ticks)));
+        QVERIFY2(rendered > length / 2, qPrintable(QStringLiteral("%1 of %2").arg(rendered).arg(length)));
+        qInfo("event loop: longest gap %lld ms over %d ticks, %d characters streamed", worst, ticks, length);
+        QVERIFY2(worst <= 50, qPrintable(QStringLiteral("longest gap %1 ms over %2 ticks").arg(worst).arg(ticks)));
     }
 
     void badModelFolderShowsABanner() {
@@ -259,16 +259,26 @@ private slots:
         auto app = startApp(root, [] { return faulty({}); }, 120);
         QVERIFY(waitScanned(*app));
         ChatPane* pane = app->window()->chatPane();
-        QSignalSpy storageFailed(app->storage(), &StorageWorker::failed);
-        app->chat()->send(QStringLiteral("word ").repeated(120'000));
-        QVERIFY(storageFailed.wait(20000));
-        const AppError first = storageFailed.first().at(0).value<AppError>();
-        QCOMPARE(first.kind, AppError::Kind::DiskFull);
-        QVERIFY(first.message.contains(QStringLiteral("full")));
+        // The storage worker's own report, received on this thread (a queued connection, no race with it).
+        QList<AppError> storageErrors;
+        connect(app->storage(), &StorageWorker::failed, this, [&](const AppError& e) { storageErrors << e; });
+        const QString question = QStringLiteral("word ").repeated(120'000);
+        app->chat()->send(question);
+        pane->composer()->setText(QStringLiteral("a draft typed meanwhile"));
+        QTRY_VERIFY_WITH_TIMEOUT(!storageErrors.isEmpty(), 20000);
+        QCOMPARE(storageErrors.first().kind, AppError::Kind::DiskFull);
+        QVERIFY(storageErrors.first().message.contains(QStringLiteral("disk is full")));
         QTRY_VERIFY_WITH_TIMEOUT(pane->banner()->isVisible(), 20000);
+        QVERIFY2(pane->banner()->message().contains(QStringLiteral("disk is full")), qPrintable(pane->banner()->message()));
         QVERIFY(waitReply(*app));
-        // What was typed is still on screen.
-        QCOMPARE(app->chat()->messages()->visibleMessages().first().content.size(), 600'000);
+        // Nothing typed is lost: the message on screen, the draft in the composer.
+        QCOMPARE(app->chat()->messages()->visibleMessages().first().content, question);
+        QCOMPARE(pane->composer()->text(), QStringLiteral("a draft typed meanwhile"));
+        // The app goes on: the next message is answered.
+        app->chat()->send(QStringLiteral("still there?"));
+        QVERIFY(waitReply(*app));
+        QCOMPARE(app->chat()->messages()->rowCount(), 4);
+        QCOMPARE(app->chat()->messages()->visibleMessages().last().state, ChatMessage::State::Complete);
     }
 };
 
