@@ -9,6 +9,34 @@
 #include "app/FaultyEngine.h"
 #include "app/InferenceWorker.h"
 
+// The worker's signals, re-emitted on the test's thread through queued connections. Spies on the relay
+// neither race the worker thread nor miss a signal sent before wait() starts: delivery waits for the
+// test's event loop, as it does for the app's controllers.
+class Relay : public QObject {
+    Q_OBJECT
+public:
+    explicit Relay(InferenceWorker* worker) {
+        const auto q = Qt::QueuedConnection;
+        connect(worker, &InferenceWorker::probed, this, &Relay::probed, q);
+        connect(worker, &InferenceWorker::modelLoaded, this, &Relay::modelLoaded, q);
+        connect(worker, &InferenceWorker::modelUnloaded, this, &Relay::modelUnloaded, q);
+        connect(worker, &InferenceWorker::contextTrimmed, this, &Relay::contextTrimmed, q);
+        connect(worker, &InferenceWorker::textDelta, this, &Relay::textDelta, q);
+        connect(worker, &InferenceWorker::thinkingDelta, this, &Relay::thinkingDelta, q);
+        connect(worker, &InferenceWorker::failed, this, &Relay::failed, q);
+        connect(worker, &InferenceWorker::finished, this, &Relay::finished, q);
+    }
+signals:
+    void probed(quint64 requestId, const QList<ModelEntry>& entries);
+    void modelLoaded(quint64 requestId, const QString& path);
+    void modelUnloaded(const QString& path, const QString& reason);
+    void contextTrimmed(quint64 requestId, int droppedTurns, int contextLength);
+    void textDelta(quint64 requestId, const QString& text);
+    void thinkingDelta(quint64 requestId, const QString& text);
+    void failed(quint64 requestId, const AppError& error);
+    void finished(quint64 requestId, bool stopped);
+};
+
 namespace {
 EngineRequest ask(const QString& text) {
     EngineRequest r;
@@ -21,9 +49,11 @@ class TestInferenceWorker : public QObject {
     Q_OBJECT
     QThread m_thread;
     InferenceWorker* m_worker = nullptr;
+    std::unique_ptr<Relay> m_relay;
 
     void startWorker(FaultyEngine::Options options) {
         m_worker = new InferenceWorker(std::make_unique<FaultyEngine>(options));
+        m_relay = std::make_unique<Relay>(m_worker);
         m_worker->moveToThread(&m_thread);
         connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
         m_thread.start();
@@ -39,6 +69,7 @@ private slots:
         m_thread.quit();
         m_thread.wait();
         m_worker = nullptr;
+        m_relay.reset();
     }
 
     void streamsCoalescedOnItsThread() {
@@ -48,10 +79,10 @@ private slots:
         o.repeatReply = 200;
         o.tokenDelayMicros = 50;
         startWorker(o);
-        QSignalSpy text(m_worker, &InferenceWorker::textDelta);
-        QSignalSpy thinking(m_worker, &InferenceWorker::thinkingDelta);
-        QSignalSpy finished(m_worker, &InferenceWorker::finished);
-        QSignalSpy loaded(m_worker, &InferenceWorker::modelLoaded);
+        QSignalSpy text(m_relay.get(), &Relay::textDelta);
+        QSignalSpy thinking(m_relay.get(), &Relay::thinkingDelta);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
+        QSignalSpy loaded(m_relay.get(), &Relay::modelLoaded);
         const quint64 id = InferenceWorker::nextRequestId();
         post([w = m_worker, id] { w->generate(id, QStringLiteral("/models/a"), ask(QStringLiteral("hi"))); });
         QVERIFY(finished.wait(20000));
@@ -77,9 +108,9 @@ private slots:
         o.repeatReply = 100000;
         o.tokenDelayMicros = 100;
         startWorker(o);
-        QSignalSpy text(m_worker, &InferenceWorker::textDelta);
-        QSignalSpy finished(m_worker, &InferenceWorker::finished);
-        QSignalSpy failed(m_worker, &InferenceWorker::failed);
+        QSignalSpy text(m_relay.get(), &Relay::textDelta);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
+        QSignalSpy failed(m_relay.get(), &Relay::failed);
         const quint64 id = InferenceWorker::nextRequestId();
         post([w = m_worker, id] { w->generate(id, QStringLiteral("/models/a"), ask(QStringLiteral("go"))); });
         QVERIFY(text.wait(10000));
@@ -101,9 +132,9 @@ private slots:
         o.failAfterTokens = 5;
         o.repeatReply = 10;
         startWorker(o);
-        QSignalSpy text(m_worker, &InferenceWorker::textDelta);
-        QSignalSpy failed(m_worker, &InferenceWorker::failed);
-        QSignalSpy finished(m_worker, &InferenceWorker::finished);
+        QSignalSpy text(m_relay.get(), &Relay::textDelta);
+        QSignalSpy failed(m_relay.get(), &Relay::failed);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
         const quint64 id = InferenceWorker::nextRequestId();
         post([w = m_worker, id] { w->generate(id, QStringLiteral("/models/a"), ask(QStringLiteral("hi"))); });
         QVERIFY(finished.wait(10000));
@@ -118,8 +149,8 @@ private slots:
         FaultyEngine::Options o;
         o.failLoadSubstring = QStringLiteral("broken");
         startWorker(o);
-        QSignalSpy failed(m_worker, &InferenceWorker::failed);
-        QSignalSpy probed(m_worker, &InferenceWorker::probed);
+        QSignalSpy failed(m_relay.get(), &Relay::failed);
+        QSignalSpy probed(m_relay.get(), &Relay::probed);
         const quint64 id = InferenceWorker::nextRequestId();
         post([w = m_worker, id] { w->loadModel(id, QStringLiteral("/models/broken")); });
         QVERIFY(failed.wait(10000));
@@ -137,8 +168,8 @@ private slots:
         FaultyEngine::Options o;
         o.modelBytes = 100;
         startWorker(o);
-        QSignalSpy unloaded(m_worker, &InferenceWorker::modelUnloaded);
-        QSignalSpy finished(m_worker, &InferenceWorker::finished);
+        QSignalSpy unloaded(m_relay.get(), &Relay::modelUnloaded);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
         post([w = m_worker] { w->setMemoryBudget(250); });
         for (const char* name : {"/m/a", "/m/b"}) {
             post([w = m_worker, p = QString::fromLatin1(name)] { w->loadModel(InferenceWorker::nextRequestId(), p); });
@@ -156,8 +187,8 @@ private slots:
         FaultyEngine::Options o;
         o.contextLength = 64;
         startWorker(o);
-        QSignalSpy trimmed(m_worker, &InferenceWorker::contextTrimmed);
-        QSignalSpy finished(m_worker, &InferenceWorker::finished);
+        QSignalSpy trimmed(m_relay.get(), &Relay::contextTrimmed);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
         EngineRequest r;
         r.sampling.maxNewTokens = 16;
         for (int i = 0; i < 6; ++i) {
