@@ -118,6 +118,7 @@ int run_chat(int argc, char** argv) {
     const std::string dir = args->positional()[0];
     auto model = Model::load(dir, load);
     if (!model.ok()) return fail(kModelError, dir + ": " + model.error().to_string());
+    if (!args->flag("--no-stats")) std::fprintf(stderr, "[running on %s]\n", (*model)->device_name().c_str());
     GenerateOptions options;
     if (int rc = read_sampling(*args, (*model)->info(), options.sampling)) return rc;
     options.max_tokens = max_tokens ? int(*max_tokens) : 1024;

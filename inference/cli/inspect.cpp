@@ -19,7 +19,8 @@ int read_load_options(const std::string& command, const Args& args, LoadOptions&
     if (auto device = args.value("--device")) {
         if (*device == "cpu") out.device = Device::Cpu;
         else if (*device == "cuda") out.device = Device::Cuda;
-        else return usage_error(command, "--device: expected cpu or cuda, got '" + *device + "'");
+        else if (*device == "auto") out.device = Device::Auto;
+        else return usage_error(command, "--device: expected auto, cpu or cuda, got '" + *device + "'");
     }
     std::string error;
     auto threads = args.int_value("--threads", 1, 1024, error);

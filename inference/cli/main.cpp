@@ -34,7 +34,7 @@ const char* kUsage =
     "  --hide-thinking       do not print R1 thinking\n"
     "  --no-stats            do not print token counts and speeds on stderr\n"
     "common options:\n"
-    "  --device cpu|cuda     where to run (cpu for now)\n"
+    "  --device auto|cpu|cuda  where to run (auto: the GPU when present and the model fits)\n"
     "  --threads N           CPU threads (default: all)\n"
     "\n"
     "exit codes: 0 ok, 1 model or data error, 2 usage error\n";

@@ -75,7 +75,7 @@ void ThreadPool::run_chunks() {
     }
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, FunctionRef<void(int64_t, int64_t)> fn) {
     if (n <= 0) return;
     min_chunk = std::max<int64_t>(1, min_chunk);
     const int64_t threads = int64_t(size());

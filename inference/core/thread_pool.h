@@ -7,10 +7,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/function_ref.h"
 
 namespace tessera {
 
@@ -26,7 +27,7 @@ public:
 
     // fn(begin, end) over chunks of [0, n); each chunk at least min_chunk long (except the last).
     // Calls from several threads are serialised; a call made from inside fn runs inline on that thread.
-    void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+    void parallel_for(int64_t n, int64_t min_chunk, FunctionRef<void(int64_t, int64_t)> fn);
 
     // Inside fn: which of the size() threads runs this chunk, in [0, size()). The calling thread is 0, so
     // per-thread scratch can be indexed by it. Outside this pool's jobs it returns 0.
@@ -44,7 +45,7 @@ private:
     std::mutex m_mutex;       // guards sleeping on m_start
     std::condition_variable m_start;
     // The job. Written by the caller only while no job is open and no worker is registered.
-    const std::function<void(int64_t, int64_t)>* m_fn = nullptr;
+    const FunctionRef<void(int64_t, int64_t)>* m_fn = nullptr;
     int64_t m_n = 0;
     int64_t m_chunk = 0;
     int64_t m_chunks = 0;

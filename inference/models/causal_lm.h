@@ -35,7 +35,8 @@ public:
     // must hold positions [0, pos). logits: [T, V] when all_positions, else [1, V] for the last token.
     // Preconditions (checked by the caller, not here, since this is the hot path): 0 < T <= max_batch,
     // pos + T <= max_seq, every id in [0, V), pool.size() <= the threads the state was made for.
-    virtual void forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
+    // The CPU models cannot fail here; a GPU model reports device faults as an error.
+    virtual Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
                          bool all_positions, ThreadPool& pool) const = 0;
 };
 

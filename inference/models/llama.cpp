@@ -141,7 +141,7 @@ Result<std::unique_ptr<ForwardState>> LlamaModel::new_state(int max_seq, int max
     return std::unique_ptr<ForwardState>(std::move(s));
 }
 
-void LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
+Status LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
                          bool all_positions, ThreadPool& pool) const {
     LlamaState& s = static_cast<LlamaState&>(state);
     const LlmConfig& c = m_config;
@@ -167,6 +167,7 @@ void LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int pos
     const float* last = s.x + (all_positions ? 0 : int64_t(T - 1) * H);
     cpu::rms_norm(last, m_weights.norm, rows, H, eps, s.xn);
     cpu::matmul(s.xn, rows, H, m_weights.lm_head, Tensor{}, logits, pool);
+    return {};
 }
 
 Result<std::unique_ptr<CausalLm>> load_llama(const LlmConfig& config, std::shared_ptr<const Checkpoint> checkpoint) {

@@ -42,7 +42,7 @@ public:
     const LlmConfig& config() const override { return m_config; }
     uint64_t state_bytes(int max_seq, int max_batch, int threads) const override;
     Result<std::unique_ptr<ForwardState>> new_state(int max_seq, int max_batch, int threads) const override;
-    void forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits, bool all_positions,
+    Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits, bool all_positions,
                  ThreadPool& pool) const override;
 
 private:

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "models/causal_lm_gpu.h"
 #include "runtime/model_state.h"
 #include "tessera/engine.h"
 #include "tokenizer/chat_format.h"
@@ -107,15 +108,29 @@ Model::~Model() = default;
 
 Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
     try {
-        if (options.device == Device::Cuda)
-            return make_error(ErrorCode::Unsupported, "device cuda: the CUDA backend is not available yet");
         if (options.threads < 0) return make_error(ErrorCode::InvalidArgument, "threads must be >= 0");
         auto st = std::make_shared<ModelState>();
         TESSERA_ASSIGN(st->resolved, resolve_model(dir));
         TESSERA_ASSIGN(std::unique_ptr<Checkpoint> ck, Checkpoint::open(dir));
         st->checkpoint = std::move(ck);
         TESSERA_ASSIGN(st->tokenizer, Tokenizer::load(dir));
-        TESSERA_ASSIGN(st->lm, st->resolved.spec.load(st->resolved.config, st->checkpoint));
+        // Device::Auto takes the GPU when there is one and the model fits in its free memory.
+        CudaLmOptions gpu;
+        gpu.max_seq = std::min(st->resolved.config.max_position_embeddings > 0 ? st->resolved.config.max_position_embeddings
+                                                                                : kDefaultContext,
+                               kDefaultContext);
+        bool use_gpu = options.device == Device::Cuda;
+        if (options.device == Device::Auto && cuda_device_count() > 0)
+            use_gpu = cuda_memory_estimate(st->resolved.config, gpu) < cuda_free_memory(gpu.device);
+        if (use_gpu) {
+            TESSERA_ASSIGN(st->lm, load_cuda_lm(st->resolved.config, *st->checkpoint, gpu));
+            st->device = Device::Cuda;
+            st->device_name = cuda_device_description(gpu.device);
+        } else {
+            TESSERA_ASSIGN(st->lm, st->resolved.spec.load(st->resolved.config, st->checkpoint));
+            st->device = Device::Cpu;
+            st->device_name = "CPU";
+        }
         if (options.threads > 0) {
             st->own_pool = std::make_unique<ThreadPool>(options.threads);
             st->pool = st->own_pool.get();
@@ -150,6 +165,8 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
 }
 
 const ModelInfo& Model::info() const { return m_state->info; }
+Device Model::device() const { return m_state->device; }
+std::string Model::device_name() const { return m_state->device_name; }
 
 std::vector<int32_t> Model::tokenize(std::string_view text, bool add_special) const {
     return m_state->tokenizer->encode(text, add_special);

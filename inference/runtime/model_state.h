@@ -28,6 +28,8 @@ struct ModelState {
     ThreadPool* pool = nullptr;
     std::vector<int32_t> eos_ids;  // generation stops on any of these
     std::string bos_text, eos_text;  // for rendering chat prompts
+    Device device = Device::Cpu;     // where the model runs
+    std::string device_name;         // "CPU" or "NVIDIA H200 · 139 GiB"
 
     // The conversation rendered in the model's chat format (generation prompt included) and tokenized.
     // The rendered text already holds BOS (models.md §2.4, §11.22), so the tokenizer adds none.

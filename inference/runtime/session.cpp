@@ -64,12 +64,12 @@ struct Session::Impl {
 
     // Runs history[cached, end) through the model in chunks, leaving the last position's logits.
     // Returns false when cancelled between chunks.
-    bool prefill(size_t end, const std::atomic<bool>* cancel) {
+    Result<bool> prefill(size_t end, const std::atomic<bool>* cancel) {
         const CausalLm& lm = *model->lm;
         while (size_t(cached) < end) {
             if (cancel && cancel->load(std::memory_order_relaxed)) return false;
             const int T = int(std::min<size_t>(end - size_t(cached), size_t(state->max_batch)));
-            lm.forward(*state, history.data() + cached, T, cached, logits.data(), false, pool());
+            TESSERA_TRY(lm.forward(*state, history.data() + cached, T, cached, logits.data(), false, pool()));
             cached += T;
         }
         return true;
@@ -104,7 +104,7 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
     for (int32_t id : context) mark_seen(id);
 
     const auto t_prefill = Clock::now();
-    const bool prefilled = prefill(context.size(), opt.cancel);
+    TESSERA_ASSIGN(const bool prefilled, prefill(context.size(), opt.cancel));
     stats.prefill_seconds = seconds_since(t_prefill);
     const int computed = int(context.size() - reuse);
     if (stats.prefill_seconds > 0 && prefilled) stats.prefill_tokens_per_second = computed / stats.prefill_seconds;
@@ -149,7 +149,7 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
             break;
         }
         // One decode step: the new token at position `cached` (§1.9).
-        model->lm->forward(*state, &history[size_t(cached)], 1, cached, logits.data(), false, pool());
+        TESSERA_TRY(model->lm->forward(*state, &history[size_t(cached)], 1, cached, logits.data(), false, pool()));
         ++cached;
         ++steps;
     }
@@ -220,8 +220,8 @@ Result<std::vector<float>> Session::logits(const std::vector<int32_t>& ids) {
         s.cached = 0;
         while (size_t(s.cached) < ids.size()) {
             const int T = int(std::min(ids.size() - size_t(s.cached), size_t(s.state->max_batch)));
-            s.model->lm->forward(*s.state, s.history.data() + s.cached, T, s.cached, out.data() + size_t(s.cached) * V,
-                                 true, s.pool());
+            TESSERA_TRY(s.model->lm->forward(*s.state, s.history.data() + s.cached, T, s.cached,
+                                             out.data() + size_t(s.cached) * V, true, s.pool()));
             s.cached += T;
         }
         std::copy(out.end() - std::ptrdiff_t(V), out.end(), s.logits.begin());

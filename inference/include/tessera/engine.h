@@ -19,7 +19,8 @@ namespace tessera {
 enum class ModelKind { Llama, Qwen2 };
 const char* model_kind_name(ModelKind kind);  // "llama" | "qwen2"
 
-enum class Device { Cpu, Cuda };
+// Auto: the GPU when one is present and the model fits in its free memory, else the CPU.
+enum class Device { Auto, Cpu, Cuda };
 
 // Sampling as Hugging Face generate does it (models.md §1.10): repetition penalty, then greedy argmax or
 // temperature -> top-k -> top-p -> multinomial draw from a generator seeded with `seed`.
@@ -108,7 +109,7 @@ struct Message {
 };
 
 struct LoadOptions {
-    Device device = Device::Cpu;
+    Device device = Device::Auto;
     int threads = 0;  // CPU worker threads; 0: one per hardware thread
 };
 
@@ -127,6 +128,8 @@ public:
     Model& operator=(const Model&) = delete;
 
     const ModelInfo& info() const;
+    Device device() const;            // where it was loaded (never Auto)
+    std::string device_name() const;  // "CPU" or e.g. "NVIDIA H200 · 139 GiB"
     std::vector<int32_t> tokenize(std::string_view text, bool add_special = true) const;
     std::string detokenize(const std::vector<int32_t>& ids, bool skip_special = false) const;
     // The conversation in the model's chat format, ending with the generation prompt, tokenized.
