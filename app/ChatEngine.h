@@ -36,7 +36,7 @@ class ChatEngine {
 public:
     virtual ~ChatEngine() = default;
 
-    // "CPU" or "CUDA · NVIDIA H200".
+    // Where models run: "CPU" or "CUDA · NVIDIA H200 · 139 GiB" (the most recently loaded model's device).
     virtual QString deviceName() const = 0;
     // Bytes the engine may use for weights and caches on its device (RAM or VRAM).
     virtual qint64 memoryCapacity() const = 0;

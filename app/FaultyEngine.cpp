@@ -23,7 +23,10 @@ FaultyEngine::FaultyEngine() : FaultyEngine(Options{}) {}
 
 FaultyEngine::FaultyEngine(Options options) : m_options(std::move(options)) {}
 
-QString FaultyEngine::deviceName() const { return QStringLiteral("CPU (test engine)"); }
+QString FaultyEngine::deviceName() const {
+    return m_loaded.isEmpty() || m_options.loadedDevice.isEmpty() ? QStringLiteral("CPU (test engine)")
+                                                                  : m_options.loadedDevice;
+}
 
 qint64 FaultyEngine::memoryCapacity() const { return m_options.capacity; }
 

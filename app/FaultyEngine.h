@@ -21,6 +21,7 @@ public:
         qint64 capacity = qint64(8) * 1024 * 1024 * 1024;
         int contextLength = 4096;
         bool seesImages = false;
+        QString loadedDevice;               // non-empty: where models run once one is loaded
     };
 
     FaultyEngine();

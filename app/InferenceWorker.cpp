@@ -134,6 +134,7 @@ std::optional<AppError> InferenceWorker::ensureLoaded(quint64 requestId, const Q
     m_lru.append(path);
     emit modelLoaded(requestId, path);
     emit memoryInUse(usedBytes());
+    emit deviceInfo(m_engine->deviceName(), m_engine->memoryCapacity());  // the engine chose where it runs
     return std::nullopt;
 }
 
@@ -157,6 +158,7 @@ void InferenceWorker::unloadModel(const QString& path) {
     m_lru.removeAll(path);
     emit modelUnloaded(path, QString());
     emit memoryInUse(usedBytes());
+    emit deviceInfo(m_engine->deviceName(), m_engine->memoryCapacity());
 }
 
 void InferenceWorker::flush(quint64 requestId, bool force) {

@@ -66,7 +66,18 @@ std::vector<tessera::Message> toMessages(const EngineRequest& request) {
 TesseraEngine::TesseraEngine() = default;
 TesseraEngine::~TesseraEngine() = default;
 
-QString TesseraEngine::deviceName() const { return QStringLiteral("CPU"); }
+QString TesseraEngine::deviceName() const {
+    // Where the most recently loaded model runs (the engine picks the GPU when the model fits there);
+    // nothing loaded yet: the CPU, which is always there.
+    for (auto it = m_loadOrder.crbegin(); it != m_loadOrder.crend(); ++it) {
+        auto found = m_loaded.find(*it);
+        if (found == m_loaded.end()) continue;
+        const tessera::Model& model = *found->second.model;
+        const QString name = QString::fromStdString(model.device_name());
+        return model.device() == tessera::Device::Cuda ? QStringLiteral("CUDA · %1").arg(name) : name;
+    }
+    return QStringLiteral("CPU");
+}
 
 qint64 TesseraEngine::memoryCapacity() const {
     // Physical memory; models are weighed against it (leaving the rest of the machine room is the
@@ -114,11 +125,16 @@ std::optional<AppError> TesseraEngine::load(const QString& path, const std::func
     auto session = (*model)->open_session();
     if (!session) return toAppError(session.error(), path);
     m_loaded[path] = Loaded{std::move(model).value(), std::move(session).value()};
+    m_loadOrder.removeAll(path);
+    m_loadOrder.append(path);
     if (progress) progress(1.0);
     return std::nullopt;
 }
 
-void TesseraEngine::unload(const QString& path) { m_loaded.erase(path); }
+void TesseraEngine::unload(const QString& path) {
+    m_loaded.erase(path);
+    m_loadOrder.removeAll(path);
+}
 
 int TesseraEngine::countPromptTokens(const QString& path, const EngineRequest& request) {
     auto it = m_loaded.find(path);
@@ -132,7 +148,7 @@ std::optional<AppError> TesseraEngine::generate(const QString& path, const Engin
     auto it = m_loaded.find(path);
     if (it == m_loaded.end()) return AppError{AppError::Kind::BadModel, QStringLiteral("The model is not loaded"), path};
     tessera::GenerateOptions options;
-    options.sampling = tessera::default_sampling(it->second.model->info());
+    options.sampling = it->second.model->info().default_sampling;
     options.sampling.greedy = request.sampling.temperature <= 0.0;
     options.sampling.temperature = float(std::max(request.sampling.temperature, 1e-3));
     options.sampling.top_p = float(request.sampling.topP);

@@ -3,6 +3,8 @@
 // cache for the shared prefix.
 #pragma once
 
+#include <QStringList>
+
 #include <map>
 #include <memory>
 
@@ -34,4 +36,5 @@ private:
         std::unique_ptr<tessera::Session> session;
     };
     std::map<QString, Loaded> m_loaded;
+    QStringList m_loadOrder;  // loaded models, most recent last
 };

@@ -35,12 +35,13 @@ namespace {
 
 QString q(const std::filesystem::path& p) { return QString::fromStdString(p.string()); }
 
-// Settings the app reads at start: the model folders, and small replies.
-void configure(const TempDir& root, const QStringList& folders, int maxTokens) {
+// Settings the app reads at start: the model folders, and small replies (temperature 0: greedy, so the
+// fixture model's replies are the same on every run).
+void configure(const TempDir& root, const QStringList& folders, int maxTokens, double temperature = 0.8) {
     QSettings s(q(root.path()) + QStringLiteral("/config/tessera.conf"), QSettings::IniFormat);
     s.setValue(QStringLiteral("models/folders"), folders);
     s.setValue(QStringLiteral("sampling/maxNewTokens"), maxTokens);
-    s.setValue(QStringLiteral("sampling/temperature"), 0.8);
+    s.setValue(QStringLiteral("sampling/temperature"), temperature);
     s.sync();
 }
 
@@ -95,7 +96,9 @@ private slots:
     void chatWithTheFixtureModel() {
         TempDir root;
         const QString fixture = q(tessera::test::fixture("llm/llama_st_single"));
-        configure(root, {fixture}, 48);
+        // Greedy: with sampling, the random-weight fixture often ends a reply (EOS) within the first
+        // streamed update, before Stop can act; its greedy replies run to the token limit.
+        configure(root, {fixture}, 48, 0.0);
         QList<Line> before;
         qint64 conversation = 0;
         {
@@ -115,13 +118,16 @@ private slots:
             const ChatMessage reply = messages->visibleMessages().last();
             QVERIFY(!reply.content.isEmpty() || !reply.thinking.isEmpty());
             QCOMPARE(reply.state, ChatMessage::State::Complete);
+            // The status bar names where the loaded model runs (no CUDA in this build: the CPU).
+            QVERIFY2(app->window()->statusText().startsWith(QStringLiteral("CPU · llama_st_single")),
+                     qPrintable(app->window()->statusText()));
             // The view shows what the model holds.
             MessageBubble* bubble = pane->messageView()->bubbleAt(1);
             QVERIFY(bubble);
             QCOMPARE(bubble->answerView()->markdownSource(), reply.content);
 
             // Stop mid-reply: a long reply, stopped as soon as text appears.
-            app->chat()->setConversationSettings(QString(), SamplingSettings{0.8, 0.95, 3000});
+            app->chat()->setConversationSettings(QString(), SamplingSettings{0.0, 0.95, 3000});
             bool stoppedWhileStreaming = false;
             auto c = connect(messages, &QAbstractItemModel::dataChanged, app.get(), [&] {
                 const ChatMessage last = messages->visibleMessages().last();
@@ -139,7 +145,7 @@ private slots:
             QVERIFY(stopped.generatedTokens < 3000);
 
             // Regenerate the stopped reply: a second version appears.
-            app->chat()->setConversationSettings(QString(), SamplingSettings{0.8, 0.95, 24});
+            app->chat()->setConversationSettings(QString(), SamplingSettings{0.0, 0.95, 24});
             app->chat()->regenerate(stopped.id);
             QVERIFY(waitReply(*app));
             QCOMPARE(messages->rowCount(), 4);
@@ -256,7 +262,9 @@ private slots:
         TempDir root;
         std::filesystem::create_directories(root / "models");
         configure(root, {q(root / "models")}, 16);
-        auto app = startApp(root, [] { return faulty({}); }, 120);
+        FaultyEngine::Options o;
+        o.contextLength = 1 << 20;  // the long message fits the model: the disk is the only thing full
+        auto app = startApp(root, [o] { return faulty(o); }, 120);
         QVERIFY(waitScanned(*app));
         ChatPane* pane = app->window()->chatPane();
         // The storage worker's own report, received on this thread (a queued connection, no race with it).

@@ -1,6 +1,6 @@
 // InferenceWorker on its own thread with the FaultyEngine, observed through QSignalSpy: coalesced
-// streaming, stop, a failure mid-reply, a model that fails to load, least-recently-used unloading, and
-// the context notice.
+// streaming, stop, a failure mid-reply, a model that fails to load, least-recently-used unloading, the
+// device models run on, and the context notice.
 #include <QSignalSpy>
 #include <QThread>
 #include <QtTest>
@@ -17,6 +17,7 @@ class Relay : public QObject {
 public:
     explicit Relay(InferenceWorker* worker) {
         const auto q = Qt::QueuedConnection;
+        connect(worker, &InferenceWorker::deviceInfo, this, &Relay::deviceInfo, q);
         connect(worker, &InferenceWorker::probed, this, &Relay::probed, q);
         connect(worker, &InferenceWorker::modelLoaded, this, &Relay::modelLoaded, q);
         connect(worker, &InferenceWorker::modelUnloaded, this, &Relay::modelUnloaded, q);
@@ -27,6 +28,7 @@ public:
         connect(worker, &InferenceWorker::finished, this, &Relay::finished, q);
     }
 signals:
+    void deviceInfo(const QString& device, qint64 capacityBytes);
     void probed(quint64 requestId, const QList<ModelEntry>& entries);
     void modelLoaded(quint64 requestId, const QString& path);
     void modelUnloaded(const QString& path, const QString& reason);
@@ -181,6 +183,24 @@ private slots:
         QCOMPARE(unloaded.count(), 1);
         QCOMPARE(unloaded.first().at(0).toString(), QStringLiteral("/m/b"));
         QVERIFY(unloaded.first().at(1).toString().contains(QStringLiteral("to make room")));
+    }
+
+    void reportsWhereModelsRun() {
+        FaultyEngine::Options o;
+        o.loadedDevice = QStringLiteral("CUDA · Test GPU · 8 GiB");
+        startWorker(o);
+        QSignalSpy device(m_relay.get(), &Relay::deviceInfo);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
+        post([w = m_worker] { w->start(); });
+        post([w = m_worker] { w->loadModel(InferenceWorker::nextRequestId(), QStringLiteral("/m/a")); });
+        QVERIFY(finished.wait(10000));
+        QCOMPARE(device.count(), 2);
+        QCOMPARE(device.at(0).at(0).toString(), QStringLiteral("CPU (test engine)"));  // nothing loaded yet
+        QCOMPARE(device.at(1).at(0).toString(), QStringLiteral("CUDA · Test GPU · 8 GiB"));
+        QCOMPARE(device.at(1).at(1).toLongLong(), o.capacity);
+        post([w = m_worker] { w->unloadModel(QStringLiteral("/m/a")); });
+        QTRY_COMPARE(device.count(), 3);
+        QCOMPARE(device.at(2).at(0).toString(), QStringLiteral("CPU (test engine)"));
     }
 
     void saysWhatTheContextDropped() {
