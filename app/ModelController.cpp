@@ -31,6 +31,7 @@ ModelController::ModelController(MainWindow* window, Settings* settings, Inferen
     connect(inference, &InferenceWorker::finished, this, &ModelController::onFinished);
     connect(inference, &InferenceWorker::deviceInfo, this, [this](const QString& device, qint64 capacity) {
         m_capacity = capacity;
+        m_device = device;
         m_window->setStatusDevice(device);
         m_window->setStatusMemory(tr("%1 / %2").arg(formatBytes(m_inUse), formatBytes(capacity)));
         if (m_dialog) m_dialog->setDevice(device);
@@ -50,6 +51,7 @@ ModelManagerDialog* ModelController::dialog() {
     if (!m_dialog) {
         m_dialog = new ModelManagerDialog(m_models, m_window);
         m_dialog->setFolders(folders());
+        if (!m_device.isEmpty()) m_dialog->setDevice(m_device);
         connect(m_dialog, &ModelManagerDialog::folderAdded, this, &ModelController::addFolder);
         connect(m_dialog, &ModelManagerDialog::folderRemoved, this, &ModelController::removeFolder);
         connect(m_dialog, &ModelManagerDialog::loadRequested, this, &ModelController::load);

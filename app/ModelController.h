@@ -62,6 +62,7 @@ private:
     quint64 m_scanRequest = 0;
     QHash<quint64, QString> m_loadRequests;  // load request id -> path
     QSet<QString> m_loaded;
+    QString m_device;
     qint64 m_capacity = 0;
     qint64 m_inUse = 0;
     bool m_restored = false;

@@ -33,11 +33,12 @@ maxNewTokens=60
 temperature=0.8
 CONF
   sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/chat.demo > "$root/script.demo"
-  xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root" --demo-script "$root/script.demo"
+  # HOME is the sandbox too, so the model folder reads "~/models" rather than a temporary path.
+  HOME="$root" xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root" --demo-script "$root/script.demo"
   # A first-run window (no model folders yet).
   mkdir -p "$root/first/config"
   printf '[appearance]\ntheme=%s\n' "$theme" > "$root/first/config/tessera.conf"
   sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/first-run.demo > "$root/first.demo"
-  xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root/first" --demo-script "$root/first.demo"
+  HOME="$root/first" xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root/first" --demo-script "$root/first.demo"
 done
 ls -l "$out"

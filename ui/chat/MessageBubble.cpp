@@ -1,6 +1,7 @@
 // MessageBubble: widgets of one message and their updates from MessageModel roles.
 #include "ui/chat/MessageBubble.h"
 
+#include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPixmap>
@@ -8,6 +9,8 @@
 #include <QPushButton>
 #include <QToolButton>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 #include "ui/chat/MessageModel.h"
 #include "ui/common/Icons.h"
@@ -170,7 +173,11 @@ void MessageBubble::updateFrom(const QModelIndex& index) {
     const QString text = index.data(MessageModel::ContentRole).toString();
     const bool streaming = m_state == int(ChatMessage::State::Streaming);
     if (m_fromUser) {
-        if (text != m_text) m_userText->setText(text);
+        if (text != m_text) {
+            m_userText->setText(text);
+            m_text = text;
+            fitUserText();
+        }
         const QStringList images = index.data(MessageModel::ImagesRole).toStringList();
         if (images != m_thumbPaths) {
             m_thumbPaths = images;
@@ -229,6 +236,22 @@ void MessageBubble::updateFrom(const QModelIndex& index) {
     m_next->setEnabled(branchIndex < branchCount && !streaming);
     m_copy->setEnabled(!streaming);
     if (m_regenerate) m_regenerate->setEnabled(!streaming);
+}
+
+void MessageBubble::fitUserText() {
+    // A word-wrapped label asks for little width, so the bubble would wrap after every word: it gets the
+    // width of its longest line, up to three quarters of the column (and never more than 640 px).
+    const QMargins m = m_bubble->contentsMargins() + m_bubble->layout()->contentsMargins();
+    const int available = std::min(m_bubble->maximumWidth(), int(width() * 0.75)) - m.left() - m.right();
+    const QFontMetrics fm(m_userText->font());
+    int natural = 0;
+    for (const QString& line : m_text.split(QLatin1Char('\n'))) natural = std::max(natural, fm.horizontalAdvance(line));
+    m_userText->setMinimumWidth(std::clamp(natural + 2, 0, std::max(available, 80)));
+}
+
+void MessageBubble::resizeEvent(QResizeEvent* event) {
+    QFrame::resizeEvent(event);
+    if (m_fromUser) fitUserText();
 }
 
 void MessageBubble::startEditing() {

@@ -36,7 +36,11 @@ signals:
     void copyRequested(qint64 id);
     void branchRequested(qint64 id, int delta);
 
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
+    void fitUserText();
     void buildThinking(QVBoxLayout* into);
     void buildActions(QVBoxLayout* into);
     void finishEditing(bool submit);

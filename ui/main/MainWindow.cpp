@@ -48,7 +48,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     auto label = [this](const QString& name) {
         auto* l = new QLabel(this);
         l->setAccessibleName(name);
-        l->setContentsMargins(8, 0, 8, 0);
+        l->setContentsMargins(4, 0, 4, 0);
         return l;
     };
     m_device = label(tr("Device"));
@@ -56,11 +56,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_memory = label(tr("Memory in use"));
     m_speed = label(tr("Generation speed"));
     m_state = label(tr("State"));
-    statusBar()->addWidget(m_device);
-    statusBar()->addWidget(m_model);
-    statusBar()->addWidget(m_memory);
-    statusBar()->addWidget(m_speed);
-    statusBar()->addWidget(m_state, 1);
+    // Parts separated by a muted dot, as in "CPU · model · 4.6 MB / 23.5 GB · 41.2 tok/s · Ready".
+    const QList<QLabel*> parts = {m_device, m_model, m_memory, m_speed, m_state};
+    for (QLabel* part : parts) {
+        if (part != m_device) {
+            auto* dot = new QLabel(QStringLiteral("·"), this);
+            dot->setObjectName(QStringLiteral("Muted"));
+            dot->setAccessibleName(QString());
+            statusBar()->addWidget(dot);
+            m_separators.insert(part, dot);
+        }
+        statusBar()->addWidget(part, part == m_state ? 1 : 0);
+    }
     setStatusDevice(tr("CPU"));
     setStatusModel(tr("No model"));
     setStatusState(tr("Ready"));
@@ -91,15 +98,21 @@ void MainWindow::addShortcuts() {
     add(QKeySequence(Qt::Key_Escape), [this] { emit stopRequested(); });
 }
 
-void MainWindow::setStatusModel(const QString& text) { m_model->setText(text); }
-void MainWindow::setStatusDevice(const QString& text) { m_device->setText(text); }
-void MainWindow::setStatusMemory(const QString& text) { m_memory->setText(text); }
-
-void MainWindow::setStatusSpeed(double tokensPerSecond) {
-    m_speed->setText(tokensPerSecond > 0 ? tr("%1 tok/s").arg(tokensPerSecond, 0, 'f', 1) : QString());
+void MainWindow::setStatusPart(QLabel* part, const QString& text) {
+    part->setText(text);
+    part->setVisible(!text.isEmpty());
+    if (QLabel* dot = m_separators.value(part)) dot->setVisible(!text.isEmpty());
 }
 
-void MainWindow::setStatusState(const QString& text) { m_state->setText(text); }
+void MainWindow::setStatusModel(const QString& text) { setStatusPart(m_model, text); }
+void MainWindow::setStatusDevice(const QString& text) { setStatusPart(m_device, text); }
+void MainWindow::setStatusMemory(const QString& text) { setStatusPart(m_memory, text); }
+
+void MainWindow::setStatusSpeed(double tokensPerSecond) {
+    setStatusPart(m_speed, tokensPerSecond > 0 ? tr("%1 tok/s").arg(tokensPerSecond, 0, 'f', 1) : QString());
+}
+
+void MainWindow::setStatusState(const QString& text) { setStatusPart(m_state, text); }
 
 QString MainWindow::statusText() const {
     QStringList parts;

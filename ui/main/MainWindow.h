@@ -3,6 +3,7 @@
 // window to the composer. Controllers in app/ fill it; it never calls the engine or storage.
 #pragma once
 
+#include <QHash>
 #include <QMainWindow>
 
 class ChatPane;
@@ -44,6 +45,7 @@ protected:
 
 private:
     void addShortcuts();
+    void setStatusPart(QLabel* part, const QString& text);
 
     QSplitter* m_splitter = nullptr;
     Sidebar* m_sidebar = nullptr;
@@ -55,4 +57,5 @@ private:
     QLabel* m_memory = nullptr;
     QLabel* m_speed = nullptr;
     QLabel* m_state = nullptr;
+    QHash<QLabel*, QLabel*> m_separators;  // the dot before each part but the first
 };

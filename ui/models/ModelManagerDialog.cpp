@@ -2,6 +2,7 @@
 #include "ui/models/ModelManagerDialog.h"
 
 #include <QDialogButtonBox>
+#include <QDir>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -95,7 +96,7 @@ ModelManagerDialog::ModelManagerDialog(ModelListModel* model, QWidget* parent) :
 
     connect(add, &QPushButton::clicked, this, &ModelManagerDialog::chooseFolder);
     connect(m_removeFolder, &QPushButton::clicked, this, [this] {
-        if (auto* item = m_folders->currentItem()) emit folderRemoved(item->text());
+        if (auto* item = m_folders->currentItem()) emit folderRemoved(item->data(Qt::UserRole).toString());
     });
     connect(m_load, &QPushButton::clicked, this, [this] {
         if (!selectedPath().isEmpty()) emit loadRequested(selectedPath());
@@ -116,7 +117,16 @@ ModelManagerDialog::ModelManagerDialog(ModelListModel* model, QWidget* parent) :
 
 void ModelManagerDialog::setFolders(const QStringList& folders) {
     m_folders->clear();
-    m_folders->addItems(folders);
+    // Shown the way people write them (~/models), kept whole for removing.
+    const QString home = QDir::homePath();
+    for (const QString& f : folders) {
+        QString shown = QDir::toNativeSeparators(f);
+        if (!home.isEmpty() && home != QLatin1String("/") && (f == home || f.startsWith(home + QLatin1Char('/'))))
+            shown = QLatin1Char('~') + QDir::toNativeSeparators(f.mid(home.size()));
+        auto* item = new QListWidgetItem(shown, m_folders);
+        item->setData(Qt::UserRole, f);
+        item->setToolTip(QDir::toNativeSeparators(f));
+    }
     updateButtons();
 }
 
