@@ -20,7 +20,7 @@ public:
     explicit MarkdownView(QWidget* parent = nullptr);
 
     // While streaming, no piece grows past this many characters (plus one line of code).
-    static constexpr int kMaxLivePiece = 4096;
+    static constexpr int kMaxLivePiece = 2048;
     // While streaming, renders are at least this far apart, and further when a render was slow.
     static constexpr int kMinRenderIntervalMs = 30;
 
