@@ -41,4 +41,14 @@ CONF
   sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/first-run.demo > "$root/first.demo"
   HOME="$root/first" xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root/first" --demo-script "$root/first.demo"
 done
+
+# The light chat again at 1.5x scaling (a 1920x1200 window of 1280x800 logical pixels).
+root="$work/scaled"
+mkdir -p "$root/config" "$root/models"
+ln -s "$fixture" "$root/models/tiny-llama-fixture"
+printf '[appearance]\ntheme=light\n\n[models]\nfolders=%s\n\n[sampling]\nmaxNewTokens=60\n' "$root/models" \
+  > "$root/config/tessera.conf"
+sed -e "s|@OUT@|$out|g" -e "s|chat-@THEME@|chat-light-scale150|" -e "s|models-@THEME@|models-light-scale150|" \
+  tools/screenshots/chat.demo > "$root/script.demo"
+HOME="$root" QT_SCALE_FACTOR=1.5 xvfb-run -a -s "-screen 0 2100x1350x24" "$app" --root "$root" --demo-script "$root/script.demo"
 ls -l "$out"
