@@ -31,61 +31,27 @@ Result<DeviceInfo> device_info(int index) {
 }
 
 Result<DeviceBuffer> DeviceBuffer::allocate(size_t bytes, const char* what) {
-    DeviceBuffer b;
-    if (bytes == 0) return b;
-    cudaError_t err = cudaMalloc(&b.m_ptr, bytes);
+    if (bytes == 0) return DeviceBuffer();
+    void* p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, bytes);
     if (err != cudaSuccess) {
         cudaGetLastError();
-        b.m_ptr = nullptr;
         return make_error(ErrorCode::OutOfMemory, std::string("cannot allocate ") + std::to_string(bytes >> 20) +
                                                       " MiB of GPU memory for " + what + ": " + cudaGetErrorString(err));
     }
-    b.m_size = bytes;
-    return b;
-}
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
-    if (this != &o) {
-        if (m_ptr) cudaFree(m_ptr);
-        m_ptr = o.m_ptr;
-        m_size = o.m_size;
-        o.m_ptr = nullptr;
-        o.m_size = 0;
-    }
-    return *this;
-}
-
-DeviceBuffer::~DeviceBuffer() {
-    if (m_ptr) cudaFree(m_ptr);
+    return DeviceBuffer(p, bytes);
 }
 
 Result<PinnedBuffer> PinnedBuffer::allocate(size_t bytes) {
-    PinnedBuffer b;
-    if (bytes == 0) return b;
-    cudaError_t err = cudaMallocHost(&b.m_ptr, bytes);
+    if (bytes == 0) return PinnedBuffer();
+    void* p = nullptr;
+    const cudaError_t err = cudaMallocHost(&p, bytes);
     if (err != cudaSuccess) {
         cudaGetLastError();
-        b.m_ptr = nullptr;
         return make_error(ErrorCode::OutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) +
                                                       " MiB of pinned host memory: " + cudaGetErrorString(err));
     }
-    b.m_size = bytes;
-    return b;
-}
-
-PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& o) noexcept {
-    if (this != &o) {
-        if (m_ptr) cudaFreeHost(m_ptr);
-        m_ptr = o.m_ptr;
-        m_size = o.m_size;
-        o.m_ptr = nullptr;
-        o.m_size = 0;
-    }
-    return *this;
-}
-
-PinnedBuffer::~PinnedBuffer() {
-    if (m_ptr) cudaFreeHost(m_ptr);
+    return PinnedBuffer(p, bytes);
 }
 
 Status check_cublas(cublasStatus_t status, const char* what) {

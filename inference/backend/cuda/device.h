@@ -27,13 +27,28 @@ struct DeviceInfo {
 int device_count();
 Result<DeviceInfo> device_info(int index);
 
-class DeviceBuffer {
+// Owning handle to memory from the CUDA runtime; Free gives it back (cudaFree or cudaFreeHost).
+template <cudaError_t (*Free)(void*)>
+class CudaBuffer {
 public:
-    DeviceBuffer() = default;
-    static Result<DeviceBuffer> allocate(size_t bytes, const char* what);
-    DeviceBuffer(DeviceBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) { o.m_ptr = nullptr; o.m_size = 0; }
-    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
-    ~DeviceBuffer();
+    CudaBuffer() = default;
+    CudaBuffer(void* ptr, size_t size) : m_ptr(ptr), m_size(size) {}
+    CudaBuffer(CudaBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) { o.m_ptr = nullptr; o.m_size = 0; }
+    CudaBuffer& operator=(CudaBuffer&& o) noexcept {
+        if (this != &o) {
+            if (m_ptr) Free(m_ptr);
+            m_ptr = o.m_ptr;
+            m_size = o.m_size;
+            o.m_ptr = nullptr;
+            o.m_size = 0;
+        }
+        return *this;
+    }
+    CudaBuffer(const CudaBuffer&) = delete;
+    CudaBuffer& operator=(const CudaBuffer&) = delete;
+    ~CudaBuffer() {
+        if (m_ptr) Free(m_ptr);
+    }
     void* data() const { return m_ptr; }
     size_t size() const { return m_size; }
     template <class T>
@@ -44,21 +59,16 @@ private:
     size_t m_size = 0;
 };
 
-class PinnedBuffer {
+class DeviceBuffer : public CudaBuffer<cudaFree> {
 public:
-    PinnedBuffer() = default;
-    static Result<PinnedBuffer> allocate(size_t bytes);
-    PinnedBuffer(PinnedBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) { o.m_ptr = nullptr; o.m_size = 0; }
-    PinnedBuffer& operator=(PinnedBuffer&& o) noexcept;
-    ~PinnedBuffer();
-    void* data() const { return m_ptr; }
-    size_t size() const { return m_size; }
-    template <class T>
-    T* as() const { return static_cast<T*>(m_ptr); }
+    using CudaBuffer::CudaBuffer;
+    static Result<DeviceBuffer> allocate(size_t bytes, const char* what);
+};
 
-private:
-    void* m_ptr = nullptr;
-    size_t m_size = 0;
+class PinnedBuffer : public CudaBuffer<cudaFreeHost> {
+public:
+    using CudaBuffer::CudaBuffer;
+    static Result<PinnedBuffer> allocate(size_t bytes);
 };
 
 class CudaContext {
