@@ -17,6 +17,7 @@ const char* model_kind_name(ModelKind kind) {
     switch (kind) {
         case ModelKind::Llama: return "llama";
         case ModelKind::Qwen2: return "qwen2";
+        case ModelKind::Janus: return "janus";
     }
     return "?";
 }

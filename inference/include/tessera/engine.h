@@ -10,14 +10,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tessera/error.h"
+#include "tessera/image.h"
 
 namespace tessera {
 
-enum class ModelKind { Llama, Qwen2 };
-const char* model_kind_name(ModelKind kind);  // "llama" | "qwen2"
+enum class ModelKind { Llama, Qwen2, Janus };
+const char* model_kind_name(ModelKind kind);  // "llama" | "qwen2" | "janus"
 
 // Auto: the GPU when one is present and the model fits in its free memory, else the CPU.
 enum class Device { Auto, Cpu, Cuda };
@@ -38,7 +40,7 @@ struct ModelInfo {
     std::filesystem::path dir;
     ModelKind kind = ModelKind::Llama;
     std::string architecture;   // config.json "architectures"[0], e.g. "Qwen2ForCausalLM"
-    std::string chat_format;    // "deepseek-llm" | "r1-distill"
+    std::string chat_format;    // "deepseek-llm" | "r1-distill" | "janus"
     std::string weight_format;  // "safetensors" | "pytorch"
     std::string dtype;          // the dtype holding most weight bytes: "bf16" | "f16" | "f32"
     int64_t parameters = 0;     // elements of every weight the model uses (a tied lm_head counted once)
@@ -59,6 +61,10 @@ struct ModelInfo {
     bool tie_word_embeddings = false;
 
     SamplingParams default_sampling;  // generation_config.json, else the family's defaults (models.md §10)
+
+    bool vision_input = false;      // Message::images are understood (Janus-Pro)
+    bool image_generation = false;  // Session::generate_images works (Janus-Pro)
+    int image_tokens = 0;           // default tokens per generated image (576 for Janus-Pro)
 };
 
 Result<ModelInfo> probe_model(const std::filesystem::path& dir);
@@ -104,8 +110,16 @@ struct GenerationStats {
 };
 
 struct Message {
+    Message() = default;
+    Message(std::string role_, std::string content_, std::vector<Image> images_ = {})
+        : role(std::move(role_)), content(std::move(content_)), images(std::move(images_)) {}
+
     std::string role;  // "system" | "user" | "assistant"
     std::string content;
+    // Pictures attached to a user message (models with ModelInfo::vision_input). Where content holds the
+    // model's image placeholder ("<image_placeholder>" for Janus) the images go there in order; otherwise
+    // each image's placeholder is put before the text, one per line.
+    std::vector<Image> images;
 };
 
 struct LoadOptions {
@@ -159,6 +173,12 @@ public:
     // Renders the messages in the model's chat format and generates the reply; R1 thinking is split.
     Result<GenerationStats> chat(const std::vector<Message>& messages, const GenerateOptions& options,
                                  const TextCallback& on_text = {});
+    // Text-to-image generation (ModelInfo::image_generation): the prompt in the model's generation format,
+    // classifier-free guidance over 2 x count sequences, then the image decoder. Starts from an empty cache.
+    // progress may return Flow::Stop, and options.cancel is checked every step: both give Cancelled.
+    Result<ImageGenerationResult> generate_images(std::string_view prompt, const ImageGenerationOptions& options,
+                                                  const ImageProgressCallback& progress = {});
+
     // Teacher-forced float32 logits of every position of ids, row-major [ids.size(), vocab_size].
     // Starts from an empty cache.
     Result<std::vector<float>> logits(const std::vector<int32_t>& ids);
