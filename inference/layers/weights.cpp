@@ -17,6 +17,11 @@ Result<Tensor> WeightLoader::get(const std::string& name, const Shape& shape) {
     return t;
 }
 
+void WeightLoader::ignore_prefix(std::string_view prefix) {
+    for (const TensorEntry& e : m_checkpoint.tensors())
+        if (std::string_view(e.name).starts_with(prefix)) m_used.insert(e.name);
+}
+
 Status WeightLoader::check_all_used() const {
     for (const TensorEntry& e : m_checkpoint.tensors()) {
         if (m_used.count(e.name)) continue;

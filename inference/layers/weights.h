@@ -23,6 +23,11 @@ public:
     bool has(std::string_view name) const { return m_checkpoint.find(name) != nullptr; }
     // Marks a tensor as deliberately unused (a tied lm_head.weight, a stale rotary inv_freq buffer).
     void ignore(const std::string& name) { m_used.insert(name); }
+    // Marks every tensor whose name starts with `prefix` as deliberately unused (a part of a multimodal
+    // checkpoint this engine never runs, e.g. the VQ encoder of Janus).
+    void ignore_prefix(std::string_view prefix);
+    // For models that read their structure from the stored shapes (the VQ decoder's channel widths).
+    const Checkpoint& checkpoint() const { return m_checkpoint; }
 
     // Error (Unsupported) naming the first checkpoint tensor no get()/ignore() accounted for.
     Status check_all_used() const;
