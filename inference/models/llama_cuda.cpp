@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
@@ -64,16 +65,19 @@ struct CudaLlm::Impl {
     int32_t* d_pos = nullptr;
     int32_t* d_slot = nullptr;
     int32_t* d_next = nullptr; // [max_batch]
+    bf16_t* hidden_out = nullptr;  // [max_batch, H] final-normed hidden state (hooked decode, prefill_hidden)
     void* attn_ws = nullptr;
     cuda::PinnedBuffer host_io;  // ids/pos/slot staging and next ids coming back
 
     DeviceBuffer all_logits;  // [chunk, V], allocated on first all-positions prefill
     std::unordered_map<int, cudaGraphExec_t> graphs;
+    std::unordered_map<int, cudaGraphExec_t> hooked_graphs;
     cudaEvent_t ev_start = nullptr, ev_stop = nullptr;
     float last_ms = 0.f;
 
     ~Impl() {
         for (auto& [b, g] : graphs) cudaGraphExecDestroy(g);
+        for (auto& [b, g] : hooked_graphs) cudaGraphExecDestroy(g);
         if (ev_start) cudaEventDestroy(ev_start);
         if (ev_stop) cudaEventDestroy(ev_stop);
     }
@@ -92,8 +96,12 @@ struct CudaLlm::Impl {
     Status randomize(uint64_t seed);
     Status attention_prefill(int layer, int slot, int T, int pos0);
     Status layer_forward_prefill(int layer, int slot, int T, int pos0);
+    Status decode_layers(int B);
     Status decode_body(int B);
     Status run_decode(int B);
+    Status capture(const std::function<Status()>& body, cudaGraphExec_t* exec);
+    Status prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions,
+                        int hidden_row);
 };
 
 namespace {
@@ -206,6 +214,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&d_pos), Tm * 4);
     part(reinterpret_cast<void**>(&d_slot), Tm * 4);
     part(reinterpret_cast<void**>(&d_next), size_t(opt.max_batch) * 4);
+    part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
     std::vector<size_t> offsets;
     for (auto& [p, n] : parts) {
@@ -313,11 +322,12 @@ Status CudaLlm::Impl::upload(const Checkpoint& ck) {
         return up.put_rows(t, dst + size_t(which) * H, size_t(2) * H);
     };
     const int64_t h64 = H, i64 = I, q_rows = int64_t(nh) * hd, kv_rows = int64_t(nkv) * hd;
-    TESSERA_TRY(put("model.embed_tokens.weight", {V, h64}, embed));
-    TESSERA_TRY(put("model.norm.weight", {h64}, norm));
-    if (!cfg.tie_word_embeddings) TESSERA_TRY(put("lm_head.weight", {V, h64}, lm_head));
+    const std::string& pre = opt.name_prefix;
+    TESSERA_TRY(put(pre + "model.embed_tokens.weight", {V, h64}, embed));
+    TESSERA_TRY(put(pre + "model.norm.weight", {h64}, norm));
+    if (!cfg.tie_word_embeddings) TESSERA_TRY(put(pre + "lm_head.weight", {V, h64}, lm_head));
     for (int l = 0; l < L; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const std::string p = pre + "model.layers." + std::to_string(l) + ".";
         LayerWeights& w = layers[size_t(l)];
         TESSERA_TRY(put(p + "self_attn.q_proj.weight", {q_rows, h64}, w.qkv));
         TESSERA_TRY(put(p + "self_attn.k_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows) * H));
@@ -432,7 +442,18 @@ Result<std::unique_ptr<CudaLlm>> CudaLlm::create_random(const LlmConfig& config,
 }
 
 Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions) {
-    Impl& m = *m_impl;
+    return m_impl->prefill_impl(slot, ids, n, pos0, logits_out, all_positions, -1);
+}
+
+Status CudaLlm::prefill_hidden(int slot, const int32_t* ids, int n, int pos0, int out_row) {
+    if (out_row < 0 || out_row >= m_impl->opt.max_batch)
+        return make_error(ErrorCode::InvalidArgument, "prefill_hidden: row " + std::to_string(out_row) + " does not exist");
+    return m_impl->prefill_impl(slot, ids, n, pos0, nullptr, false, out_row);
+}
+
+Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions,
+                                   int hidden_row) {
+    Impl& m = *this;
     if (slot < 0 || slot >= m.opt.max_batch || n < 1 || pos0 < 0 || pos0 + n > m.opt.max_seq)
         return make_error(ErrorCode::InvalidArgument, "prefill: " + std::to_string(n) + " tokens at position " +
                                                           std::to_string(pos0) + " do not fit the context of " +
@@ -460,6 +481,9 @@ Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* lo
         TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * T, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
         TESSERA_TRY(cuda::embedding(m.embed, m.d_ids, T, m.H, m.V, m.h, s));
         for (int l = 0; l < m.L; ++l) TESSERA_TRY(m.layer_forward_prefill(l, slot, T, p0));
+        if (hidden_row >= 0 && done + T == n)
+            TESSERA_TRY(cuda::rms_norm(m.h + size_t(T - 1) * m.H, m.norm, 1, m.H, m.cfg.rms_norm_eps,
+                                       m.hidden_out + size_t(hidden_row) * m.H, s));
         if (!logits_out) continue;
         if (all_positions) {
             TESSERA_TRY(cuda::rms_norm(m.h, m.norm, T, m.H, m.cfg.rms_norm_eps, m.xn, s));
@@ -482,10 +506,22 @@ Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* lo
 
 // The decode step body; inputs already in d_ids/d_pos/d_slot. Captured into a graph per batch size.
 Status CudaLlm::Impl::decode_body(int B) {
+    TESSERA_TRY(cuda::embedding(embed, d_ids, B, H, V, h, ctx->stream()));
+    TESSERA_TRY(decode_layers(B));
+    const cudaStream_t s = ctx->stream();
+    TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
+    if (B <= cuda::kGemvMaxBatch)
+        TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
+    else
+        TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
+    return cuda::argmax(logits, B, V, d_next, s);
+}
+
+// The transformer blocks of one decode step over the residual stream h[0, B).
+Status CudaLlm::Impl::decode_layers(int B) {
     const cudaStream_t s = ctx->stream();
     const bool gemv = B <= cuda::kGemvMaxBatch;
     const float scale = 1.f / std::sqrt(float(hd));
-    TESSERA_TRY(cuda::embedding(embed, d_ids, B, H, V, h, s));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
         TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
@@ -513,12 +549,23 @@ Status CudaLlm::Impl::decode_body(int B) {
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.down, act, h, true, B, H, I, 1.f, 1.f));
     }
-    TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
-    if (gemv)
-        TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
-    else
-        TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
-    return cuda::argmax(logits, B, V, d_next, s);
+    return {};
+}
+
+Status CudaLlm::Impl::capture(const std::function<Status()>& body, cudaGraphExec_t* exec) {
+    const cudaStream_t s = ctx->stream();
+    cudaGraph_t graph = nullptr;
+    TESSERA_TRY(check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"));
+    Status result = body();
+    const cudaError_t end = cudaStreamEndCapture(s, &graph);
+    if (!result.ok()) {
+        if (graph) cudaGraphDestroy(graph);
+        return result;
+    }
+    TESSERA_TRY(check(end, "cudaStreamEndCapture"));
+    const cudaError_t inst = cudaGraphInstantiate(exec, graph, 0);
+    cudaGraphDestroy(graph);
+    return check(inst, "cudaGraphInstantiate");
 }
 
 Status CudaLlm::Impl::run_decode(int B) {
@@ -526,19 +573,8 @@ Status CudaLlm::Impl::run_decode(int B) {
     if (!opt.use_graphs) return decode_body(B);
     auto it = graphs.find(B);
     if (it == graphs.end()) {
-        cudaGraph_t graph = nullptr;
-        TESSERA_TRY(check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"));
-        Status body = decode_body(B);
-        const cudaError_t end = cudaStreamEndCapture(s, &graph);
-        if (!body.ok()) {
-            if (graph) cudaGraphDestroy(graph);
-            return body;
-        }
-        TESSERA_TRY(check(end, "cudaStreamEndCapture"));
         cudaGraphExec_t exec = nullptr;
-        const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
-        cudaGraphDestroy(graph);
-        TESSERA_TRY(check(inst, "cudaGraphInstantiate"));
+        TESSERA_TRY(capture([&] { return decode_body(B); }, &exec));
         it = graphs.emplace(B, exec).first;
     }
     return check(cudaGraphLaunch(it->second, s), "cudaGraphLaunch");
@@ -580,5 +616,80 @@ Status CudaLlm::decode(int B, const int32_t* ids, const int32_t* pos, const int3
     std::memcpy(next, hnext, size_t(B) * 4);
     return {};
 }
+
+Status CudaLlm::decode_hooked(int B, const int32_t* pos, const int32_t* slot, const DecodeHooks& hooks) {
+    Impl& m = *m_impl;
+    if (B < 1 || B > m.opt.max_batch)
+        return make_error(ErrorCode::InvalidArgument, "decode: batch " + std::to_string(B) + " exceeds the " +
+                                                          std::to_string(m.opt.max_batch) + " sequences allocated");
+    for (int b = 0; b < B; ++b) {
+        if (pos[b] < 0 || pos[b] >= m.opt.max_seq)
+            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) + " exceeds the context of " +
+                                                              std::to_string(m.opt.max_seq));
+        if (slot[b] < 0 || slot[b] >= m.opt.max_batch)
+            return make_error(ErrorCode::InvalidArgument, "decode: slot " + std::to_string(slot[b]) + " does not exist");
+    }
+    const cudaStream_t s = m.ctx->stream();
+    // The previous step's uploads read host_io: wait for them before overwriting it.
+    TESSERA_TRY(m.ctx->synchronize());
+    int32_t* hio = m.host_io.as<int32_t>();
+    std::memcpy(hio, pos, size_t(B) * 4);
+    std::memcpy(hio + B, slot, size_t(B) * 4);
+    TESSERA_TRY(check(cudaEventRecord(m.ev_start, s), "cudaEventRecord"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
+    auto body = [&]() -> Status {
+        if (hooks.input) TESSERA_TRY(hooks.input(s));
+        TESSERA_TRY(m.decode_layers(B));
+        TESSERA_TRY(cuda::rms_norm(m.h, m.norm, B, m.H, m.cfg.rms_norm_eps, m.hidden_out, s));
+        if (hooks.output) TESSERA_TRY(hooks.output(s));
+        return {};
+    };
+    if (m.opt.use_graphs) {
+        auto it = m.hooked_graphs.find(B);
+        if (it == m.hooked_graphs.end()) {
+            cudaGraphExec_t exec = nullptr;
+            TESSERA_TRY(m.capture(body, &exec));
+            it = m.hooked_graphs.emplace(B, exec).first;
+        }
+        TESSERA_TRY(check(cudaGraphLaunch(it->second, s), "cudaGraphLaunch"));
+    } else {
+        TESSERA_TRY(body());
+    }
+    return check(cudaEventRecord(m.ev_stop, s), "cudaEventRecord");
+}
+
+Status CudaLlm::copy_kv(int from_slot, int to_slot, int n) {
+    Impl& m = *m_impl;
+    if (from_slot < 0 || to_slot < 0 || from_slot >= m.opt.max_batch || to_slot >= m.opt.max_batch || n < 0 ||
+        n > m.opt.max_seq)
+        return make_error(ErrorCode::InvalidArgument, "copy_kv: slot or length out of range");
+    if (n == 0 || from_slot == to_slot) return {};
+    // [slots, nkv, max_seq, hd]: per slot, nkv rows of n·hd elements with a pitch of max_seq·hd.
+    const size_t pitch = size_t(m.opt.max_seq) * m.hd * 2, width = size_t(n) * m.hd * 2;
+    const size_t slot_elems = size_t(m.nkv) * m.opt.max_seq * m.hd;
+    for (int l = 0; l < m.L; ++l) {
+        for (bf16_t* base : {m.k_cache(l), m.v_cache(l)}) {
+            TESSERA_TRY(check(cudaMemcpy2DAsync(base + size_t(to_slot) * slot_elems, pitch, base + size_t(from_slot) * slot_elems,
+                                                pitch, width, size_t(m.nkv), cudaMemcpyDeviceToDevice, m.ctx->stream()),
+                              "copy KV cache"));
+        }
+    }
+    return {};
+}
+
+Status CudaLlm::copy_hidden_row(int from, int to) {
+    Impl& m = *m_impl;
+    if (from < 0 || to < 0 || from >= m.opt.max_batch || to >= m.opt.max_batch)
+        return make_error(ErrorCode::InvalidArgument, "copy_hidden_row: row out of range");
+    return check(cudaMemcpyAsync(m.hidden_out + size_t(to) * m.H, m.hidden_out + size_t(from) * m.H, size_t(m.H) * 2,
+                                 cudaMemcpyDeviceToDevice, m.ctx->stream()),
+                 "copy hidden state");
+}
+
+float* CudaLlm::hidden_input() const { return m_impl->h; }
+const uint16_t* CudaLlm::final_hidden() const { return m_impl->hidden_out; }
+cudaStream_t CudaLlm::stream() const { return m_impl->ctx->stream(); }
+void* CudaLlm::context() const { return m_impl->ctx.get(); }
 
 }  // namespace tessera

@@ -4,8 +4,12 @@
 // decode can run a batch. Decode steps are captured once per batch size in a CUDA graph and replayed.
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -20,6 +24,16 @@ struct CudaLlmOptions {
     int max_seq = 4096;       // positions per slot
     int prefill_chunk = 2048; // tokens per prefill pass
     bool use_graphs = true;
+    std::string name_prefix;  // checkpoint names are name_prefix + "model.layers..." ("language_model." in Janus)
+};
+
+// A decode step whose input and output belong to the caller (the Janus image-token loop): `input` writes the
+// residual stream rows [0, B) (hidden_input()) from device data, the layers run, the final RMSNorm writes
+// final_hidden() rows [0, B), and `output` reads them (its own head and sampler). Both run on `stream` and
+// are captured with the layers into one CUDA graph, so they must only enqueue device work.
+struct DecodeHooks {
+    std::function<Status(cudaStream_t)> input;
+    std::function<Status(cudaStream_t)> output;
 };
 
 struct CudaMemoryEstimate {
@@ -49,6 +63,22 @@ public:
     // receives the greedy token; logits (optional, [B, V]) the f32 logits. One host synchronisation.
     Status decode(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, int32_t* next,
                   float* logits = nullptr);
+
+    // Prefill that keeps no logits: the final-normed hidden state of the last position goes to
+    // final_hidden() row `out_row`.
+    Status prefill_hidden(int slot, const int32_t* ids, int n, int pos0, int out_row);
+    // The hooked step (see DecodeHooks) for rows b < B at pos[b] in slot[b]; captured in a graph on first
+    // use per B (the hooks must stay the same for the life of this model). Not synchronised: the caller
+    // synchronises (stream()) when it needs results on the host.
+    Status decode_hooked(int B, const int32_t* pos, const int32_t* slot, const DecodeHooks& hooks);
+    // Copies positions [0, n) of one slot's KV cache to another (CFG rows sharing a prompt).
+    Status copy_kv(int from_slot, int to_slot, int n);
+    // Copies final_hidden() row `from` to row `to`.
+    Status copy_hidden_row(int from, int to);
+    float* hidden_input() const;            // device f32 [max_batch, H]
+    const uint16_t* final_hidden() const;   // device bf16 [max_batch, H]
+    cudaStream_t stream() const;
+    void* context() const;  // the cuda::CudaContext (opaque here to keep this header free of backend types)
 
     // Time of the last decode/prefill call measured with CUDA events (ms), for benchmarks.
     float last_gpu_ms() const;

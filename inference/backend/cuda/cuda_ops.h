@@ -38,6 +38,14 @@ Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stre
 // h[r, :] = f32(table[ids[r], :]); ids on the device.
 Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
                  cudaStream_t stream);
+// out[r, :] = table[ids[r], :] in bf16 (Janus's gen_embed lookup).
+Status embedding_bf16(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, bf16_t* out,
+                      cudaStream_t stream);
+// v = bf16(y[r, n] + bias[n]) (bias bf16 [N] or null), then GELU (exact, erf) when gelu, rounded to bf16
+// again: the output of a bf16 nn.Linear (+ GELU) as PyTorch computes it. Written to out_f32 and/or out_bf16
+// (out_f32 may alias y).
+Status bias_act(const float* y, const bf16_t* bias, int rows, int N, bool gelu, float* out_f32, bf16_t* out_bf16,
+                cudaStream_t stream);
 // bf16 <-> f32 conversion of n elements.
 Status f32_to_bf16(const float* x, int64_t n, bf16_t* y, cudaStream_t stream);
 Status bf16_to_f32(const bf16_t* x, int64_t n, float* y, cudaStream_t stream);
@@ -67,6 +75,35 @@ Status causal_softmax(const float* S, int nh, int T, int L, int pos0, bf16_t* P,
 // ---- sampling -------------------------------------------------------------------------------------------
 // out[b] = argmax_v logits[b, v] (lowest index on ties), logits f32 [B, V].
 Status argmax(const float* logits, int B, int V, int32_t* out, cudaStream_t stream);
+
+// Parameters of the classifier-free-guidance sampler, in device memory so a captured graph reads the
+// current values. step counts the tokens drawn so far; the kernel advances it.
+struct CfgSampleParams {
+    float cfg_weight;
+    float temperature;  // <= 0: argmax (greedy)
+    uint64_t seed;
+    int32_t step;
+    int32_t n_steps;    // tokens per image: codes rows are n_steps long
+};
+
+// Janus image-token sampling (models.md §7.5 step 4): for each pair p, cond = logits row 2p, uncond = row
+// 2p + 1 (f32 [2P, V], the gen_head output); ℓ = u + w·(c − u) with PyTorch's bf16 rounding of each step,
+// then softmax(ℓ / T) and one draw from a counter-based generator keyed by (seed, step, p) — the same
+// seed gives the same tokens. Writes row_tokens[2p] = row_tokens[2p + 1] = k (the next step's input for both
+// rows) and codes[p · n_steps + step] = k; then params->step += 1. work: f32 [P, V] scratch.
+Status sample_cfg(const float* logits, int P, int V, CfgSampleParams* params, int32_t* row_tokens, int32_t* codes,
+                  float* work, cudaStream_t stream);
+
+// Text sampling on the device (models.md §1.10 without the repetition penalty): greedy, or temperature →
+// top-k → top-p → one draw keyed by (seed, step). params: [B] in device memory.
+struct TextSampleParams {
+    float temperature;  // <= 0: greedy
+    int32_t top_k;      // 0: off
+    float top_p;        // 1: off
+    uint64_t seed;
+    int32_t step;       // advanced by the kernel
+};
+Status sample_text(const float* logits, int B, int V, TextSampleParams* params, int32_t* out, cudaStream_t stream);
 
 }  // namespace tessera::cuda
 

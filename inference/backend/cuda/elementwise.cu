@@ -1,4 +1,4 @@
-// Elementwise operations: SwiGLU's silu·mul, embedding lookup, dtype conversions.
+// Elementwise operations: SwiGLU's silu·mul, embedding lookups, bias + GELU after a product, dtype conversions.
 #include "backend/cuda/cuda_common.cuh"
 
 namespace tessera::cuda {
@@ -28,6 +28,29 @@ __global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32
     for (int i = threadIdx.x; i < D; i += blockDim.x) dst[i] = bf16_bits_to_f32(src[i]);
 }
 
+__global__ void embedding_bf16_kernel(const uint16_t* __restrict__ table, const int32_t* __restrict__ ids, int D,
+                                      int vocab, uint16_t* __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
+    int id = ids[blockIdx.x];
+    id = id < 0 ? 0 : (id >= vocab ? vocab - 1 : id);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) out[size_t(blockIdx.x) * D + i] = table[size_t(id) * D + i];
+}
+
+// A bf16 nn.Linear's output is rounded to bf16 before the next op; GELU is the exact erf form.
+__global__ void bias_act_kernel(const float* __restrict__ y, const uint16_t* __restrict__ bias, int N, int64_t total,
+                                bool gelu, float* out_f32, uint16_t* out_bf16) {
+    pdl_trigger();
+    pdl_wait();
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        float v = y[i] + (bias ? bf16_bits_to_f32(bias[i % N]) : 0.f);
+        v = bf16_bits_to_f32(f32_to_bf16_bits(v));
+        if (gelu) v = bf16_bits_to_f32(f32_to_bf16_bits(0.5f * v * (1.f + erff(v * 0.70710678118654752f))));
+        if (out_f32) out_f32[i] = v;
+        if (out_bf16) out_bf16[i] = f32_to_bf16_bits(v);
+    }
+}
+
 __global__ void f32_to_bf16_kernel(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ y) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
         y[i] = f32_to_bf16_bits(x[i]);
@@ -50,6 +73,23 @@ Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stre
     if (total < 1) return make_error(ErrorCode::InvalidArgument, "silu_mul: empty input");
     launch_kernel(silu_mul_kernel, dim3(blocks_for(total)), dim3(kThreads), 0, stream, gu, I, total, out);
     return TESSERA_LAUNCH_CHECK("silu_mul");
+}
+
+Status embedding_bf16(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, bf16_t* out,
+                      cudaStream_t stream) {
+    if (rows < 1 || D < 1 || vocab < 1) return make_error(ErrorCode::InvalidArgument, "embedding_bf16: empty input");
+    launch_kernel(embedding_bf16_kernel, dim3(rows), dim3(D < kThreads ? ((D + 31) / 32) * 32 : kThreads), 0, stream,
+                  table, ids, D, vocab, out);
+    return TESSERA_LAUNCH_CHECK("embedding_bf16");
+}
+
+Status bias_act(const float* y, const bf16_t* bias, int rows, int N, bool gelu, float* out_f32, bf16_t* out_bf16,
+                cudaStream_t stream) {
+    const int64_t total = int64_t(rows) * N;
+    if (total < 1 || (!out_f32 && !out_bf16)) return make_error(ErrorCode::InvalidArgument, "bias_act: bad arguments");
+    launch_kernel(bias_act_kernel, dim3(blocks_for(total)), dim3(kThreads), 0, stream, y, bias, N, total, gelu, out_f32,
+                  out_bf16);
+    return TESSERA_LAUNCH_CHECK("bias_act");
 }
 
 Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
