@@ -105,6 +105,27 @@ struct TextSampleParams {
 };
 Status sample_text(const float* logits, int B, int V, TextSampleParams* params, int32_t* out, cudaStream_t stream);
 
+// ---- convolution networks (the VQ image decoder) ----------------------------------------------------------
+// col[c·9 + ky·3 + kx, y·W + x] = in[c, y + ky − 1, x + kx − 1], zero outside: a 3×3, pad-1 convolution
+// becomes W[Cout, Cin·9] · col[Cin·9, H·W]. in bf16 [C, H, W]; col bf16 [C·9, H·W].
+Status im2col3x3(const bf16_t* in, int C, int H, int W, bf16_t* col, cudaStream_t stream);
+// out[c, p] = bf16(acc[c, p] + bias[c]), then + residual[c, p] (rounded again) when residual is not null.
+// acc f32 [C, HW]; out may alias residual.
+Status bias_residual(const float* acc, const bf16_t* bias, int C, int64_t HW, const bf16_t* residual, bf16_t* out,
+                     cudaStream_t stream);
+// GroupNorm over x bf16 [C, HW] (C / groups channels per group), affine, then swish (x·σ(x)) when asked.
+// workspace: group_norm_workspace(groups) bytes.
+size_t group_norm_workspace(int groups);
+Status group_norm(const bf16_t* x, int C, int64_t HW, int groups, const bf16_t* w, const bf16_t* b, float eps, bool swish,
+                  bf16_t* y, float* workspace, cudaStream_t stream);
+// out bf16 [C, 2H, 2W] = nearest-neighbour ×2 of in bf16 [C, H, W].
+Status upsample_nearest2x(const bf16_t* in, int C, int H, int W, bf16_t* out, cudaStream_t stream);
+// P[r, :] = bf16(softmax(bf16(S[r, :] · scale))), S f32 [rows, n].
+Status softmax_rows(const float* S, int rows, int n, float scale, bf16_t* P, cudaStream_t stream);
+// z bf16 [dim, n] = the L2-normalised codebook rows of codes[0, n) (channel-major, ready for a 1×1 conv).
+Status codebook_lookup(const bf16_t* codebook, int dim, int vocab, const int32_t* codes, int n, bf16_t* z,
+                       cudaStream_t stream);
+
 }  // namespace tessera::cuda
 
 namespace tessera::cuda {

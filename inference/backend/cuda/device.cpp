@@ -97,4 +97,12 @@ Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bo
                         "cublasGemmEx");
 }
 
+Status gemm_rm(CudaContext& ctx, bool trans_a, bool trans_b, int M, int N, int K, const bf16_t* A, int lda, const bf16_t* B,
+               int ldb, void* C, bool c_is_f32, int ldc, float alpha, float beta) {
+    return check_cublas(cublasGemmEx(ctx.cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N,
+                                     M, K, &alpha, B, CUDA_R_16BF, ldb, A, CUDA_R_16BF, lda, &beta, C,
+                                     c_is_f32 ? CUDA_R_32F : CUDA_R_16BF, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmEx");
+}
+
 }  // namespace tessera::cuda

@@ -97,4 +97,10 @@ Status check_cublas(cublasStatus_t status, const char* what);
 Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N, int K,
                  float alpha = 1.f, float beta = 0.f);
 
+// Row-major C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + beta · C with bf16 A and B (leading dimensions
+// as stored), C f32 or bf16. A row-major matrix is the column-major view of its transpose, so this is
+// cuBLAS's C' = op(B)' · op(A)' with the same transpose flags.
+Status gemm_rm(CudaContext& ctx, bool trans_a, bool trans_b, int M, int N, int K, const bf16_t* A, int lda, const bf16_t* B,
+               int ldb, void* C, bool c_is_f32, int ldc, float alpha = 1.f, float beta = 0.f);
+
 }  // namespace tessera::cuda
