@@ -1,0 +1,186 @@
+// Pillow-exact BICUBIC resampling and the Janus image processor (models.md §5.3, §5.4). The resampler
+// follows Pillow's Resample.c step by step (coefficients in double, normalised, then fixed point with 22
+// fractional bits rounded half away from zero; integer accumulation with a half bias; clip to 0..255), so
+// the output is identical to Image.resize, not merely close.
+#include "runtime/image_preprocess.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace tessera {
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+double bicubic_filter(double x) {
+    constexpr double a = -0.5;
+    if (x < 0.0) x = -x;
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+// Fixed-point taps for every output index along one axis: taps of output i are k[i*ksize, i*ksize+count[i])
+// over inputs [first[i], first[i] + count[i]).
+struct Coeffs {
+    int ksize = 0;
+    std::vector<int> first, count;
+    std::vector<int32_t> k;
+};
+
+Coeffs precompute(int in_size, int out_size) {
+    constexpr double support_base = 2.0;  // bicubic
+    const double scale = double(float(in_size)) / out_size;
+    const double filterscale = scale < 1.0 ? 1.0 : scale;
+    const double support = support_base * filterscale;
+    Coeffs c;
+    c.ksize = int(std::ceil(support)) * 2 + 1;
+    c.first.resize(size_t(out_size));
+    c.count.resize(size_t(out_size));
+    c.k.assign(size_t(out_size) * size_t(c.ksize), 0);
+    std::vector<double> w(size_t(c.ksize));
+    for (int xx = 0; xx < out_size; ++xx) {
+        const double center = (xx + 0.5) * scale;
+        const double ss = 1.0 / filterscale;
+        // int() truncates towards zero like the C cast it mirrors.
+        int xmin = int(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = int(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        double ww = 0.0;
+        for (int x = 0; x < xmax; ++x) {
+            w[size_t(x)] = bicubic_filter((x + xmin - center + 0.5) * ss);
+            ww += w[size_t(x)];
+        }
+        for (int x = 0; x < xmax; ++x) {
+            double v = w[size_t(x)];
+            if (ww != 0.0) v /= ww;
+            c.k[size_t(xx) * size_t(c.ksize) + size_t(x)] =
+                v < 0 ? int32_t(-0.5 + v * (1 << kPrecisionBits)) : int32_t(0.5 + v * (1 << kPrecisionBits));
+        }
+        c.first[size_t(xx)] = xmin;
+        c.count[size_t(xx)] = xmax;
+    }
+    return c;
+}
+
+inline uint8_t clip8(int32_t v) {
+    v >>= kPrecisionBits;  // arithmetic shift: floor, as Pillow's lookup-table clip
+    return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// The accumulations run in 32-bit like Pillow's INT32; |Σ k·255| stays well below 2^31 for normalised
+// bicubic weights, so no overflow can make them differ. uint32 arithmetic keeps the wrap defined anyway.
+Image resample_horizontal(const Image& src, int out_w) {
+    const Coeffs c = precompute(src.width, out_w);
+    Image out;
+    out.width = out_w;
+    out.height = src.height;
+    out.rgb.resize(size_t(out_w) * size_t(src.height) * 3);
+    for (int y = 0; y < src.height; ++y) {
+        const uint8_t* in = src.rgb.data() + size_t(y) * size_t(src.width) * 3;
+        uint8_t* o = out.rgb.data() + size_t(y) * size_t(out_w) * 3;
+        for (int xx = 0; xx < out_w; ++xx) {
+            const int32_t* k = c.k.data() + size_t(xx) * size_t(c.ksize);
+            const int x0 = c.first[size_t(xx)], n = c.count[size_t(xx)];
+            uint32_t s0 = 1u << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+            for (int x = 0; x < n; ++x) {
+                const uint8_t* p = in + size_t(x0 + x) * 3;
+                s0 += uint32_t(p[0]) * uint32_t(k[x]);
+                s1 += uint32_t(p[1]) * uint32_t(k[x]);
+                s2 += uint32_t(p[2]) * uint32_t(k[x]);
+            }
+            o[size_t(xx) * 3 + 0] = clip8(int32_t(s0));
+            o[size_t(xx) * 3 + 1] = clip8(int32_t(s1));
+            o[size_t(xx) * 3 + 2] = clip8(int32_t(s2));
+        }
+    }
+    return out;
+}
+
+Image resample_vertical(const Image& src, int out_h) {
+    const Coeffs c = precompute(src.height, out_h);
+    Image out;
+    out.width = src.width;
+    out.height = out_h;
+    const size_t row = size_t(src.width) * 3;
+    out.rgb.resize(row * size_t(out_h));
+    for (int yy = 0; yy < out_h; ++yy) {
+        const int32_t* k = c.k.data() + size_t(yy) * size_t(c.ksize);
+        const int y0 = c.first[size_t(yy)], n = c.count[size_t(yy)];
+        uint8_t* o = out.rgb.data() + size_t(yy) * row;
+        for (size_t i = 0; i < row; ++i) {
+            uint32_t s = 1u << (kPrecisionBits - 1);
+            for (int y = 0; y < n; ++y) s += uint32_t(src.rgb[size_t(y0 + y) * row + i]) * uint32_t(k[y]);
+            o[i] = clip8(int32_t(s));
+        }
+    }
+    return out;
+}
+
+// v -> bf16((float(v · (1/255 in double)) - 0.5f) / 0.5f): HF rescale in float64 stored as float32, then
+// normalize in float32, then the model's cast to bf16 (§5.4).
+const std::array<float, 256>& normalise_table() {
+    static const std::array<float, 256> table = [] {
+        std::array<float, 256> t{};
+        for (int v = 0; v < 256; ++v) {
+            const float scaled = float(double(v) * (1.0 / 255.0));
+            const float mean = 0.5f, std_dev = 0.5f;
+            t[size_t(v)] = round_bf16((scaled - mean) / std_dev);
+        }
+        return t;
+    }();
+    return table;
+}
+
+}  // namespace
+
+Image resize_bicubic(const Image& src, int out_w, int out_h) {
+    if (src.width < 1 || src.height < 1 || out_w < 1 || out_h < 1 ||
+        src.rgb.size() != size_t(src.width) * size_t(src.height) * 3)
+        return {};
+    if (out_w == src.width && out_h == src.height) return src;
+    // Pillow filters only the rows the vertical pass reads; filtering all of them gives the same values.
+    Image tmp = out_w != src.width ? resample_horizontal(src, out_w) : src;
+    if (out_h != src.height) return resample_vertical(tmp, out_h);
+    return tmp;
+}
+
+void janus_preprocess(const Image& src, int image_size, float* out) {
+    constexpr int kMinSize = 14;
+    constexpr uint8_t kBackground = 127;  // int(0.5 * 255)
+    const int S = image_size;
+    const auto& table = normalise_table();
+    const size_t plane = size_t(S) * size_t(S);
+    std::fill(out, out + 3 * plane, table[kBackground]);
+    if (src.width < 1 || src.height < 1 || S < 1) return;
+
+    // (h', w') = max(int(h / m * S), 14): double division, then multiply, then truncate.
+    const int m = std::max(src.width, src.height);
+    const int rh = std::max(int(double(src.height) / double(m) * double(S)), kMinSize);
+    const int rw = std::max(int(double(src.width) / double(m) * double(S)), kMinSize);
+    const Image r = resize_bicubic(src, rw, rh);
+    if (r.width < 1) return;
+    // expand2square: a square of side max(w', h') (= S) with the image pasted at a floored centre offset.
+    const int ox = rw < rh ? (rh - rw) / 2 : 0;
+    const int oy = rw > rh ? (rw - rh) / 2 : 0;
+    for (int y = 0; y < rh; ++y) {
+        const int Y = y + oy;
+        if (Y >= S) break;  // only when S < 14 makes the minimum side exceed S
+        const uint8_t* in = r.rgb.data() + size_t(y) * size_t(rw) * 3;
+        for (int x = 0; x < rw; ++x) {
+            const int X = x + ox;
+            if (X >= S) break;
+            for (int c = 0; c < 3; ++c) out[size_t(c) * plane + size_t(Y) * size_t(S) + size_t(X)] = table[in[x * 3 + c]];
+        }
+    }
+}
+
+}  // namespace tessera
