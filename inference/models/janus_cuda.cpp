@@ -71,6 +71,7 @@ CudaLlmOptions llm_options(const CudaJanusOptions& o) {
     l.prefill_chunk = std::min(o.max_seq, 1024);
     l.use_graphs = o.use_graphs;
     l.name_prefix = "language_model.";
+    l.bf16_rope_frequencies = true;
     return l;
 }
 

@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/device.h"
+#include "core/dtype.h"
 
 namespace tessera {
 
@@ -228,6 +229,8 @@ Status CudaLlm::Impl::allocate_runtime() {
     // §1.6: inv_freq[i] = 1 / θ^(2i/d) in f32.
     std::vector<float> f(size_t(hd / 2));
     for (int i = 0; i < hd / 2; ++i) f[size_t(i)] = 1.0f / std::pow(cfg.rope_theta, float(2 * i) / float(hd));
+    if (opt.bf16_rope_frequencies)
+        for (float& v : f) v = round_bf16(v);
     TESSERA_ASSIGN(inv_freq, DeviceBuffer::allocate(f.size() * 4, "rope table"));
     TESSERA_TRY(check(cudaMemcpy(inv_freq.data(), f.data(), f.size() * 4, cudaMemcpyHostToDevice), "upload rope table"));
     return {};

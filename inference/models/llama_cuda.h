@@ -24,6 +24,9 @@ struct CudaLlmOptions {
     int max_seq = 4096;       // positions per slot
     int prefill_chunk = 2048; // tokens per prefill pass
     bool use_graphs = true;
+    // RoPE inv_freq rounded to bf16, as a reference run after `.to(torch.bfloat16)` has it (models.md §1.11;
+    // every official Janus script does this).
+    bool bf16_rope_frequencies = false;
     std::string name_prefix;  // checkpoint names are name_prefix + "model.layers..." ("language_model." in Janus)
 };
 
