@@ -17,9 +17,12 @@ ctest --test-dir build/gpu -L gpu -V 2>&1 | tee "$out/checks.log"
 status=${PIPESTATUS[0]}
 if [[ "${1:-}" == --bench ]]; then
   shift
-  build/gpu/bench/cuda_bench_llm "$@" 2>&1 | tee "$out/bench_tessera.jsonl"
-  if [[ "${TESSERA_SKIP_PYTORCH:-0}" != 1 ]]; then
-    PYTHONUNBUFFERED=1 python3 tools/bench/pytorch_llm.py "$@" 2>&1 | grep -v Warning | tee "$out/bench_pytorch.jsonl"
-  fi
+  # TESSERA_BENCH picks the benchmarks: "llm", "janus" or both (default).
+  for b in ${TESSERA_BENCH:-llm janus}; do
+    build/gpu/bench/cuda_bench_$b "$@" 2>&1 | tee "$out/bench_${b}_tessera.jsonl"
+    if [[ "${TESSERA_SKIP_PYTORCH:-0}" != 1 ]]; then
+      PYTHONUNBUFFERED=1 python3 tools/bench/pytorch_$b.py "$@" 2>&1 | grep -v -i warn | tee "$out/bench_${b}_pytorch.jsonl"
+    fi
+  done
 fi
 exit "$status"

@@ -1,0 +1,258 @@
+// GPU benchmark of Janus-Pro text-to-image generation at the real shapes with random bf16 weights: 16 images
+// (a batch of 32 guidance rows × 576 image-token steps) end to end — prompt, token loop, VQ-16 decode of the
+// 16 images to 384×384 — for the Janus-Pro-7B and -1B language models. The token loop is set against its
+// floor: per step, every weight the step reads plus the KV cache of all 32 rows, over the device copy
+// bandwidth measured in the same run. Prints JSON lines (PyTorch runs the same shapes in
+// tools/bench/pytorch_janus.py).
+#include <cuda_profiler_api.h>
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/dtype.h"
+#include "io/checkpoint.h"
+#include "layers/weights.h"
+#include "models/janus_cuda.h"
+#include "models/vq_decoder.h"
+#include "models/vq_decoder_cuda.h"
+
+using namespace tessera;
+
+namespace {
+
+LlmConfig llama(int H, int I, int L, int nh) {
+    LlmConfig c;
+    c.hidden_size = H;
+    c.intermediate_size = I;
+    c.num_hidden_layers = L;
+    c.num_attention_heads = nh;
+    c.num_key_value_heads = nh;
+    c.head_dim = H / nh;
+    c.vocab_size = 102400;
+    c.max_position_embeddings = 16384;
+    return c;
+}
+
+double measure_bandwidth() {
+    const size_t bytes = size_t(4) << 30;
+    void *a = nullptr, *b = nullptr;
+    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    float best = 1e30f;
+    for (int i = 0; i < 6; ++i) {
+        cudaEventRecord(e0);
+        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (i > 0) best = std::min(best, ms);
+    }
+    cudaFree(a);
+    cudaFree(b);
+    return 2.0 * double(bytes) / (double(best) * 1e-3) / 1e9;
+}
+
+// A VQ-16 decoder (models.md §7.6: ch 128, ch_mult 1,1,2,2,4, 2 res blocks, z 256, codebook 16384×8) with
+// random weights, as an in-memory checkpoint read through the same loader as a real one.
+class RandomVq {
+public:
+    explicit RandomVq(uint64_t seed) : m_rng(seed) {}
+
+    Result<std::unique_ptr<VqDecoder>> build() {
+        const std::string p = "gen_vision_model.";
+        add(p + "quantize.embedding.weight", {16384, 8}, 1.f, 0.f);
+        add(p + "post_quant_conv.weight", {256, 8, 1, 1}, 0.35f, 0.f);
+        add(p + "post_quant_conv.bias", {256}, 0.02f, 0.f);
+        const std::string d = p + "decoder.";
+        conv(d + "conv_in", 512, 256, 3);
+        res(d + "mid.0.", 512, 512);
+        attn(d + "mid.1.", 512);
+        res(d + "mid.2.", 512, 512);
+        const int widths[5] = {512, 256, 256, 128, 128};
+        int cin = 512;
+        for (int s = 0; s < 5; ++s) {
+            const std::string sp = d + "conv_blocks." + std::to_string(s) + ".";
+            for (int r = 0; r < 3; ++r) {
+                res(sp + "res." + std::to_string(r) + ".", cin, widths[s]);
+                cin = widths[s];
+                if (s == 0) attn(sp + "attn." + std::to_string(r) + ".", cin);
+            }
+            if (s < 4) conv(sp + "upsample.conv", cin, cin, 3);
+        }
+        norm(d + "norm_out", 128);
+        conv(d + "conv_out", 3, 128, 3);
+        m_loader = std::make_unique<WeightLoader>(m_ck);
+        return VqDecoder::load(*m_loader, p);
+    }
+
+private:
+    void add(const std::string& name, std::vector<int64_t> dims, float scale, float offset) {
+        Shape shape;
+        shape.ndim = int(dims.size());
+        int64_t n = 1;
+        for (size_t i = 0; i < dims.size(); ++i) {
+            shape.dims[i] = dims[i];
+            n *= dims[i];
+        }
+        auto buf = HostBuffer::allocate(size_t(n) * 2);
+        if (!buf.ok()) return;
+        std::uniform_real_distribution<float> u(-1.f, 1.f);
+        uint16_t* v = buf->as<uint16_t>();
+        for (int64_t i = 0; i < n; ++i) v[i] = f32_to_bf16(offset + scale * u(m_rng));
+        Tensor t;
+        t.dtype = DType::BF16;
+        t.shape = shape;
+        t.data = buf->data();
+        m_ck.keep_alive(std::move(*buf));
+        TensorEntry e;
+        e.name = name;
+        e.tensor = t;
+        e.file = "random";
+        (void)m_ck.add(std::move(e));
+    }
+    void conv(const std::string& n, int cout, int cin, int k) {
+        add(n + ".weight", {cout, cin, k, k}, 1.f / std::sqrt(float(cin * k * k)), 0.f);
+        add(n + ".bias", {cout}, 0.02f, 0.f);
+    }
+    void norm(const std::string& n, int c) {
+        add(n + ".weight", {c}, 0.1f, 1.f);
+        add(n + ".bias", {c}, 0.05f, 0.f);
+    }
+    void res(const std::string& p, int cin, int cout) {
+        norm(p + "norm1", cin);
+        conv(p + "conv1", cout, cin, 3);
+        norm(p + "norm2", cout);
+        conv(p + "conv2", cout, cout, 3);
+        if (cin != cout) conv(p + "nin_shortcut", cout, cin, 1);
+    }
+    void attn(const std::string& p, int c) {
+        norm(p + "norm", c);
+        for (const char* x : {"q", "k", "v", "proj_out"}) conv(p + x, c, c, 1);
+    }
+
+    std::mt19937_64 m_rng;
+    Checkpoint m_ck;
+    std::unique_ptr<WeightLoader> m_loader;
+};
+
+void run(const char* name, const LlmConfig& cfg, CudaVqDecoder* vq, double bw_gbs) {
+    const int P = 16, N = 576, T = 40;
+    CudaJanusOptions opt;
+    opt.max_images = P;
+    opt.max_seq = T + N;
+    auto gen = CudaJanusGen::create_random(cfg, JanusGenShapes{}, opt, 7);
+    if (!gen.ok()) {
+        std::printf("{\"model\":\"%s\",\"error\":\"%s\"}\n", name, gen.error().to_string().c_str());
+        return;
+    }
+    JanusGenRequest r;
+    std::mt19937 rng(3);
+    r.cond.push_back(100000);
+    for (int i = 1; i < T - 1; ++i) r.cond.push_back(int32_t(rng() % 100000));
+    r.cond.push_back(100016);
+    r.uncond.assign(r.cond.size(), 100002);
+    r.uncond.front() = r.cond.front();
+    r.uncond.back() = r.cond.back();
+    r.count = P;
+    r.image_tokens = N;
+    r.cfg_weight = 5.f;
+    r.temperature = 1.f;
+    r.seed = 1;
+    std::vector<int32_t> codes;
+    Status warm = (*gen)->generate(r, codes);  // captures the step graph
+    if (!warm.ok()) {
+        std::printf("{\"model\":\"%s\",\"error\":\"%s\"}\n", name, warm.error().to_string().c_str());
+        return;
+    }
+    double best_tokens = 1e30, prompt = 0;
+    for (int rep = 0; rep < 2; ++rep) {
+        r.seed = uint64_t(rep + 2);
+        if (!(*gen)->generate(r, codes).ok()) return;
+        if ((*gen)->last_timing().token_seconds < best_tokens) {
+            best_tokens = (*gen)->last_timing().token_seconds;
+            prompt = (*gen)->last_timing().prompt_seconds;
+        }
+    }
+    // Floor of the token loop: per step the decoder weights (no embedding table or lm_head), the generation
+    // input/head weights and every row's KV cache at its length, summed over the 575 decode steps.
+    const double H = cfg.hidden_size, I = cfg.intermediate_size, L = cfg.num_hidden_layers;
+    const double layer_bytes = 2.0 * (4 * H * H + 3 * H * I + 2 * H);
+    const double gen_bytes = 2.0 * (2 * H * H + 16384.0 * H + 8 * H);
+    const double kv_per_pos = 2.0 * 2 * H * L;  // K and V, bf16, all layers
+    double floor_s = 0;
+    for (int i = 1; i < N; ++i) floor_s += (layer_bytes * L + gen_bytes + 2.0 * P * (T + i) * kv_per_pos) / (bw_gbs * 1e9);
+    double vq_s = 0;
+    if (vq) {
+        std::vector<float> img(size_t(P) * 3 * 384 * 384);
+        std::vector<int32_t> c1(codes.begin(), codes.begin() + N);
+        if (vq->decode(c1.data(), 1, 24, 24, img.data()).ok() && vq->decode(codes.data(), P, 24, 24, img.data()).ok())
+            vq_s = vq->last_seconds();
+    }
+    std::printf("{\"model\":\"%s\",\"test\":\"generate\",\"images\":%d,\"image_tokens\":%d,\"prompt_tokens\":%d,"
+                "\"prompt_s\":%.4f,\"token_loop_s\":%.3f,\"step_ms\":%.3f,\"floor_token_loop_s\":%.3f,\"share_of_floor\":%.3f,"
+                "\"vq_decode_s\":%.4f,\"total_s\":%.3f,\"bandwidth_gbs\":%.0f}\n",
+                name, P, N, T, prompt, best_tokens, best_tokens * 1e3 / (N - 1), floor_s, floor_s / best_tokens, vq_s,
+                prompt + best_tokens + vq_s, bw_gbs);
+    std::fflush(stdout);
+}
+
+// Two plain (graph-less) decode steps of the 7B loop between cudaProfilerStart/Stop, for
+// `ncu --profile-from-start off` (tools/bench/ncu_summary.py LOG 2 groups them per step).
+int profile() {
+    CudaJanusOptions opt;
+    opt.max_images = 16;
+    opt.max_seq = 40 + 576;
+    opt.use_graphs = false;
+    auto gen = CudaJanusGen::create_random(llama(4096, 11008, 30, 32), JanusGenShapes{}, opt, 7);
+    if (!gen.ok()) return 1;
+    JanusGenRequest r;
+    r.cond.assign(40, 1000);
+    r.uncond.assign(40, 100002);
+    r.count = 16;
+    r.image_tokens = 300;  // the profiled steps run at about the loop's mean context
+    std::vector<int32_t> codes;
+    Status st = (*gen)->generate(r, codes, [](int done) {
+        if (done == 288) cudaProfilerStart();
+        if (done == 290) cudaProfilerStop();
+        return done < 290;
+    });
+    (void)st;  // stopped on purpose
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        std::printf("no CUDA device\n");
+        return 77;
+    }
+    if (argc > 1 && std::string(argv[1]) == "--profile") return profile();
+    const double bw = measure_bandwidth();
+    RandomVq random_vq(5);
+    auto vq = random_vq.build();
+    std::unique_ptr<CudaVqDecoder> gpu_vq;
+    if (!vq.ok()) {
+        std::printf("{\"vq\":\"error\",\"message\":\"%s\"}\n", vq.error().to_string().c_str());
+    } else {
+        auto g = CudaVqDecoder::create(**vq, 0, 24, 24);
+        if (g.ok())
+            gpu_vq = std::move(*g);
+        else
+            std::printf("{\"vq\":\"error\",\"message\":\"%s\"}\n", g.error().to_string().c_str());
+    }
+    run("janus-pro-7b", llama(4096, 11008, 30, 32), gpu_vq.get(), bw);
+    run("janus-pro-1b", llama(2048, 5632, 24, 16), gpu_vq.get(), bw);
+    return 0;
+}
