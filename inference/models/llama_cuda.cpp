@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -160,6 +161,7 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o) {
                               std::to_string(e.weights >> 20) + " MiB, KV cache " + std::to_string(e.kv_cache >> 20) +
                               " MiB) but " + info.name + " has " + std::to_string(info.free_bytes >> 20) +
                               " MiB free; reduce the context length or batch, or use the CPU");
+    TESSERA_TRY(cuda::gemv_norm_prepare());
     TESSERA_TRY(check(cudaEventCreate(&ev_start), "cudaEventCreate"));
     TESSERA_TRY(check(cudaEventCreate(&ev_stop), "cudaEventCreate"));
     return {};
@@ -512,11 +514,15 @@ Status CudaLlm::Impl::decode_body(int B) {
     TESSERA_TRY(cuda::embedding(embed, d_ids, B, H, V, h, ctx->stream()));
     TESSERA_TRY(decode_layers(B));
     const cudaStream_t s = ctx->stream();
-    TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
-    if (B <= cuda::kGemvMaxBatch)
-        TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
-    else
-        TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
+    if (cuda::gemv_norm_supported(B, H) && !std::getenv("TESSERA_NO_FUSED_NORM")) {
+        TESSERA_TRY(cuda::gemv_norm_bf16(lm_head, h, norm, cfg.rms_norm_eps, nullptr, nullptr, logits, nullptr, V, H, B, s));
+    } else {
+        TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
+        if (B <= cuda::kGemvMaxBatch)
+            TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
+        else
+            TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
+    }
     return cuda::argmax(logits, B, V, d_next, s);
 }
 
@@ -524,14 +530,20 @@ Status CudaLlm::Impl::decode_body(int B) {
 Status CudaLlm::Impl::decode_layers(int B) {
     const cudaStream_t s = ctx->stream();
     const bool gemv = B <= cuda::kGemvMaxBatch;
+    // RMSNorm fused into the product after it (TESSERA_NO_FUSED_NORM=1 turns it off for comparisons).
+    const bool fused = gemv && cuda::gemv_norm_supported(B, H) && !std::getenv("TESSERA_NO_FUSED_NORM");
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
-        TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
-        if (gemv)
-            TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
-        else
-            TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
+        if (fused) {
+            TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv, nullptr, QKV, H, B, s));
+        } else {
+            TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
+            if (gemv)
+                TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
+            else
+                TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
+        }
         TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh,
                                         nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
         TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd, opt.max_seq, scale,
@@ -540,10 +552,13 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, B, H, nh * hd, 1.f, 1.f));
-        TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
-        if (gemv) {
+        if (fused) {
+            TESSERA_TRY(cuda::gemv_norm_swiglu_bf16(w.gate_up, h, w.ln2, cfg.rms_norm_eps, act, B, I, H, s));
+        } else if (gemv) {
+            TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
         } else {
+            TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.gate_up, xn, gu, true, B, 2 * I, H));
             TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
         }

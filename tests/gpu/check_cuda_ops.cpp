@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "backend/cpu/conv_ops.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/device.h"
@@ -118,6 +119,137 @@ void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         const double err = rel_error(dy.download(), ref);
         c.expect(st.ok() && err <= 1e-4, "gemm_bf16 M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) +
                                              " K=" + std::to_string(k.K), "rel err " + fmt(err));
+    }
+}
+
+// RMSNorm as the GPU computes it (models.md §1.1 with the bf16 roundings), on the host.
+std::vector<float> rms_norm_bf16(const std::vector<float>& x, const std::vector<uint16_t>& w, int B, int K, float eps) {
+    std::vector<float> y(x.size());
+    for (int b = 0; b < B; ++b) {
+        double ss = 0;
+        for (int k = 0; k < K; ++k) ss += double(x[size_t(b) * K + k]) * double(x[size_t(b) * K + k]);
+        const float scale = 1.f / std::sqrt(float(ss / K) + eps);
+        for (int k = 0; k < K; ++k)
+            y[size_t(b) * K + k] = round_bf16(round_bf16(x[size_t(b) * K + k] * scale) * bf16_to_f32(w[size_t(k)]));
+    }
+    return y;
+}
+
+void check_gemv_norm(Counter& c, ThreadPool& pool) {
+    struct Case { int B, N, K; bool bias; };
+    const Case cases[] = {{1, 1, 8, false}, {1, 12288, 4096, false}, {2, 33, 72, true}, {5, 1000, 1536, true},
+                          {8, 257, 4096, false}, {3, 4608, 3584, true}, {1, 102400, 4096, false}};
+    uint64_t seed = 400;
+    for (const Case& k : cases) {
+        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+        auto x = random_floats(size_t(k.B) * k.K, seed++, 3.f);
+        auto nw = to_bf16(random_floats(size_t(k.K), seed++, 1.f));
+        auto bias = to_bf16(random_floats(size_t(k.N), seed++));
+        Dev<uint16_t> dW(W), dnw(nw), db(bias);
+        Dev<float> dx(x), dy(size_t(k.B) * k.N);
+        Status st = cuda::gemv_norm_bf16(dW.p, dx.p, dnw.p, 1e-6f, k.bias ? db.p : nullptr, nullptr, dy.p, nullptr, k.N, k.K, k.B,
+                                         nullptr);
+        cudaDeviceSynchronize();
+        const std::vector<float> xn = rms_norm_bf16(x, nw, k.B, k.K, 1e-6f);
+        std::vector<float> ref(size_t(k.B) * k.N);
+        Tensor tb = k.bias ? host_bf16(bias, {k.N}) : Tensor{};
+        cpu::matmul(xn.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), tb, ref.data(), pool);
+        const double err = rel_error(dy.download(), ref);
+        c.expect(st.ok() && err <= 2e-3, "gemv_norm_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) + " K=" +
+                                             std::to_string(k.K), "rel err " + fmt(err));
+    }
+    const Case sw[] = {{1, 5, 8, false}, {1, 11008, 4096, false}, {4, 300, 1536, false}, {8, 8960, 1536, false}};
+    for (const Case& k : sw) {
+        const int I = k.N;
+        auto W = to_bf16(random_floats(size_t(2) * I * k.K, seed++));
+        auto x = random_floats(size_t(k.B) * k.K, seed++, 2.f);
+        auto nw = to_bf16(random_floats(size_t(k.K), seed++, 1.f));
+        Dev<uint16_t> dW(W), dnw(nw), dact(size_t(k.B) * I);
+        Dev<float> dx(x);
+        Status st = cuda::gemv_norm_swiglu_bf16(dW.p, dx.p, dnw.p, 1e-6f, dact.p, k.B, I, k.K, nullptr);
+        cudaDeviceSynchronize();
+        const std::vector<float> xn = rms_norm_bf16(x, nw, k.B, k.K, 1e-6f);
+        std::vector<float> gu(size_t(k.B) * 2 * I), ref(size_t(k.B) * I);
+        cpu::matmul(xn.data(), k.B, k.K, host_bf16(W, {2 * I, k.K}), Tensor{}, gu.data(), pool);
+        for (int b = 0; b < k.B; ++b)
+            for (int i = 0; i < I; ++i) {
+                const float g = gu[size_t(b) * 2 * I + 2 * size_t(i)], u = gu[size_t(b) * 2 * I + 2 * size_t(i) + 1];
+                cpu::silu_mul(&g, &u, 1, &ref[size_t(b) * I + size_t(i)]);
+            }
+        const double err = rel_error(from_bf16(dact.download()), ref);
+        c.expect(st.ok() && err <= 1.2e-2, "gemv_norm_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(I) +
+                                               " K=" + std::to_string(k.K), "rel err " + fmt(err));
+    }
+}
+
+// The convolution-network operations of the GPU VQ decoder against the CPU backend's conv_ops.
+void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
+    struct Case { int cin, cout, h, w, k; };
+    const Case cases[] = {{32, 64, 9, 7, 3}, {64, 32, 24, 24, 3}, {96, 64, 5, 11, 1}, {3, 32, 16, 16, 3}};
+    uint64_t seed = 700;
+    for (const Case& k : cases) {
+        const int HW = k.h * k.w, Kd = k.cin * k.k * k.k;
+        auto x = to_bf16(random_floats(size_t(k.cin) * HW, seed++));
+        auto W = to_bf16(random_floats(size_t(k.cout) * Kd, seed++, 0.3f));
+        auto b = to_bf16(random_floats(size_t(k.cout), seed++));
+        Dev<uint16_t> dx(x), dW(W), db(b), dcol(size_t(Kd) * HW), dy(size_t(k.cout) * HW);
+        Dev<float> dacc(size_t(k.cout) * HW);
+        Status st = k.k == 3 ? cuda::im2col3x3(dx.p, k.cin, k.h, k.w, dcol.p, nullptr) : Status{};
+        if (st.ok()) st = cuda::gemm_rm(ctx, false, false, k.cout, HW, Kd, dW.p, Kd, k.k == 3 ? dcol.p : dx.p, HW, dacc.p, true, HW);
+        if (st.ok()) st = cuda::bias_residual(dacc.p, db.p, k.cout, HW, nullptr, dy.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> xf = from_bf16(x), ref(size_t(k.cout) * HW);
+        std::vector<float> scratch(size_t(cpu::conv2d_scratch_floats(k.cin, k.cout, k.k, k.k, pool.size())));
+        cpu::conv2d(xf.data(), k.cin, k.h, k.w, host_bf16(W, {k.cout, k.cin, k.k, k.k}), host_bf16(b, {k.cout}), k.k / 2,
+                    ref.data(), scratch.data(), pool);
+        const double err = rel_error(from_bf16(dy.download()), ref);
+        c.expect(st.ok() && err <= 8e-3, "conv " + std::to_string(k.k) + "x" + std::to_string(k.k) + " " + std::to_string(k.cin) +
+                                             "->" + std::to_string(k.cout) + " " + std::to_string(k.h) + "x" + std::to_string(k.w),
+                 "rel err " + fmt(err));
+    }
+    for (bool swish : {false, true}) {
+        const int C = 128, H = 13, W = 17;
+        auto x = to_bf16(random_floats(size_t(C) * H * W, seed++, 2.f));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = f32_to_bf16(bf16_to_f32(x[i]) + 5.f);  // an offset mean
+        auto w = to_bf16(random_floats(size_t(C), seed++, 1.f));
+        auto b = to_bf16(random_floats(size_t(C), seed++, 0.5f));
+        Dev<uint16_t> dx(x), dw(w), db(b), dy(x.size());
+        Dev<float> ws(cuda::group_norm_workspace(32) / 4);
+        Status st = cuda::group_norm(dx.p, C, H * W, 32, dw.p, db.p, 1e-6f, swish, dy.p, ws.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> xf = from_bf16(x), ref(xf.size());
+        cpu::group_norm(xf.data(), C, H * W, 32, 1e-6f, host_bf16(w, {C}), host_bf16(b, {C}), swish, ref.data(), pool);
+        const double err = rel_error(from_bf16(dy.download()), ref);
+        c.expect(st.ok() && err <= 1.2e-2, std::string("group_norm") + (swish ? " + swish" : ""), "rel err " + fmt(err));
+    }
+    {
+        const int C = 5, H = 7, W = 3;
+        auto x = to_bf16(random_floats(size_t(C) * H * W, seed++));
+        Dev<uint16_t> dx(x), dy(size_t(C) * H * W * 4);
+        Status st = cuda::upsample_nearest2x(dx.p, C, H, W, dy.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> xf = from_bf16(x), ref(size_t(C) * H * W * 4);
+        cpu::upsample_nearest2x(xf.data(), C, H, W, ref.data(), pool);
+        c.expect(st.ok() && from_bf16(dy.download()) == ref, "upsample_nearest2x is exact");
+    }
+    {
+        const int rows = 37, n = 576;
+        auto S = random_floats(size_t(rows) * n, seed++, 6.f);
+        Dev<float> dS(S);
+        Dev<uint16_t> dP(S.size());
+        Status st = cuda::softmax_rows(dS.p, rows, n, 0.125f, dP.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(S.size());
+        for (int r = 0; r < rows; ++r) {
+            std::vector<float> z(static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i) z[size_t(i)] = round_bf16(S[size_t(r) * n + i] * 0.125f);
+            const float m = *std::max_element(z.begin(), z.end());
+            double sum = 0;
+            for (float v : z) sum += std::exp(double(v - m));
+            for (int i = 0; i < n; ++i) ref[size_t(r) * n + i] = float(std::exp(double(z[size_t(i)] - m)) / sum);
+        }
+        const double err = rel_error(from_bf16(dP.download()), ref);
+        c.expect(st.ok() && err <= 8e-3, "softmax_rows", "rel err " + fmt(err));
     }
 }
 
@@ -312,9 +444,12 @@ int main() {
     }
     ThreadPool pool;
     Counter c;
+    c.expect(cuda::gemv_norm_prepare().ok(), "gemv_norm_prepare");
     check_gemv(c, pool);
     check_swiglu(c, pool);
     check_gemm(c, pool, **ctx);
+    check_gemv_norm(c, pool);
+    check_conv_ops(c, pool, **ctx);
     check_norm_and_elementwise(c);
     check_rope_kv(c);
     check_attention_decode(c, pool);

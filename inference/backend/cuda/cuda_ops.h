@@ -29,6 +29,18 @@ constexpr int kGemvMaxBatch = 8;
 // intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream);
 
+// The same products with the RMSNorm before them fused in (models.md §1.1): x is the f32 residual stream
+// [B, K] and norm_w its bf16 weight; every block normalises x into shared memory itself, so the norm costs
+// no launch and no trip through memory. Supported when gemv_norm_supported(B, K): B ≤ kGemvMaxBatch, K a
+// multiple of 8 and B·K·2 bytes ≤ 160 KiB.
+bool gemv_norm_supported(int B, int K);
+// Raises the kernels' shared-memory limit; call once per device before use (not during graph capture).
+Status gemv_norm_prepare();
+Status gemv_norm_bf16(const bf16_t* W, const float* x, const bf16_t* norm_w, float eps, const bf16_t* bias,
+                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B, cudaStream_t stream);
+Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act, int B, int I,
+                             int K, cudaStream_t stream);
+
 // ---- normalisation and elementwise --------------------------------------------------------------------
 // y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].
 Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream);
