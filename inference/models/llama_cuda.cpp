@@ -226,6 +226,8 @@ Status CudaLlm::Impl::allocate_runtime() {
     }
     TESSERA_ASSIGN(scratch, DeviceBuffer::allocate(off, "activations"));
     for (size_t i = 0; i < parts.size(); ++i) *parts[i].first = static_cast<std::byte*>(scratch.data()) + offsets[i];
+    TESSERA_TRY(check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
+                      "clear attention workspace"));
     TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
 
     // §1.6: inv_freq[i] = 1 / θ^(2i/d) in f32.

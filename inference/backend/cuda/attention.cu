@@ -4,6 +4,8 @@
 // covers max_seq and reads the lengths from device memory, so one captured CUDA graph serves every step.
 // Prefill attention runs as cuBLAS batched products around causal_softmax (see models/llama_cuda.cpp).
 #include <cfloat>
+#include <cstddef>
+#include <cstdlib>
 
 #include "backend/cuda/cuda_common.cuh"
 
@@ -19,11 +21,55 @@ constexpr int kKeysPerWarp = kChunk / kWarps;
 
 int splits_for(int max_seq) { return (max_seq + kChunk - 1) / kChunk; }
 
+// Merges the active splits of one (row, head): out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s. Called by
+// every thread of a block; w holds at least `active` floats of shared memory, red 32. Partials written by
+// other blocks are read with __ldcg (L2, never a stale L1 line).
+__device__ void merge_splits(int bh, int active, int nsplit, int hd, const float* part_ml, const float* part_acc,
+                             uint16_t* out, float* w, float* red) {
+    const float* ml = part_ml + size_t(bh) * nsplit * 2;
+    float m = -FLT_MAX;
+    for (int s = threadIdx.x; s < active; s += blockDim.x) m = fmaxf(m, __ldcg(ml + 2 * s));
+    m = warp_max(m);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
+    __syncthreads();
+    float M = -FLT_MAX;
+    for (int i = 0; i < int(blockDim.x / 32); ++i) M = fmaxf(M, red[i]);
+    __syncthreads();
+    float l = 0.f;
+    for (int s = threadIdx.x; s < active; s += blockDim.x) {
+        const float e = __expf(__ldcg(ml + 2 * s) - M);
+        w[s] = e;
+        l += e * __ldcg(ml + 2 * s + 1);
+    }
+    l = warp_sum(l);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = l;
+    __syncthreads();
+    float L = 0.f;
+    for (int i = 0; i < int(blockDim.x / 32); ++i) L += red[i];
+    const float inv = 1.f / L;
+    const float* acc = part_acc + size_t(bh) * nsplit * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
+        int s = 0;
+        for (; s + 3 < active; s += 4) {
+            o0 = fmaf(w[s], __ldcg(acc + size_t(s) * hd + d), o0);
+            o1 = fmaf(w[s + 1], __ldcg(acc + size_t(s + 1) * hd + d), o1);
+            o2 = fmaf(w[s + 2], __ldcg(acc + size_t(s + 2) * hd + d), o2);
+            o3 = fmaf(w[s + 3], __ldcg(acc + size_t(s + 3) * hd + d), o3);
+        }
+        for (; s < active; ++s) o0 = fmaf(w[s], __ldcg(acc + size_t(s) * hd + d), o0);
+        out[size_t(bh) * hd + d] = f32_to_bf16_bits(((o0 + o1) + (o2 + o3)) * inv);
+    }
+    __syncthreads();  // w and red are reused by the next head
+}
+
 __global__ void __launch_bounds__(kThreads)
     decode_partial_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k_cache,
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
-                          int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc) {
+                          int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc, int* counters,
+                          uint16_t* out) {
     pdl_trigger();
     pdl_wait();
     const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
@@ -167,8 +213,7 @@ __global__ void __launch_bounds__(kThreads)
             for (int w = 0; w < kWarps; ++w) o += red[(w * kMaxGroup + gg) * 128 + d];
             part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = o;
         }
-        return;
-    }
+    } else {
     for (int d = threadIdx.x; d < hd; d += kThreads) {
         float acc[kMaxGroup];
 #pragma unroll
@@ -182,6 +227,25 @@ __global__ void __launch_bounds__(kThreads)
         for (int gg = 0; gg < G; ++gg)
             part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = acc[gg];
     }
+    }
+    if (!counters) return;  // a separate merge kernel follows
+    // The last block of (b, g) to finish merges the splits of its G heads, then rearms the counter for the
+    // next step (so a captured graph can replay it).
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const int active = (len + kChunk - 1) / kChunk;
+        const int done = atomicAdd(counters + b * nkv + g, 1) + 1;
+        last = done == active;
+        if (last) counters[b * nkv + g] = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    __shared__ float red[32];
+    const int active = (len + kChunk - 1) / kChunk;
+    for (int gg = 0; gg < G; ++gg) merge_splits(b * nh + g * G + gg, active, nsplit, hd, part_ml, part_acc, out, sc, red);
 }
 
 // One block per (b, h): the split weights are computed once into shared memory, then each thread sums its
@@ -194,42 +258,8 @@ __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int
     extern __shared__ float w[];  // [nsplit]
     __shared__ float red[32];
     const int bh = blockIdx.x;
-    const int b = bh / nh;
-    const int active = (pos[b] + 1 + kChunk - 1) / kChunk;
-    const float* ml = part_ml + size_t(bh) * nsplit * 2;
-    float m = -FLT_MAX;
-    for (int s = threadIdx.x; s < active; s += blockDim.x) m = fmaxf(m, ml[2 * s]);
-    m = warp_max(m);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
-    __syncthreads();
-    float M = -FLT_MAX;
-    for (int i = 0; i < int(blockDim.x / 32); ++i) M = fmaxf(M, red[i]);
-    __syncthreads();
-    float l = 0.f;
-    for (int s = threadIdx.x; s < active; s += blockDim.x) {
-        const float e = __expf(ml[2 * s] - M);
-        w[s] = e;
-        l += e * ml[2 * s + 1];
-    }
-    l = warp_sum(l);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = l;
-    __syncthreads();
-    float L = 0.f;
-    for (int i = 0; i < int(blockDim.x / 32); ++i) L += red[i];
-    const float inv = 1.f / L;
-    const float* acc = part_acc + size_t(bh) * nsplit * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
-        int s = 0;
-        for (; s + 3 < active; s += 4) {
-            o0 = fmaf(w[s], acc[size_t(s) * hd + d], o0);
-            o1 = fmaf(w[s + 1], acc[size_t(s + 1) * hd + d], o1);
-            o2 = fmaf(w[s + 2], acc[size_t(s + 2) * hd + d], o2);
-            o3 = fmaf(w[s + 3], acc[size_t(s + 3) * hd + d], o3);
-        }
-        for (; s < active; ++s) o0 = fmaf(w[s], acc[size_t(s) * hd + d], o0);
-        out[size_t(bh) * hd + d] = f32_to_bf16_bits(((o0 + o1) + (o2 + o3)) * inv);
-    }
+    const int active = (pos[bh / nh] + 1 + kChunk - 1) / kChunk;
+    merge_splits(bh, active, nsplit, hd, part_ml, part_acc, out, w, red);
 }
 
 __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L, int pos0, uint16_t* __restrict__ P) {
@@ -272,7 +302,15 @@ __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L,
 
 }  // namespace
 
+// Splits whose merge weights fit the partial kernel's score buffer can be merged by the last block.
+bool fused_merge(int max_seq) { return splits_for(max_seq) <= kMaxGroup * kChunk; }
+
 size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
+    // partials, then one arrival counter per (row, KV head) (nh bounds nkv), which must start at zero.
+    return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float) + size_t(B) * nh * sizeof(int);
+}
+
+size_t attention_decode_counters_offset(int B, int nh, int hd, int max_seq) {
     return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float);
 }
 
@@ -285,9 +323,14 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     const int nsplit = splits_for(max_seq);
     float* part_ml = static_cast<float*>(workspace);
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
+    int* counters = fused_merge(max_seq) && !std::getenv("TESSERA_NO_FUSED_MERGE")
+                        ? reinterpret_cast<int*>(static_cast<std::byte*>(workspace) +
+                                                 attention_decode_counters_offset(B, nh, hd, max_seq))
+                        : nullptr;
     launch_kernel(decode_partial_kernel, dim3(nsplit, nkv, B), dim3(kThreads), 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd,
-                                                                         max_seq, scale, nsplit, part_ml, part_acc);
+                  max_seq, scale, nsplit, part_ml, part_acc, counters, out);
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
+    if (counters) return {};
     launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos, nh, hd, nsplit, part_ml, part_acc, out);
     return TESSERA_LAUNCH_CHECK("attention_decode merge");
 }
