@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "io/gguf.h"
 #include "io/reader_util.h"
 
 namespace tessera {
@@ -16,6 +17,14 @@ bool is_file(const std::filesystem::path& p) {
 }
 
 Result<std::unique_ptr<Checkpoint>> open_checkpoint(const std::filesystem::path& dir) {
+    TESSERA_ASSIGN(std::optional<std::filesystem::path> gguf, gguf_model_file(dir));
+    if (gguf) {
+        auto ckpt = std::make_unique<Checkpoint>();
+        ckpt->set_format("gguf");
+        TESSERA_TRY(read_gguf_file(*gguf, *ckpt));
+        if (ckpt->tensors().empty()) return make_error(ErrorCode::Format, gguf->string() + ": holds no tensors");
+        return ckpt;
+    }
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
         return make_error(ErrorCode::Io, dir.string() + ": not a directory");
@@ -59,7 +68,7 @@ const TensorEntry* Checkpoint::find(std::string_view name) const {
 
 uint64_t Checkpoint::total_bytes() const {
     uint64_t total = 0;
-    for (const TensorEntry& e : m_tensors) total += e.tensor.nbytes();
+    for (const TensorEntry& e : m_tensors) total += e.stored_bytes();
     return total;
 }
 

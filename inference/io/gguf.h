@@ -155,3 +155,12 @@ bool gguf_needs_qk_unpermute(std::string_view architecture, std::string_view ggu
 int64_t gguf_llama_qk_row(int64_t hf_row, int64_t head_dim);
 
 }  // namespace tessera
+
+namespace tessera {
+
+// Where a model path names a GGUF model: the path itself when it is a .gguf file; the one .gguf in a folder
+// that has no config.json; nullopt for anything else (a Hugging Face folder). Error for a folder without
+// config.json holding several .gguf files (which one is meant is ambiguous).
+Result<std::optional<std::filesystem::path>> gguf_model_file(const std::filesystem::path& path);
+
+}  // namespace tessera

@@ -4,16 +4,17 @@
 #include <cmath>
 
 #include "backend/cpu/ops.h"
+#include "layers/linear.h"
 
 namespace tessera {
 
 Status load_attention(WeightLoader& loader, const std::string& prefix, const AttentionDims& d,
                       AttentionBiases biases, AttentionWeights& w) {
     const int64_t H = d.hidden, q_dim = d.q_dim(), kv_dim = d.kv_dim();
-    TESSERA_ASSIGN(w.q_proj, loader.get(prefix + "q_proj.weight", {q_dim, H}));
-    TESSERA_ASSIGN(w.k_proj, loader.get(prefix + "k_proj.weight", {kv_dim, H}));
-    TESSERA_ASSIGN(w.v_proj, loader.get(prefix + "v_proj.weight", {kv_dim, H}));
-    TESSERA_ASSIGN(w.o_proj, loader.get(prefix + "o_proj.weight", {H, q_dim}));
+    TESSERA_ASSIGN(w.q_proj, loader.get_weight(prefix + "q_proj.weight", {q_dim, H}));
+    TESSERA_ASSIGN(w.k_proj, loader.get_weight(prefix + "k_proj.weight", {kv_dim, H}));
+    TESSERA_ASSIGN(w.v_proj, loader.get_weight(prefix + "v_proj.weight", {kv_dim, H}));
+    TESSERA_ASSIGN(w.o_proj, loader.get_weight(prefix + "o_proj.weight", {H, q_dim}));
     if (biases.qkv) {
         TESSERA_ASSIGN(w.q_proj_bias, loader.get(prefix + "q_proj.bias", {q_dim}));
         TESSERA_ASSIGN(w.k_proj_bias, loader.get(prefix + "k_proj.bias", {kv_dim}));
@@ -32,9 +33,9 @@ void attention_forward(const AttentionWeights& w, const AttentionDims& d, const 
     // Projections; this step's k and v go straight into their cache rows.
     float* k_new = k_cache + pos * kv_dim;
     float* v_new = v_cache + pos * kv_dim;
-    cpu::matmul(x, T, H, w.q_proj, w.q_proj_bias, s.q, pool);
-    cpu::matmul(x, T, H, w.k_proj, w.k_proj_bias, k_new, pool);
-    cpu::matmul(x, T, H, w.v_proj, w.v_proj_bias, v_new, pool);
+    linear(x, T, H, w.q_proj, w.q_proj_bias, s.q, pool);
+    linear(x, T, H, w.k_proj, w.k_proj_bias, k_new, pool);
+    linear(x, T, H, w.v_proj, w.v_proj_bias, v_new, pool);
 
     // Rotate-half RoPE on every head of q and k (§1.6 layout A); the cache keeps rotated keys.
     cpu::rope_rotate_half(s.q, T, d.heads, d.head_dim, positions, inv_freq);
@@ -46,7 +47,7 @@ void attention_forward(const AttentionWeights& w, const AttentionDims& d, const 
     cpu::attention(s.q, k_cache, v_cache, T, pos, d.heads, d.kv_heads, d.head_dim, scale, s.context, s.scores,
                    pool);
 
-    cpu::matmul(s.context, T, d.q_dim(), w.o_proj, w.o_proj_bias, out, pool);
+    linear(s.context, T, d.q_dim(), w.o_proj, w.o_proj_bias, out, pool);
 }
 
 }  // namespace tessera

@@ -22,13 +22,13 @@ struct AttentionDims {
 
 // Weight names below are relative to "model.layers.N.self_attn.".
 struct AttentionWeights {
-    Tensor q_proj;       // [nh·hd, H]
+    Weight q_proj;       // [nh·hd, H]
     Tensor q_proj_bias;  // [nh·hd]   Qwen2 (and Llama with attention_bias); empty otherwise
-    Tensor k_proj;       // [n_kv·hd, H]
+    Weight k_proj;       // [n_kv·hd, H]
     Tensor k_proj_bias;  // [n_kv·hd]
-    Tensor v_proj;       // [n_kv·hd, H]
+    Weight v_proj;       // [n_kv·hd, H]
     Tensor v_proj_bias;  // [n_kv·hd]
-    Tensor o_proj;       // [H, nh·hd]
+    Weight o_proj;       // [H, nh·hd]
     Tensor o_proj_bias;  // [H]       Llama with attention_bias only (Qwen2's o_proj has none, §11.34)
 };
 

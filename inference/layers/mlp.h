@@ -12,9 +12,9 @@ namespace tessera {
 
 // Weight names relative to "model.layers.N.mlp.".
 struct MlpWeights {
-    Tensor gate_proj;  // [I, H]
-    Tensor up_proj;    // [I, H]
-    Tensor down_proj;  // [H, I]
+    Weight gate_proj;  // [I, H]
+    Weight up_proj;    // [I, H]
+    Weight down_proj;  // [H, I]
 };
 
 Status load_mlp(WeightLoader& loader, const std::string& prefix, int hidden, int intermediate, MlpWeights& out);

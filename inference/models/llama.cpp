@@ -7,6 +7,7 @@
 #include "core/buffer.h"
 #include "core/thread_pool.h"
 #include "layers/kv_cache.h"
+#include "layers/linear.h"
 #include "layers/rotary.h"
 #include "layers/weights.h"
 
@@ -79,7 +80,7 @@ Result<std::unique_ptr<CausalLm>> LlamaModel::load(const LlmConfig& config,
     const int64_t V = config.vocab_size, H = config.hidden_size;
     WeightLoader loader(*checkpoint);
     LlamaWeights& w = m->m_weights;
-    TESSERA_ASSIGN(w.embed_tokens, loader.get("model.embed_tokens.weight", {V, H}));
+    TESSERA_ASSIGN(w.embed_tokens, loader.get_weight("model.embed_tokens.weight", {V, H}));
     w.layers.resize(size_t(config.num_hidden_layers));
     for (int l = 0; l < config.num_hidden_layers; ++l) {
         const std::string prefix = "model.layers." + std::to_string(l) + ".";
@@ -95,7 +96,7 @@ Result<std::unique_ptr<CausalLm>> LlamaModel::load(const LlmConfig& config,
         w.lm_head = w.embed_tokens;
         loader.ignore("lm_head.weight");
     } else {
-        TESSERA_ASSIGN(w.lm_head, loader.get("lm_head.weight", {V, H}));
+        TESSERA_ASSIGN(w.lm_head, loader.get_weight("lm_head.weight", {V, H}));
     }
     TESSERA_TRY(loader.check_all_used());
     m->m_checkpoint = std::move(checkpoint);
@@ -149,7 +150,7 @@ Status LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int p
     const float eps = c.rms_norm_eps;
     for (int t = 0; t < T; ++t) s.positions[t] = pos + t;  // one unpadded sequence (§1.9)
 
-    cpu::embedding(m_weights.embed_tokens, ids, T, s.x);
+    embedding_lookup(m_weights.embed_tokens, ids, T, s.x);
     for (int l = 0; l < c.num_hidden_layers; ++l) {
         const DecoderLayerWeights& layer = m_weights.layers[size_t(l)];
         // h = x + Attn(RMSNorm₁(x))   (§1.1 RMSNorm, §1.8 attention)
@@ -166,7 +167,7 @@ Status LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int p
     const int64_t rows = all_positions ? T : 1;
     const float* last = s.x + (all_positions ? 0 : int64_t(T - 1) * H);
     cpu::rms_norm(last, m_weights.norm, rows, H, eps, s.xn);
-    cpu::matmul(s.xn, rows, H, m_weights.lm_head, Tensor{}, logits, pool);
+    linear(s.xn, rows, H, m_weights.lm_head, Tensor{}, logits, pool);
     return {};
 }
 

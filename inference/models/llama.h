@@ -22,10 +22,10 @@ struct DecoderLayerWeights {
 };
 
 struct LlamaWeights {
-    Tensor embed_tokens;                      // [V, H]  model.embed_tokens.weight
+    Weight embed_tokens;                      // [V, H]  model.embed_tokens.weight
     std::vector<DecoderLayerWeights> layers;  // L      model.layers.{0..L-1}
     Tensor norm;                              // [H]     model.norm.weight
-    Tensor lm_head;                           // [V, H]  lm_head.weight, or embed_tokens when tied
+    Weight lm_head;                           // [V, H]  lm_head.weight, or embed_tokens when tied
 };
 
 // What differs between the architectures sharing this decoder.

@@ -2,8 +2,10 @@
 // generation_config.json (do_sample, temperature, top_k, top_p, repetition_penalty) when present.
 #include "models/registry.h"
 
+#include "io/gguf.h"
 #include "io/json_util.h"
 #include "models/llama.h"
+#include "tokenizer/gguf_tokenizer.h"
 
 namespace tessera {
 
@@ -43,9 +45,35 @@ uint64_t decoder_state_bytes(const LlmConfig& c, int max_seq, int max_batch, int
     return llama_state_bytes(c, max_seq, max_batch, threads);
 }
 
+// The family defaults of models.md §10 (the same for a GGUF as for its Hugging Face folder).
+SamplingParams family_sampling(ModelFamily family) {
+    SamplingParams p;
+    p.temperature = family == ModelFamily::Llama ? 0.7f : 0.6f;
+    p.top_p = 0.95f;
+    return p;
+}
+
+// A GGUF model: config and chat format from the header (which a truncated download still holds whole;
+// the weights are checked when the Checkpoint opens).
+Result<ResolvedModel> resolve_gguf_model(const std::filesystem::path& file) {
+    GgufOpenOptions options;
+    options.allow_truncated = true;
+    TESSERA_ASSIGN(std::unique_ptr<GgufFile> f, GgufFile::open(file, options));
+    ResolvedModel r;
+    TESSERA_ASSIGN(r.config, gguf_llm_config(*f));
+    const GgufChatChoice chat = gguf_chat_format(*f);
+    const bool llama = r.config.family == ModelFamily::Llama;
+    r.spec = ModelSpec{llama ? ModelKind::Llama : ModelKind::Qwen2, chat.format, chat.name,
+                       llama ? &load_llama : &load_qwen2, &decoder_state_bytes};
+    r.sampling = family_sampling(r.config.family);
+    return r;
+}
+
 }  // namespace
 
 Result<ResolvedModel> resolve_model(const std::filesystem::path& dir) {
+    TESSERA_ASSIGN(std::optional<std::filesystem::path> gguf, gguf_model_file(dir));
+    if (gguf) return resolve_gguf_model(*gguf);
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
         return make_error(ErrorCode::Io, dir.string() + ": not a model folder (no such directory)");

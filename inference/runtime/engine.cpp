@@ -1,6 +1,7 @@
 // Public API glue (tessera/engine.h): probing a folder, loading a Model, tokenizer access, chat prompts.
 // Every entry point converts an escaping exception (allocation failure, a library bug) into an Error.
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <new>
 #include <set>
@@ -10,6 +11,7 @@
 #include "runtime/model_state.h"
 #include "tessera/engine.h"
 #include "tokenizer/chat_format.h"
+#include "tokenizer/gguf_tokenizer.h"
 
 namespace tessera {
 
@@ -64,22 +66,27 @@ ModelInfo make_info(const std::filesystem::path& dir, const ResolvedModel& r, co
 
     // Parameters the model uses: every stored tensor except a recomputed rotary buffer and a tied copy of
     // the embedding (models.md §12 counts the same way).
-    std::map<DType, uint64_t> bytes_by_dtype;
+    // GGUF block types count under their GGML name in lower case ("q4_k").
+    std::map<std::string, uint64_t> bytes_by_dtype;
     std::set<std::string> files;
     for (const TensorEntry& e : ck.tensors()) {
         files.insert(e.file);
         if (e.name.ends_with("rotary_emb.inv_freq")) continue;
         if (c.tie_word_embeddings && e.name == "lm_head.weight") continue;
         info.parameters += e.tensor.numel();
-        info.weight_bytes += e.tensor.nbytes();
-        bytes_by_dtype[e.tensor.dtype] += e.tensor.nbytes();
+        info.weight_bytes += e.stored_bytes();
+        std::string type(e.quant ? quant_name(*e.quant) : dtype_name(e.tensor.dtype));
+        std::transform(type.begin(), type.end(), type.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+        bytes_by_dtype[type] += e.stored_bytes();
     }
     auto dominant = std::max_element(bytes_by_dtype.begin(), bytes_by_dtype.end(),
                                      [](const auto& a, const auto& b) { return a.second < b.second; });
-    info.dtype = dominant == bytes_by_dtype.end() ? std::string("?") : std::string(dtype_name(dominant->first));
+    info.dtype = dominant == bytes_by_dtype.end() ? std::string("?") : dominant->first;
+    std::error_code file_ec;
+    const bool single_file = std::filesystem::is_regular_file(dir, file_ec);  // a .gguf path
     for (const std::string& f : files) {
         std::error_code ec;
-        const auto size = std::filesystem::file_size(dir / f, ec);
+        const auto size = std::filesystem::file_size(single_file ? dir : dir / f, ec);
         if (!ec) info.file_bytes += size;
     }
 
@@ -114,14 +121,20 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
         TESSERA_ASSIGN(st->resolved, resolve_model(dir));
         TESSERA_ASSIGN(std::unique_ptr<Checkpoint> ck, Checkpoint::open(dir));
         st->checkpoint = std::move(ck);
-        TESSERA_ASSIGN(st->tokenizer, Tokenizer::load(dir));
+        TESSERA_ASSIGN(st->tokenizer, load_model_tokenizer(dir));
         // Device::Auto takes the GPU when there is one and the model fits in its free memory.
         CudaLmOptions gpu;
         gpu.max_seq = std::min(st->resolved.config.max_position_embeddings > 0 ? st->resolved.config.max_position_embeddings
                                                                                 : kDefaultContext,
                                kDefaultContext);
+        // GGUF block-quantized weights have CPU kernels only.
+        const bool block_quantized = std::any_of(st->checkpoint->tensors().begin(), st->checkpoint->tensors().end(),
+                                                 [](const TensorEntry& e) { return e.quant.has_value(); });
+        if (block_quantized && options.device == Device::Cuda)
+            return make_error(ErrorCode::Unsupported, dir.string() + ": block-quantized GGUF weights run on the CPU only "
+                                                                     "(use --device cpu or auto)");
         bool use_gpu = options.device == Device::Cuda;
-        if (options.device == Device::Auto && cuda_device_count() > 0)
+        if (options.device == Device::Auto && cuda_device_count() > 0 && !block_quantized)
             use_gpu = cuda_memory_estimate(st->resolved.config, gpu) < cuda_free_memory(gpu.device);
         if (use_gpu) {
             TESSERA_ASSIGN(st->lm, load_cuda_lm(st->resolved.config, *st->checkpoint, gpu));

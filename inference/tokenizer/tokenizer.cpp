@@ -176,9 +176,18 @@ Tokenizer::~Tokenizer() = default;
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::filesystem::path& dir) try {
     const std::filesystem::path tok_path = dir / "tokenizer.json";
-    const std::string file = tok_path.string();
     TESSERA_ASSIGN(const json root, read_json(tok_path));
+    const std::filesystem::path cfg_path = dir / "tokenizer_config.json";
+    if (!std::filesystem::exists(cfg_path)) return from_json(root, nullptr, tok_path.string(), std::string());
+    TESSERA_ASSIGN(const json cfg, read_json(cfg_path));
+    return from_json(root, &cfg, tok_path.string(), cfg_path.string());
+} catch (const std::exception& e) {
+    // nlohmann and the standard library report through exceptions; none may leave the engine.
+    return make_error(ErrorCode::Tokenizer, (dir / "tokenizer.json").string() + ": " + e.what());
+}
 
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const nlohmann::json& root, const nlohmann::json* cfg,
+                                                        const std::string& file, const std::string& config_file) try {
     auto impl = std::make_unique<Impl>();
     const auto model = root.find("model");
     if (model == root.end()) return make_error(ErrorCode::Tokenizer, file + ": model: missing");
@@ -230,15 +239,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::filesystem::path& 
     // BOS/EOS: tokenizer_config.json when present (as transformers' LlamaTokenizerFast rebuilds its
     // post-processor from it), else the tokenizer.json post-processor.
     std::optional<std::string> bos_text, eos_text;
-    const std::filesystem::path cfg_path = dir / "tokenizer_config.json";
     std::string cfg_file = file;
-    if (std::filesystem::exists(cfg_path)) {
-        cfg_file = cfg_path.string();
-        TESSERA_ASSIGN(const json cfg, read_json(cfg_path));
-        TESSERA_ASSIGN(bos_text, token_string(cfg, "bos_token", cfg_file));
-        TESSERA_ASSIGN(eos_text, token_string(cfg, "eos_token", cfg_file));
-        TESSERA_ASSIGN(impl->add_bos, config_flag(cfg, "add_bos_token", true, cfg_file));
-        TESSERA_ASSIGN(impl->add_eos, config_flag(cfg, "add_eos_token", false, cfg_file));
+    if (cfg) {
+        cfg_file = config_file;
+        TESSERA_ASSIGN(bos_text, token_string(*cfg, "bos_token", cfg_file));
+        TESSERA_ASSIGN(eos_text, token_string(*cfg, "eos_token", cfg_file));
+        TESSERA_ASSIGN(impl->add_bos, config_flag(*cfg, "add_bos_token", true, cfg_file));
+        TESSERA_ASSIGN(impl->add_eos, config_flag(*cfg, "add_eos_token", false, cfg_file));
     } else {
         template_specials(root, bos_text, eos_text);
         impl->add_bos = bos_text.has_value();
@@ -253,8 +260,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::filesystem::path& 
     }
     return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 } catch (const std::exception& e) {
-    // nlohmann and the standard library report through exceptions; none may leave the engine.
-    return make_error(ErrorCode::Tokenizer, (dir / "tokenizer.json").string() + ": " + e.what());
+    return make_error(ErrorCode::Tokenizer, file + ": " + e.what());
 }
 
 void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& ids) const {

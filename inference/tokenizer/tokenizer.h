@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tessera/error.h"
 
 namespace tessera {
@@ -21,6 +23,11 @@ class Tokenizer {
 public:
     // dir holds tokenizer.json and optionally tokenizer_config.json (bos/eos strings, add_bos_token).
     static Result<std::unique_ptr<Tokenizer>> load(const std::filesystem::path& dir);
+    // The same from parsed documents: root is tokenizer.json's content, config tokenizer_config.json's (or
+    // null); file and config_file name them in errors. The GGUF tokenizer (gguf_tokenizer.h) builds both
+    // from the file's metadata.
+    static Result<std::unique_ptr<Tokenizer>> from_json(const nlohmann::json& root, const nlohmann::json* config,
+                                                        const std::string& file, const std::string& config_file);
     ~Tokenizer();
 
     // add_special: prepend BOS when tokenizer_config says add_bos_token (default true), append EOS when
