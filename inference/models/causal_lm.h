@@ -38,6 +38,19 @@ public:
     // The CPU models cannot fail here; a GPU model reports device faults as an error.
     virtual Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
                          bool all_positions, ThreadPool& pool) const = 0;
+
+    // Multimodal models (Janus, models.md §7.3-7.5): the same step on input embeddings x [T, H] instead of
+    // ids. out: logits as forward() writes them, or with hidden_only the final-normed hidden states
+    // ([T, H] or [1, H]). Same preconditions as forward(). Models without it return Unsupported.
+    virtual Status forward_embeddings(ForwardState& /*state*/, const float* /*x*/, int /*T*/, int /*pos*/,
+                                      float* /*out*/, bool /*all_positions*/, bool /*hidden_only*/,
+                                      ThreadPool& /*pool*/) const {
+        return make_error(ErrorCode::Unsupported, "this model cannot run on input embeddings");
+    }
+    // The input embeddings [T, H] of ids (rows of the embedding table as f32); ids in range.
+    virtual Status embed(const int32_t* /*ids*/, int /*T*/, float* /*out*/) const {
+        return make_error(ErrorCode::Unsupported, "this model does not expose its token embeddings");
+    }
 };
 
 }  // namespace tessera

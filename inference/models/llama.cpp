@@ -1,6 +1,7 @@
 // Llama-family decoder: weight wiring with load-time checks, per-session state, forward pass (llama.h).
 #include "models/llama.h"
 
+#include <cstring>
 #include <string>
 
 #include "backend/cpu/ops.h"
@@ -70,37 +71,48 @@ Status validate_decoder_config(const LlmConfig& c) {
 Result<std::unique_ptr<CausalLm>> LlamaModel::load(const LlmConfig& config,
                                                    std::shared_ptr<const Checkpoint> checkpoint,
                                                    DecoderVariant variant) {
+    WeightLoader loader(*checkpoint);
+    TESSERA_ASSIGN(std::unique_ptr<LlamaModel> m, load_from(config, loader, "", checkpoint, variant));
+    TESSERA_TRY(loader.check_all_used());
+    return std::unique_ptr<CausalLm>(std::move(m));
+}
+
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load_from(const LlmConfig& config, WeightLoader& loader,
+                                                          const std::string& name_prefix,
+                                                          std::shared_ptr<const Checkpoint> checkpoint,
+                                                          DecoderVariant variant) {
     TESSERA_TRY(validate_decoder_config(config));
     std::unique_ptr<LlamaModel> m(new LlamaModel());
     m->m_config = config;
     m->m_dims = AttentionDims{config.hidden_size, config.num_attention_heads, config.num_key_value_heads,
                               config.head_dim};
     m->m_inv_freq = rope_inv_freq(config.head_dim, config.rope_theta);  // full head dim rotated (§2.3, §3.3)
+    if (variant.bf16_rope_frequencies)
+        for (float& f : m->m_inv_freq) f = round_bf16(f);
 
     const int64_t V = config.vocab_size, H = config.hidden_size;
-    WeightLoader loader(*checkpoint);
+    const std::string& P = name_prefix;
     LlamaWeights& w = m->m_weights;
-    TESSERA_ASSIGN(w.embed_tokens, loader.get_weight("model.embed_tokens.weight", {V, H}));
+    TESSERA_ASSIGN(w.embed_tokens, loader.get_weight(P + "model.embed_tokens.weight", {V, H}));
     w.layers.resize(size_t(config.num_hidden_layers));
     for (int l = 0; l < config.num_hidden_layers; ++l) {
-        const std::string prefix = "model.layers." + std::to_string(l) + ".";
+        const std::string prefix = P + "model.layers." + std::to_string(l) + ".";
         DecoderLayerWeights& layer = w.layers[size_t(l)];
         TESSERA_ASSIGN(layer.input_layernorm, loader.get(prefix + "input_layernorm.weight", {H}));
         TESSERA_TRY(load_attention(loader, prefix + "self_attn.", m->m_dims, variant.biases, layer.self_attn));
         TESSERA_ASSIGN(layer.post_attention_layernorm, loader.get(prefix + "post_attention_layernorm.weight", {H}));
         TESSERA_TRY(load_mlp(loader, prefix + "mlp.", config.hidden_size, config.intermediate_size, layer.mlp));
     }
-    TESSERA_ASSIGN(w.norm, loader.get("model.norm.weight", {H}));
+    TESSERA_ASSIGN(w.norm, loader.get(P + "model.norm.weight", {H}));
     if (config.tie_word_embeddings) {
         // Tied: the output projection is the embedding table; a stored copy (if any) is not read.
         w.lm_head = w.embed_tokens;
-        loader.ignore("lm_head.weight");
+        loader.ignore(P + "lm_head.weight");
     } else {
-        TESSERA_ASSIGN(w.lm_head, loader.get_weight("lm_head.weight", {V, H}));
+        TESSERA_ASSIGN(w.lm_head, loader.get_weight(P + "lm_head.weight", {V, H}));
     }
-    TESSERA_TRY(loader.check_all_used());
     m->m_checkpoint = std::move(checkpoint);
-    return std::unique_ptr<CausalLm>(std::move(m));
+    return m;
 }
 
 uint64_t llama_state_bytes(const LlmConfig& c, int max_seq, int max_batch, int threads) {
@@ -145,12 +157,32 @@ Result<std::unique_ptr<ForwardState>> LlamaModel::new_state(int max_seq, int max
 Status LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
                          bool all_positions, ThreadPool& pool) const {
     LlamaState& s = static_cast<LlamaState&>(state);
+    embedding_lookup(m_weights.embed_tokens, ids, T, s.x);
+    run_layers(state, T, pos, logits, all_positions, /*hidden_only=*/false, pool);
+    return {};
+}
+
+Status LlamaModel::forward_embeddings(ForwardState& state, const float* x, int T, int pos, float* out,
+                                      bool all_positions, bool hidden_only, ThreadPool& pool) const {
+    LlamaState& s = static_cast<LlamaState&>(state);
+    std::memcpy(s.x, x, size_t(T) * size_t(m_config.hidden_size) * sizeof(float));
+    run_layers(state, T, pos, out, all_positions, hidden_only, pool);
+    return {};
+}
+
+Status LlamaModel::embed(const int32_t* ids, int T, float* out) const {
+    embedding_lookup(m_weights.embed_tokens, ids, T, out);
+    return {};
+}
+
+void LlamaModel::run_layers(ForwardState& state, int T, int pos, float* out, bool all_positions, bool hidden_only,
+                            ThreadPool& pool) const {
+    LlamaState& s = static_cast<LlamaState&>(state);
     const LlmConfig& c = m_config;
     const int64_t H = c.hidden_size;
     const float eps = c.rms_norm_eps;
     for (int t = 0; t < T; ++t) s.positions[t] = pos + t;  // one unpadded sequence (§1.9)
 
-    embedding_lookup(m_weights.embed_tokens, ids, T, s.x);
     for (int l = 0; l < c.num_hidden_layers; ++l) {
         const DecoderLayerWeights& layer = m_weights.layers[size_t(l)];
         // h = x + Attn(RMSNorm₁(x))   (§1.1 RMSNorm, §1.8 attention)
@@ -166,9 +198,12 @@ Status LlamaModel::forward(ForwardState& state, const int32_t* ids, int T, int p
     // Final norm and lm_head, for every position or only the last one (generation needs just that).
     const int64_t rows = all_positions ? T : 1;
     const float* last = s.x + (all_positions ? 0 : int64_t(T - 1) * H);
+    if (hidden_only) {
+        cpu::rms_norm(last, m_weights.norm, rows, H, eps, out);  // what gen_head reads (§7.3)
+        return;
+    }
     cpu::rms_norm(last, m_weights.norm, rows, H, eps, s.xn);
-    linear(s.xn, rows, H, m_weights.lm_head, Tensor{}, logits, pool);
-    return {};
+    linear(s.xn, rows, H, m_weights.lm_head, Tensor{}, out, pool);
 }
 
 Result<std::unique_ptr<CausalLm>> load_llama(const LlmConfig& config, std::shared_ptr<const Checkpoint> checkpoint) {

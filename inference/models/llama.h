@@ -4,11 +4,13 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "io/checkpoint.h"
 #include "layers/attention.h"
 #include "layers/mlp.h"
+#include "layers/weights.h"
 #include "models/causal_lm.h"
 
 namespace tessera {
@@ -31,6 +33,9 @@ struct LlamaWeights {
 // What differs between the architectures sharing this decoder.
 struct DecoderVariant {
     AttentionBiases biases;
+    // Round the RoPE inv_freq to bf16, as a reference loaded in fp32 and cast with .to(torch.bfloat16)
+    // has them (models.md §1.11; Janus).
+    bool bf16_rope_frequencies = false;
 };
 
 class LlamaModel final : public CausalLm {
@@ -39,14 +44,27 @@ public:
                                                   std::shared_ptr<const Checkpoint> checkpoint,
                                                   DecoderVariant variant);
 
+    // The decoder inside a larger checkpoint (Janus: name_prefix "language_model."), taking its tensors
+    // from the caller's loader, which then checks that everything was used.
+    static Result<std::unique_ptr<LlamaModel>> load_from(const LlmConfig& config, WeightLoader& loader,
+                                                         const std::string& name_prefix,
+                                                         std::shared_ptr<const Checkpoint> checkpoint,
+                                                         DecoderVariant variant);
+
     const LlmConfig& config() const override { return m_config; }
     uint64_t state_bytes(int max_seq, int max_batch, int threads) const override;
     Result<std::unique_ptr<ForwardState>> new_state(int max_seq, int max_batch, int threads) const override;
     Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits, bool all_positions,
                  ThreadPool& pool) const override;
+    Status forward_embeddings(ForwardState& state, const float* x, int T, int pos, float* out, bool all_positions,
+                              bool hidden_only, ThreadPool& pool) const override;
+    Status embed(const int32_t* ids, int T, float* out) const override;
 
 private:
     LlamaModel() = default;
+    // The layers, final norm and head over the state's residual stream x, filled with T input rows.
+    void run_layers(ForwardState& state, int T, int pos, float* out, bool all_positions, bool hidden_only,
+                    ThreadPool& pool) const;
     LlmConfig m_config;
     AttentionDims m_dims;
     std::vector<float> m_inv_freq;  // [hd/2] RoPE frequencies (§1.6)

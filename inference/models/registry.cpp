@@ -4,6 +4,7 @@
 
 #include "io/gguf.h"
 #include "io/json_util.h"
+#include "models/janus.h"
 #include "models/llama.h"
 #include "tokenizer/gguf_tokenizer.h"
 
@@ -78,6 +79,19 @@ Result<ResolvedModel> resolve_model(const std::filesystem::path& dir) {
     if (!std::filesystem::is_directory(dir, ec))
         return make_error(ErrorCode::Io, dir.string() + ": not a model folder (no such directory)");
     ResolvedModel r;
+    if (is_janus_folder(dir)) {
+        // Janus-Pro (§7): understanding samples as the official demo does (T 0.1, top_p 0.95, §10); the model
+        // is assembled by Model::load (load_janus), not through spec.load.
+        TESSERA_ASSIGN(JanusConfig janus, load_janus_config(dir));
+        r.config = janus.llm;
+        r.janus = std::make_shared<const JanusConfig>(std::move(janus));
+        r.spec = ModelSpec{ModelKind::Janus, ChatFormat::Janus, "janus", nullptr, &decoder_state_bytes};
+        SamplingParams janus_defaults;
+        janus_defaults.temperature = 0.1f;
+        janus_defaults.top_p = 0.95f;
+        TESSERA_ASSIGN(r.sampling, read_generation_config(dir, janus_defaults));
+        return r;
+    }
     TESSERA_ASSIGN(r.config, load_llm_config(dir));
     SamplingParams defaults;
     switch (r.config.family) {

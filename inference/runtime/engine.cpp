@@ -96,6 +96,16 @@ ModelInfo make_info(const std::filesystem::path& dir, const ResolvedModel& r, co
     info.memory_estimate = info.weight_bytes +
                            r.spec.state_bytes(c, info.context_length, kPrefillChunk, threads) +
                            uint64_t(c.vocab_size) * sizeof(float);
+    if (r.janus) {
+        // Janus-Pro: pictures in, pictures out. Generating the default 4 images keeps 2 x 4 sequences of
+        // prompt + image tokens (§7.5), each with its own KV cache and activations.
+        info.vision_input = true;
+        info.image_generation = true;
+        info.image_tokens = r.janus->gen_image_tokens;
+        constexpr int kDefaultImages = 4, kPromptAllowance = 256;
+        info.memory_estimate += uint64_t(2 * kDefaultImages) *
+                                r.spec.state_bytes(c, kPromptAllowance + info.image_tokens, kPrefillChunk, threads);
+    }
     return info;
 }
 
@@ -136,7 +146,13 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
         bool use_gpu = options.device == Device::Cuda;
         if (options.device == Device::Auto && cuda_device_count() > 0 && !block_quantized)
             use_gpu = cuda_memory_estimate(st->resolved.config, gpu) < cuda_free_memory(gpu.device);
-        if (use_gpu) {
+        if (st->resolved.spec.kind == ModelKind::Janus) {
+            // Janus-Pro runs on the CPU here (runtime/janus_runtime.cpp).
+            if (options.device == Device::Cuda)
+                return make_error(ErrorCode::Unsupported, dir.string() + ": Janus-Pro runs on the CPU only in this "
+                                                                         "build (use --device cpu or auto)");
+            TESSERA_TRY(load_janus(dir, *st));
+        } else if (use_gpu) {
             TESSERA_ASSIGN(st->lm, load_cuda_lm(st->resolved.config, *st->checkpoint, gpu));
             st->device = Device::Cuda;
             st->device_name = cuda_device_description(gpu.device);
@@ -191,6 +207,7 @@ std::string Model::detokenize(const std::vector<int32_t>& ids, bool skip_special
 }
 
 std::vector<int32_t> ModelState::chat_prompt(const std::vector<Message>& messages) const {
+    if (janus) return janus_chat_prompt(messages);
     std::vector<ChatMessage> chat;
     chat.reserve(messages.size());
     for (const Message& m : messages) chat.push_back(ChatMessage{m.role, m.content});

@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "io/checkpoint.h"
 #include "models/causal_lm.h"
+#include "models/janus.h"
 #include "models/registry.h"
 #include "tessera/engine.h"
 #include "tokenizer/tokenizer.h"
@@ -31,9 +32,20 @@ struct ModelState {
     Device device = Device::Cpu;     // where the model runs
     std::string device_name;         // "CPU" or "NVIDIA H200 · 139 GiB"
 
+    // Janus-Pro (ModelKind::Janus): the vision/generation parts around `lm`, and its special tokens
+    // resolved by string through the tokenizer (models.md §9).
+    std::unique_ptr<JanusModel> janus;
+    struct JanusTokens {
+        int32_t image = -1, begin_image = -1, end_image = -1, pad = -1;
+    } janus_tokens;
+
     // The conversation rendered in the model's chat format (generation prompt included) and tokenized.
     // The rendered text already holds BOS (models.md §2.4, §11.22), so the tokenizer adds none.
     std::vector<int32_t> chat_prompt(const std::vector<Message>& messages) const;
+    // The same for Janus with images: every image placeholder expanded to <begin_of_image>, num_image_tokens
+    // placeholders, <end_of_image> (§7.4 step 3). A user message with images but without placeholders gets
+    // one per image before its text, one per line.
+    std::vector<int32_t> janus_chat_prompt(const std::vector<Message>& messages) const;
 
     bool is_eos(int32_t id) const {
         for (int32_t e : eos_ids)
@@ -41,5 +53,24 @@ struct ModelState {
         return false;
     }
 };
+
+// The model a session runs (session.cpp owns Session::Impl).
+const ModelState& session_model(const Session::Impl& impl);
+
+// Janus (runtime/janus_runtime.cpp, runtime/image_generation.cpp).
+Status load_janus(const std::filesystem::path& dir, ModelState& st);
+Result<ImageGenerationResult> generate_janus_images(const ModelState& model, std::string_view prompt,
+                                                    const ImageGenerationOptions& options,
+                                                    const ImageProgressCallback& progress);
+// Input embeddings [ids.size(), hidden] of a Janus understanding prompt: text embeddings with the
+// placeholder rows of each image (in order) overwritten by its aligned features (§7.4 step 5).
+// The text-to-image prompt ids (§7.5 step 1): BOS "<|User|>: p\n\n<|Assistant|>:<begin_of_image>", and the
+// unconditional row of the CFG pair (step 2): the same with everything between BOS and the last token padded.
+std::vector<int32_t> janus_generation_ids(const Tokenizer& tokenizer, const std::string& bos_text,
+                                          const std::string& eos_text, const std::string& image_start_tag,
+                                          std::string_view prompt);
+std::vector<int32_t> janus_uncond_ids(std::vector<int32_t> cond, int32_t pad);
+Result<std::vector<float>> janus_prompt_embeddings(const ModelState& model, const std::vector<int32_t>& ids,
+                                                   const std::vector<const Image*>& images);
 
 }  // namespace tessera

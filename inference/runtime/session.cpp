@@ -64,23 +64,30 @@ struct Session::Impl {
 
     // Runs history[cached, end) through the model in chunks, leaving the last position's logits.
     // Returns false when cancelled between chunks.
-    Result<bool> prefill(size_t end, const std::atomic<bool>* cancel) {
+    // embeds: when given, the input embeddings [end, H] of the whole history (Janus images) instead of ids.
+    Result<bool> prefill(size_t end, const std::atomic<bool>* cancel, const std::vector<float>* embeds = nullptr) {
         const CausalLm& lm = *model->lm;
+        const size_t H = size_t(model->resolved.config.hidden_size);
         while (size_t(cached) < end) {
             if (cancel && cancel->load(std::memory_order_relaxed)) return false;
             const int T = int(std::min<size_t>(end - size_t(cached), size_t(state->max_batch)));
-            TESSERA_TRY(lm.forward(*state, history.data() + cached, T, cached, logits.data(), false, pool()));
+            if (embeds) {
+                TESSERA_TRY(lm.forward_embeddings(*state, embeds->data() + size_t(cached) * H, T, cached, logits.data(),
+                                                  false, false, pool()));
+            } else {
+                TESSERA_TRY(lm.forward(*state, history.data() + cached, T, cached, logits.data(), false, pool()));
+            }
             cached += T;
         }
         return true;
     }
 
     Result<GenerationStats> generate(const std::vector<int32_t>& context, const GenerateOptions& options,
-                                     const TextCallback& on_text);
+                                     const TextCallback& on_text, const std::vector<float>* embeds = nullptr);
 };
 
 Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& context, const GenerateOptions& opt,
-                                                const TextCallback& on_text) {
+                                                const TextCallback& on_text, const std::vector<float>* embeds) {
     TESSERA_TRY(check_ids(context, "prompt"));
     if (opt.max_tokens < 0) return make_error(ErrorCode::InvalidArgument, "max_tokens must be >= 0");
     TESSERA_TRY(sampler.configure(opt.sampling, vocab()));
@@ -94,6 +101,7 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
     size_t reuse = 0;
     const size_t limit = std::min(size_t(cached), context.size() - 1);
     while (reuse < limit && history[reuse] == context[reuse]) ++reuse;
+    if (embeds) reuse = 0;  // prompt embeddings given (Janus images): run them all
     cached = int(reuse);
     stats.cached_tokens = int(reuse);
     history.assign(context.begin(), context.end());  // capacity context_length reserved at open
@@ -104,7 +112,11 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
     for (int32_t id : context) mark_seen(id);
 
     const auto t_prefill = Clock::now();
-    TESSERA_ASSIGN(const bool prefilled, prefill(context.size(), opt.cancel));
+    TESSERA_ASSIGN(const bool prefilled, prefill(context.size(), opt.cancel, embeds));
+    // Image rows are not their placeholder ids: a later prompt must not reuse the cache across them.
+    if (embeds)
+        for (int32_t& id : history)
+            if (id == model->janus_tokens.image) id = -1;
     stats.prefill_seconds = seconds_since(t_prefill);
     const int computed = int(context.size() - reuse);
     if (stats.prefill_seconds > 0 && prefilled) stats.prefill_tokens_per_second = computed / stats.prefill_seconds;
@@ -203,6 +215,21 @@ Result<GenerationStats> Session::chat(const std::vector<Message>& messages, cons
             opt.split_thinking = true;
             opt.starts_in_thinking = true;
         }
+        if (m.janus) {
+            // Janus understanding (§7.4): the images' aligned features replace their placeholder rows.
+            std::vector<const Image*> images;
+            for (const Message& msg : messages)
+                for (const Image& img : msg.images) images.push_back(&img);
+            const std::vector<int32_t> ids = m.janus_chat_prompt(messages);
+            if (!images.empty()) {
+                TESSERA_TRY(m_impl->check_ids(ids, "prompt"));
+                TESSERA_ASSIGN(std::vector<float> embeds, janus_prompt_embeddings(m, ids, images));
+                return m_impl->generate(ids, opt, on_text, &embeds);
+            }
+            return m_impl->generate(ids, opt, on_text);
+        }
+        if (std::any_of(messages.begin(), messages.end(), [](const Message& msg) { return !msg.images.empty(); }))
+            return make_error(ErrorCode::Unsupported, m.info.dir.string() + ": this model does not take images");
         return m_impl->generate(m.chat_prompt(messages), opt, on_text);
     } catch (const std::exception& e) {
         m_impl->cached = 0;
@@ -231,6 +258,8 @@ Result<std::vector<float>> Session::logits(const std::vector<int32_t>& ids) {
         return from_exception(e);
     }
 }
+
+const ModelState& session_model(const Session::Impl& impl) { return *impl.model; }
 
 void Session::reset() {
     m_impl->history.clear();

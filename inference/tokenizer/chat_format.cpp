@@ -7,6 +7,11 @@
 #include <string_view>
 
 namespace tessera {
+
+const char* const kJanusSystemPrompt =
+    "You are a helpful language and vision assistant. You are able to understand the visual content that the "
+    "user provides, and assist the user with a variety of tasks using natural language.";
+
 namespace {
 
 constexpr std::string_view kThinkOpen = "<think>";
@@ -50,6 +55,41 @@ std::string render_r1_distill(const std::vector<ChatMessage>& messages, const st
     return out;
 }
 
+std::string_view strip(std::string_view s) {
+    const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; };
+    while (!s.empty() && space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+// Janus "deepseek" conversation template (janus/utils/conversation.py, SeparatorStyle.DeepSeek): system + "\n\n",
+// then each message i as "role: text" + ("\n\n" for even i, EOS text for odd i), an empty message as
+// "role:"; every message stripped, the whole prompt stripped, then BOS (the tokenizer's, added here).
+std::string render_janus(const std::vector<ChatMessage>& messages, const std::string& bos, const std::string& eos) {
+    std::string system = kJanusSystemPrompt;
+    for (const ChatMessage& m : messages)
+        if (m.role == "system") system = m.content;
+    std::string out = system.empty() ? std::string() : system + "\n\n";
+    size_t i = 0;
+    auto add = [&](const char* role, std::string_view text) {
+        out += role;
+        if (text.empty()) {
+            out += ":";
+        } else {
+            out += ": ";
+            out += text;
+            out += i % 2 == 0 ? std::string("\n\n") : eos;
+        }
+        ++i;
+    };
+    for (const ChatMessage& m : messages) {
+        if (m.role == "user") add("<|User|>", strip(m.content));
+        else if (m.role == "assistant") add("<|Assistant|>", strip(m.content));
+    }
+    add("<|Assistant|>", {});
+    return bos + std::string(strip(out));
+}
+
 // Length of the longest suffix of s that is a proper prefix of a tag (it may complete later).
 size_t partial_tag_suffix(std::string_view s) {
     size_t best = 0;
@@ -71,6 +111,7 @@ std::string render_chat(ChatFormat format, const std::vector<ChatMessage>& messa
     switch (format) {
         case ChatFormat::DeepSeekLlm: return render_deepseek_llm(messages, bos, eos);
         case ChatFormat::R1Distill: return render_r1_distill(messages, bos, eos);
+        case ChatFormat::Janus: return render_janus(messages, bos, eos);
     }
     return {};
 }

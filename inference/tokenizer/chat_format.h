@@ -7,7 +7,7 @@
 
 namespace tessera {
 
-enum class ChatFormat { DeepSeekLlm, R1Distill };
+enum class ChatFormat { DeepSeekLlm, R1Distill, Janus };
 
 struct ChatMessage {
     std::string role;  // "system" | "user" | "assistant"
@@ -18,6 +18,11 @@ struct ChatMessage {
 // with add_special = false.
 //   DeepSeekLlm: BOS [sys\n\n] "User: u\n\n" "Assistant: a" EOS ... "Assistant:"
 //   R1Distill:   BOS [sys] "<｜User｜>u" "<｜Assistant｜>a_after_last_</think>" EOS ... "<｜Assistant｜><think>\n"
+//   Janus:       BOS sys "\n\n" "<|User|>: u\n\n" "<|Assistant|>: a" EOS ... "<|Assistant|>:" (models.md §7.4;
+//                sys is the processor's default sentence unless a system message replaces it)
+// The Janus processor's default system prompt (VLChatProcessor.system_prompt, models.md §7.4).
+extern const char* const kJanusSystemPrompt;
+
 std::string render_chat(ChatFormat format, const std::vector<ChatMessage>& messages,
                         const std::string& bos, const std::string& eos);
 
