@@ -1,0 +1,153 @@
+// VQ-16 decoder on the CPU (models.md §7.6) at the real Janus-Pro shapes with random bf16 weights: one
+// 24×24 code grid -> one 384×384 image, the time per image, plus the conv FLOPs the decoder performs and
+// the rate that makes. The weights are built in memory (no checkpoint file needed).
+//
+// Usage: bench_vq_decoder [--threads N] [--images N] [--grid G]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "layers/weights.h"
+#include "models/vq_decoder.h"
+
+using namespace tessera;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Builder {
+    Checkpoint ck;
+    std::deque<std::vector<uint16_t>> storage;
+    std::mt19937 rng{42};
+
+    void add(const std::string& name, Shape shape, float scale, float offset = 0.0f) {
+        std::vector<uint16_t>& v = storage.emplace_back(size_t(shape.numel()));
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        for (uint16_t& x : v) x = f32_to_bf16(offset + scale * dist(rng));
+        TensorEntry e;
+        e.name = name;
+        e.tensor = Tensor{DType::BF16, shape, DeviceKind::Cpu, v.data()};
+        e.file = "random";
+        (void)ck.add(std::move(e));
+    }
+    void conv(const std::string& p, int64_t cout, int64_t cin, int64_t k) {
+        add(p + ".weight", Shape{cout, cin, k, k}, std::sqrt(1.0f / float(cin * k * k)));
+        add(p + ".bias", Shape{cout}, 0.02f);
+    }
+    void norm(const std::string& p, int64_t c) {
+        add(p + ".weight", Shape{c}, 0.05f, 1.0f);
+        add(p + ".bias", Shape{c}, 0.05f);
+    }
+    void res(const std::string& p, int64_t cin, int64_t cout) {
+        norm(p + "norm1", cin);
+        conv(p + "conv1", cout, cin, 3);
+        norm(p + "norm2", cout);
+        conv(p + "conv2", cout, cout, 3);
+        if (cin != cout) conv(p + "nin_shortcut", cout, cin, 1);
+    }
+    void attn(const std::string& p, int64_t c) {
+        norm(p + "norm", c);
+        for (const char* n : {"q", "k", "v", "proj_out"}) conv(p + n, c, c, 1);
+    }
+};
+
+// VQ_16: codebook 16384 x 8, z 256, ch 128, ch_mult (1, 1, 2, 2, 4), num_res_blocks 2.
+void build_vq16(Builder& b) {
+    const std::string g = "gen_vision_model.", d = g + "decoder.";
+    const int ch = 128, mult[5] = {1, 1, 2, 2, 4};
+    b.add(g + "quantize.embedding.weight", Shape{16384, 8}, 1.0f);
+    b.conv(g + "post_quant_conv", 256, 8, 1);
+    int block_in = ch * mult[4];
+    b.conv(d + "conv_in", block_in, 256, 3);
+    b.res(d + "mid.0.", block_in, block_in);
+    b.attn(d + "mid.1.", block_in);
+    b.res(d + "mid.2.", block_in, block_in);
+    for (int s = 0; s < 5; ++s) {
+        const std::string p = d + "conv_blocks." + std::to_string(s) + ".";
+        const int out = ch * mult[4 - s];
+        for (int j = 0; j < 3; ++j) {
+            b.res(p + "res." + std::to_string(j) + ".", block_in, out);
+            block_in = out;
+            if (s == 0) b.attn(p + "attn." + std::to_string(j) + ".", out);
+        }
+        if (s < 4) b.conv(p + "upsample.conv", out, out, 3);
+    }
+    b.norm(d + "norm_out", block_in);
+    b.conv(d + "conv_out", 3, block_in, 3);
+}
+
+// Multiply-adds of every conv (weight elements x output positions) for one grid, x2 = FLOPs.
+double conv_flops(const Checkpoint& ck, int grid) {
+    double flops = 0;
+    for (const TensorEntry& e : ck.tensors()) {
+        if (e.tensor.shape.ndim != 4) continue;
+        const std::string& n = e.name;
+        int64_t side = grid;
+        // Spatial size of the conv: stage s works at grid * 2^s; its upsample conv at twice that.
+        const size_t at = n.find("conv_blocks.");
+        if (at != std::string::npos) {
+            const int s = n[at + 12] - '0';
+            side = int64_t(grid) << s;
+            if (n.find("upsample") != std::string::npos) side *= 2;
+        } else if (n.find("conv_out") != std::string::npos) {
+            side = int64_t(grid) << 4;
+        }
+        flops += 2.0 * double(e.tensor.numel()) * double(side * side);
+    }
+    return flops;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 0, images = 1, grid = 24;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--threads"))
+            threads = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--images"))
+            images = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--grid"))
+            grid = std::atoi(argv[i + 1]);
+    }
+    Builder b;
+    build_vq16(b);
+    WeightLoader loader(b.ck);
+    auto dec = VqDecoder::load(loader, "gen_vision_model.");
+    if (!dec.ok()) {
+        std::fprintf(stderr, "load: %s\n", dec.error().message.c_str());
+        return 1;
+    }
+    if (auto used = loader.check_all_used(); !used.ok()) {
+        std::fprintf(stderr, "%s\n", used.error().message.c_str());
+        return 1;
+    }
+    ThreadPool pool(threads);
+    const int f = (*dec)->upsample_factor();
+    std::vector<int32_t> codes(size_t(images) * size_t(grid * grid));
+    std::mt19937 rng(7);
+    for (int32_t& c : codes) c = int32_t(rng() % 16384);
+    std::vector<float> out(size_t(images) * 3 * size_t(grid * f) * size_t(grid * f));
+    std::printf(
+        "VQ-16 decoder, bf16 random weights, %d image(s) %dx%d codes -> %dx%d, %d threads, scratch %.0f MB\n",
+        images, grid, grid, grid * f, grid * f, pool.size(), double((*dec)->scratch_bytes(grid, grid)) / 1e6);
+    const double flops = conv_flops(b.ck, grid) * images;
+    for (int rep = 0; rep < 2; ++rep) {
+        const auto t0 = Clock::now();
+        auto st = (*dec)->decode(codes.data(), images, grid, grid, out.data(), pool);
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (!st.ok()) {
+            std::fprintf(stderr, "decode: %s\n", st.error().message.c_str());
+            return 1;
+        }
+        std::printf("run %d: %.2f s (%.2f s per image), conv %.0f GFLOP -> %.1f GFLOP/s\n", rep + 1, s,
+                    s / images, flops / 1e9, flops / 1e9 / s);
+    }
+    return 0;
+}
