@@ -1,5 +1,5 @@
 // Pillow-exact BICUBIC resampling and the Janus image processor (models.md §5.3, §5.4). The resampler
-// follows Pillow's Resample.c step by step (coefficients in double, normalised, then fixed point with 22
+// follows Pillow's resampler (13.0) step by step (coefficients in double, normalised, then fixed point with 22
 // fractional bits rounded half away from zero; integer accumulation with a half bias; clip to 0..255), so
 // the output is identical to Image.resize, not merely close.
 #include "runtime/image_preprocess.h"
@@ -147,10 +147,18 @@ Image resize_bicubic(const Image& src, int out_w, int out_h) {
         src.rgb.size() != size_t(src.width) * size_t(src.height) * 3)
         return {};
     if (out_w == src.width && out_h == src.height) return src;
+    const bool need_h = out_w != src.width, need_v = out_h != src.height;
+    // Pillow 13 runs the vertical pass first when the height loses more than twice as many pixels as the
+    // width (a speed change, python-pillow/Pillow#9549, that moves some results by one level through the
+    // 8-bit intermediate); Pillow 12 and older always go horizontal first. We follow the current Pillow.
+    const int64_t dy = int64_t(src.height) - out_h, dx = int64_t(src.width) - out_w;
+    if (dy > 0 && dy > dx * 2) {
+        Image tmp = need_v ? resample_vertical(src, out_h) : src;
+        return need_h ? resample_horizontal(tmp, out_w) : tmp;
+    }
     // Pillow filters only the rows the vertical pass reads; filtering all of them gives the same values.
-    Image tmp = out_w != src.width ? resample_horizontal(src, out_w) : src;
-    if (out_h != src.height) return resample_vertical(tmp, out_h);
-    return tmp;
+    Image tmp = need_h ? resample_horizontal(src, out_w) : src;
+    return need_v ? resample_vertical(tmp, out_h) : tmp;
 }
 
 void janus_preprocess(const Image& src, int image_size, float* out) {
