@@ -7,6 +7,7 @@
 #include <QSplitter>
 
 #include "app/ChatController.h"
+#include "app/ImageGenController.h"
 #include "app/InferenceWorker.h"
 #include "app/ModelController.h"
 #include "app/Settings.h"
@@ -26,6 +27,11 @@ void Application::registerMetaTypes() {
     qRegisterMetaType<QList<ConversationSummary>>();
     qRegisterMetaType<QList<ChatMessage>>();
     qRegisterMetaType<QList<ModelEntry>>();
+    qRegisterMetaType<ImageGenParams>();
+    qRegisterMetaType<ImageGenPhase>();
+    qRegisterMetaType<GeneratedImageItem>();
+    qRegisterMetaType<QList<GeneratedImageItem>>();
+    qRegisterMetaType<QList<QImage>>();
 }
 
 Application::Application(ApplicationOptions options, QObject* parent)
@@ -52,6 +58,7 @@ Application::Application(ApplicationOptions options, QObject* parent)
     m_window = std::make_unique<MainWindow>();
     m_chat = new ChatController(m_window.get(), m_settings, m_inference, m_storage, this);
     m_models = new ModelController(m_window.get(), m_settings, m_inference, m_chat, this);
+    m_images = new ImageGenController(m_window.get(), m_inference, m_storage, m_chat, m_models, this);
     connect(m_window.get(), &MainWindow::settingsRequested, this, &Application::openSettingsDialog);
     connect(m_window.get(), &MainWindow::closing, this, &Application::saveState);
     if (!m_settings->windowGeometry().isEmpty()) m_window->restoreGeometry(m_settings->windowGeometry());
@@ -82,6 +89,7 @@ void Application::saveState() {
 Application::~Application() {
     saveState();
     if (m_chat->isGenerating()) m_inference->cancel(m_chat->activeRequest());
+    if (m_images->isGenerating()) m_inference->cancel(m_images->activeRequest());
     // The storage worker writes what is still queued for it, then closes the database (a reply still
     // streaming is kept as interrupted). Blocking here is the one wait on disk, at exit, so nothing the
     // user saw is lost.
@@ -91,6 +99,7 @@ Application::~Application() {
     m_inferenceThread.wait();
     m_storageThread.wait();
     // Controllers go before the window they point into.
+    delete m_images;
     delete m_models;
     delete m_chat;
     m_window.reset();

@@ -14,6 +14,7 @@
 
 class ChatController;
 class ChatEngine;
+class ImageGenController;
 class InferenceWorker;
 class MainWindow;
 class ModelController;
@@ -37,6 +38,7 @@ public:
     MainWindow* window() const { return m_window.get(); }
     ChatController* chat() const { return m_chat; }
     ModelController* models() const { return m_models; }
+    ImageGenController* images() const { return m_images; }
     Settings* settings() const { return m_settings; }
     InferenceWorker* inference() const { return m_inference; }
     StorageWorker* storage() const { return m_storage; }
@@ -58,4 +60,5 @@ private:
     std::unique_ptr<MainWindow> m_window;
     ChatController* m_chat = nullptr;
     ModelController* m_models = nullptr;
+    ImageGenController* m_images = nullptr;
 };

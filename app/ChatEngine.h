@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "ui/common/ChatTypes.h"
+#include "ui/imagegen/ImageGenTypes.h"
 
 // One turn of the conversation sent to the model.
 struct EngineTurn {
@@ -31,6 +32,15 @@ struct EngineCallbacks {
     std::function<bool(const QString&)> onAnswer;
     std::function<bool(const QString&)> onThinking;
 };
+
+// Text-to-image: what came out of one batch. codes are the image tokens of each image (raster order).
+struct ImageGenResult {
+    QList<QImage> images;
+    QList<QVector<qint32>> codes;
+};
+
+// Progress of a batch: phase, steps done and steps in the phase. Returning false asks the engine to stop.
+using ImageProgressCallback = std::function<bool(ImageGenPhase phase, int step, int total)>;
 
 class ChatEngine {
 public:
@@ -57,4 +67,13 @@ public:
     virtual std::optional<AppError> generate(const QString& path, const EngineRequest& request,
                                              const EngineCallbacks& callbacks, const std::atomic<bool>& cancel,
                                              GenerationStats* stats) = 0;
+
+    // Makes params.count images for params.prompt with a model whose probe said generatesImages. Returns an
+    // error (Cancelled when the flag or the callback stopped it; then `result` stays empty).
+    virtual std::optional<AppError> generateImages(const QString& path, const ImageGenParams& params,
+                                                   const ImageProgressCallback& progress,
+                                                   const std::atomic<bool>& cancel, ImageGenResult* result) {
+        (void)path, (void)params, (void)progress, (void)cancel, (void)result;
+        return AppError{AppError::Kind::Unsupported, QStringLiteral("This engine cannot generate images"), {}};
+    }
 };

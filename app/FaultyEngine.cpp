@@ -1,10 +1,16 @@
 // FaultyEngine: splits its scripted reply into word-sized pieces, like tokens, and fails where told.
 #include "app/FaultyEngine.h"
 
+#include <QCryptographicHash>
 #include <QElapsedTimer>
+#include <QPainter>
+#include <QRadialGradient>
+#include <QRandomGenerator>
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QThread>
+
+#include <algorithm>
 
 namespace {
 
@@ -44,6 +50,12 @@ ModelEntry FaultyEngine::probe(const QString& path) {
     e.thinks = !m_options.thinking.isEmpty();
     e.seesImages = m_options.seesImages;
     e.kind = m_options.seesImages ? ModelEntry::Kind::Vision : ModelEntry::Kind::Chat;
+    if (!m_options.imageModelSubstring.isEmpty() && e.name.contains(m_options.imageModelSubstring, Qt::CaseInsensitive)) {
+        e.architecture = QStringLiteral("MultiModalityCausalLM");
+        e.kind = ModelEntry::Kind::Vision;
+        e.seesImages = true;
+        e.generatesImages = true;
+    }
     if (!m_options.failLoadSubstring.isEmpty() && path.contains(m_options.failLoadSubstring)) {
         e.kind = ModelEntry::Kind::Broken;
         e.error = QStringLiteral("%1/config.json: missing field \"hidden_size\"").arg(path);
@@ -116,4 +128,69 @@ std::optional<AppError> FaultyEngine::generate(const QString& path, const Engine
         stats->thinkingSeconds = thinkingSeconds;
     }
     return error;
+}
+
+QImage FaultyEngine::patternImage(const ImageGenParams& params, int index, int size) {
+    // Seeded by everything that defines the image, so equal settings give equal pictures.
+    const QByteArray key = QStringLiteral("%1|%2|%3|%4|%5")
+                               .arg(params.prompt)
+                               .arg(params.seed)
+                               .arg(params.cfgWeight, 0, 'f', 3)
+                               .arg(params.temperature, 0, 'f', 3)
+                               .arg(index)
+                               .toUtf8();
+    const QByteArray digest = QCryptographicHash::hash(key, QCryptographicHash::Sha256);
+    quint64 seed = 0;
+    for (int i = 0; i < 8; ++i) seed = (seed << 8) | quint8(digest[i]);
+    QRandomGenerator rng(seed);
+    auto colour = [&] { return QColor::fromHsv(rng.bounded(360), 90 + rng.bounded(120), 150 + rng.bounded(100)); };
+    QImage image(size, size, QImage::Format_RGB888);
+    QPainter p(&image);
+    p.setRenderHint(QPainter::Antialiasing);
+    QRadialGradient sky(QPointF(size * 0.3, size * 0.25), size * 1.1);
+    sky.setColorAt(0.0, colour());
+    sky.setColorAt(1.0, colour().darker(160));
+    p.fillRect(image.rect(), sky);
+    p.setPen(Qt::NoPen);
+    for (int i = 0; i < 5; ++i) {
+        QColor c = colour();
+        c.setAlpha(150);
+        p.setBrush(c);
+        const double r = size * (0.08 + rng.generateDouble() * 0.22);
+        p.drawEllipse(QPointF(rng.generateDouble() * size, rng.generateDouble() * size), r, r);
+    }
+    p.end();
+    return image;
+}
+
+std::optional<AppError> FaultyEngine::generateImages(const QString& path, const ImageGenParams& params,
+                                                     const ImageProgressCallback& progress,
+                                                     const std::atomic<bool>& cancel, ImageGenResult* result) {
+    if (!m_loaded.contains(path))
+        return AppError{AppError::Kind::BadModel, QStringLiteral("The model is not loaded"), path};
+    if (params.count < 1 || params.count > 16)
+        return AppError{AppError::Kind::Unsupported, QStringLiteral("A batch holds 1 to 16 images"), {}};
+    const AppError stopped{AppError::Kind::Cancelled, QStringLiteral("Stopped"), {}};
+    auto report = [&](ImageGenPhase phase, int step, int total) {
+        return !cancel.load(std::memory_order_relaxed) && (!progress || progress(phase, step, total));
+    };
+    if (!report(ImageGenPhase::Prompt, 1, 1)) return stopped;
+    const int steps = std::max(1, m_options.imageSteps);
+    for (int step = 1; step <= steps; ++step) {
+        if (cancel.load(std::memory_order_relaxed)) return stopped;
+        if (m_options.failImagesAfterSteps >= 0 && step > m_options.failImagesAfterSteps)
+            return AppError{AppError::Kind::Internal, QStringLiteral("The engine failed while generating images"),
+                            QStringLiteral("Device: test fault injected after %1 image-token steps")
+                                .arg(m_options.failImagesAfterSteps)};
+        if (m_options.imageStepMicros > 0) QThread::usleep(static_cast<unsigned long>(m_options.imageStepMicros));
+        if (!report(ImageGenPhase::Tokens, step, steps)) return stopped;
+    }
+    ImageGenResult out;
+    for (int i = 0; i < params.count; ++i) {
+        out.images << patternImage(params, i, m_options.imageSize);
+        out.codes << QVector<qint32>(steps, qint32(i));
+        if (!report(ImageGenPhase::Pixels, i + 1, params.count)) return stopped;
+    }
+    if (result) *result = std::move(out);
+    return std::nullopt;
 }

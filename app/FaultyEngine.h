@@ -22,6 +22,14 @@ public:
         int contextLength = 4096;
         bool seesImages = false;
         QString loadedDevice;               // non-empty: where models run once one is loaded
+        // Text-to-image: paths containing imageModelSubstring (any case) see and generate images. A batch
+        // is one prompt step, imageSteps token steps and one decode step per image; the images are a
+        // pattern drawn from the seed, prompt and place in the batch (same settings, same images).
+        QString imageModelSubstring = QStringLiteral("janus");
+        int imageSteps = 24;
+        int imageStepMicros = 0;            // each token step's delay
+        int imageSize = 64;                 // pixels per side
+        int failImagesAfterSteps = -1;      // >= 0: a Device error after that many token steps
     };
 
     FaultyEngine();
@@ -36,6 +44,12 @@ public:
     std::optional<AppError> generate(const QString& path, const EngineRequest& request,
                                      const EngineCallbacks& callbacks, const std::atomic<bool>& cancel,
                                      GenerationStats* stats) override;
+    std::optional<AppError> generateImages(const QString& path, const ImageGenParams& params,
+                                           const ImageProgressCallback& progress, const std::atomic<bool>& cancel,
+                                           ImageGenResult* result) override;
+
+    // The picture generateImages makes for one image of a batch.
+    static QImage patternImage(const ImageGenParams& params, int index, int size);
 
     QSet<QString> loadedPaths() const { return m_loaded; }
 

@@ -239,3 +239,56 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
     m_lru.append(modelPath);
     finish(error);
 }
+
+void InferenceWorker::generateImages(quint64 requestId, const QString& modelPath, const ImageGenParams& params) {
+    m_active.store(requestId);
+    m_cancelFlag.store(false);
+    auto fail = [&](const AppError& error) {
+        m_active.store(0);
+        emit imageError(requestId, error);
+    };
+    if (isCancelled(requestId)) return fail(AppError{AppError::Kind::Cancelled, tr("Stopped"), {}});
+    if (auto error = ensureLoaded(requestId, modelPath)) return fail(*error);
+    const ModelEntry entry = entryFor(modelPath);
+    if (!entry.generatesImages) {
+        const QString name = entry.name.isEmpty() ? QFileInfo(modelPath).fileName() : entry.name;
+        return fail(AppError{AppError::Kind::Unsupported,
+                             tr("%1 cannot generate images; pick a Janus-Pro model").arg(name), modelPath});
+    }
+    ImageGenParams filled = params;
+    filled.model = entry.name.isEmpty() ? QFileInfo(modelPath).fileName() : entry.name;
+    filled.modelPath = modelPath;
+
+    // ETA from the measured time per step of the running phase (the first steps of a phase include its
+    // warm-up, so the estimate settles after a few steps).
+    QElapsedTimer phaseTimer;
+    QElapsedTimer sinceEmit;
+    ImageGenPhase current = ImageGenPhase::Prompt;
+    int firstStep = -1;
+    phaseTimer.start();
+    auto onProgress = [&](ImageGenPhase phase, int step, int total) {
+        if (phase != current || firstStep < 0) {
+            current = phase;
+            firstStep = step;
+            phaseTimer.restart();
+            sinceEmit.invalidate();
+        }
+        const bool edge = step == firstStep || step >= total;
+        if (edge || !sinceEmit.isValid() || sinceEmit.elapsed() >= kEmitIntervalMs) {
+            double eta = -1.0;
+            const int done = step - firstStep;
+            if (done > 0 && total > 0) eta = double(phaseTimer.nsecsElapsed()) / 1e9 / done * (total - step);
+            emit imageProgress(requestId, phase, step, total, eta);
+            sinceEmit.start();
+        }
+        return !isCancelled(requestId);
+    };
+    ImageGenResult result;
+    auto error = m_engine->generateImages(modelPath, filled, onProgress, m_cancelFlag, &result);
+    if (!error && isCancelled(requestId)) error = AppError{AppError::Kind::Cancelled, tr("Stopped"), {}};
+    m_lru.removeAll(modelPath);
+    m_lru.append(modelPath);
+    if (error) return fail(*error);
+    m_active.store(0);
+    emit imagesReady(requestId, result.images, filled);
+}

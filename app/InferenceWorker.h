@@ -37,6 +37,9 @@ public slots:
     void loadModel(quint64 requestId, const QString& path);
     void unloadModel(const QString& path);
     void generate(quint64 requestId, const QString& modelPath, const EngineRequest& request);
+    // Text-to-image with a model that generates images; answers with imageProgress, then imagesReady or
+    // imageError (kind Cancelled after cancel(requestId)).
+    void generateImages(quint64 requestId, const QString& modelPath, const ImageGenParams& params);
     // Limits the memory models may take together (0 = the engine's capacity).
     void setMemoryBudget(qint64 bytes);
 
@@ -55,6 +58,12 @@ signals:
     void failed(quint64 requestId, const AppError& error);
     // stopped: cut short by cancel() (the partial text stays); failed() came first when it broke.
     void finished(quint64 requestId, bool stopped);
+    // etaSeconds: time left from the measured step time (< 0 while unknown). Coalesced like the text stream,
+    // but the first and last step of each phase always arrive.
+    void imageProgress(quint64 requestId, ImageGenPhase phase, int step, int total, double etaSeconds);
+    // params as given, with the model's name and path filled in.
+    void imagesReady(quint64 requestId, const QList<QImage>& images, const ImageGenParams& params);
+    void imageError(quint64 requestId, const AppError& error);
 
 private:
     bool isCancelled(quint64 requestId) const;

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "ui/common/ChatTypes.h"
+#include "ui/imagegen/ImageGenTypes.h"
 
 namespace tessera::storage {
 class Database;
@@ -51,6 +52,10 @@ public slots:
     // stopped: the user pressed Stop; error non-empty: the engine failed. Otherwise complete.
     void finishReply(qint64 tempId, const GenerationStats& stats, bool stopped, const QString& error);
     void setCurrentLeaf(qint64 conversationId, qint64 leafId);
+    // The image generation gallery (app/ImageGenStorage.cpp): a finished batch is stored as PNG attachments
+    // with its settings; the gallery comes back newest first.
+    void saveGeneratedImages(quint64 batchId, const QList<GeneratedImageItem>& items);
+    void loadGallery(int limit);
 
 signals:
     void opened(const QString& notice);
@@ -59,6 +64,9 @@ signals:
     void conversationLoaded(const ConversationSummary& summary, const QList<ChatMessage>& messages, qint64 leafId);
     void searchResults(const QString& text, const QList<ConversationSummary>& hits);
     void attachmentsStored(qint64 messageId, const QStringList& paths);
+    // The batch as stored (ids, file paths, times); on failure failed() comes instead.
+    void generatedImagesSaved(quint64 batchId, const QList<GeneratedImageItem>& items);
+    void galleryLoaded(const QList<GeneratedImageItem>& items);
     void failed(const AppError& error);
 
 private:

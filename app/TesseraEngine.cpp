@@ -4,7 +4,10 @@
 #include <QFileInfo>
 #include <QRandomGenerator>
 
+#include <QImage>
+
 #include <algorithm>
+#include <cstring>
 
 #include <unistd.h>
 
@@ -113,7 +116,9 @@ ModelEntry TesseraEngine::probe(const QString& path) {
     e.memoryBytes = qint64(info->memory_estimate);
     e.contextLength = info->context_length;
     e.thinks = info->chat_format == "r1-distill";
-    e.seesImages = false;
+    e.seesImages = info->vision_input;
+    e.generatesImages = info->image_generation;
+    if (info->vision_input) e.kind = ModelEntry::Kind::Vision;
     return e;
 }
 
@@ -176,3 +181,48 @@ std::optional<AppError> TesseraEngine::generate(const QString& path, const Engin
         return AppError{AppError::Kind::Cancelled, QStringLiteral("Stopped"), {}};
     return std::nullopt;
 }
+
+#ifdef TESSERA_HAVE_IMAGE_GENERATION
+std::optional<AppError> TesseraEngine::generateImages(const QString& path, const ImageGenParams& params,
+                                                      const ImageProgressCallback& progress,
+                                                      const std::atomic<bool>& cancel, ImageGenResult* result) {
+    auto it = m_loaded.find(path);
+    if (it == m_loaded.end()) return AppError{AppError::Kind::BadModel, QStringLiteral("The model is not loaded"), path};
+    if (!it->second.model->info().image_generation)
+        return AppError{AppError::Kind::Unsupported,
+                        QStringLiteral("%1 cannot generate images").arg(QFileInfo(path).fileName()), path};
+    tessera::ImageGenerationOptions options;
+    options.count = params.count;
+    options.cfg_weight = float(params.cfgWeight);
+    // The engine samples with temperature > 0; 0 on the slider means "as sharp as it gets".
+    options.temperature = float(std::max(params.temperature, 1e-3));
+    options.seed = uint64_t(params.seed);
+    options.cancel = &cancel;
+    auto onProgress = [&](const tessera::ImageGenerationProgress& p) {
+        ImageGenPhase phase = ImageGenPhase::Prompt;
+        if (p.phase == tessera::ImageGenerationProgress::Phase::Tokens) phase = ImageGenPhase::Tokens;
+        if (p.phase == tessera::ImageGenerationProgress::Phase::Pixels) phase = ImageGenPhase::Pixels;
+        const bool go = !progress || progress(phase, p.step, p.total_steps);
+        return go ? tessera::Flow::Continue : tessera::Flow::Stop;
+    };
+    auto out = it->second.session->generate_images(params.prompt.toStdString(), options, onProgress);
+    if (!out) return toAppError(out.error(), path);
+    if (cancel.load()) return AppError{AppError::Kind::Cancelled, QStringLiteral("Stopped"), {}};
+    ImageGenResult converted;
+    for (const tessera::Image& image : out->images) {
+        QImage q(image.width, image.height, QImage::Format_RGB888);
+        for (int y = 0; y < image.height; ++y)
+            std::memcpy(q.scanLine(y), image.rgb.data() + size_t(y) * size_t(image.width) * 3, size_t(image.width) * 3);
+        converted.images << q;
+    }
+    for (const auto& codes : out->codes) converted.codes << QVector<qint32>(codes.begin(), codes.end());
+    if (result) *result = std::move(converted);
+    return std::nullopt;
+}
+#else
+std::optional<AppError> TesseraEngine::generateImages(const QString& path, const ImageGenParams&,
+                                                      const ImageProgressCallback&, const std::atomic<bool>&,
+                                                      ImageGenResult*) {
+    return AppError{AppError::Kind::Unsupported, QStringLiteral("This build of Tessera cannot generate images"), path};
+}
+#endif

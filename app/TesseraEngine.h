@@ -29,6 +29,9 @@ public:
     std::optional<AppError> generate(const QString& path, const EngineRequest& request,
                                      const EngineCallbacks& callbacks, const std::atomic<bool>& cancel,
                                      GenerationStats* stats) override;
+    std::optional<AppError> generateImages(const QString& path, const ImageGenParams& params,
+                                           const ImageProgressCallback& progress, const std::atomic<bool>& cancel,
+                                           ImageGenResult* result) override;
 
 private:
     struct Loaded {

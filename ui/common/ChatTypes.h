@@ -66,6 +66,7 @@ struct ModelEntry {
     int contextLength = 0;
     bool thinks = false;        // R1-style <think> output
     bool seesImages = false;
+    bool generatesImages = false;  // text-to-image (Janus-Pro): listed by the Images pane
     double loadProgress = 0.0;  // 0..1 while loading
     QString error;              // why the folder cannot be used (Broken)
     QString hint;               // what to do about it

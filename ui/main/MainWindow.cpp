@@ -15,7 +15,7 @@
 #include "ui/chat/ChatPane.h"
 #include "ui/chat/Composer.h"
 #include "ui/common/Icons.h"
-#include "ui/imagegen/ImagePane.h"
+#include "ui/imagegen/ImageGenPane.h"
 #include "ui/main/Sidebar.h"
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
@@ -33,7 +33,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_panes->setAccessibleName(tr("Panes"));
     m_panes->setDocumentMode(true);
     m_chat = new ChatPane(m_panes);
-    m_images = new ImagePane(m_panes);
+    m_images = new ImageGenPane(m_panes);
     m_panes->addTab(m_chat, Icons::icon(QStringLiteral("chat")), tr("Chat"));
     m_panes->addTab(m_images, Icons::icon(QStringLiteral("image")), tr("Images"));
     m_panes->setTabToolTip(0, tr("Chat (Ctrl+1)"));

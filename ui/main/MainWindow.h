@@ -7,7 +7,7 @@
 #include <QMainWindow>
 
 class ChatPane;
-class ImagePane;
+class ImageGenPane;
 class QLabel;
 class QSplitter;
 class QTabWidget;
@@ -20,7 +20,7 @@ public:
 
     Sidebar* sidebar() const { return m_sidebar; }
     ChatPane* chatPane() const { return m_chat; }
-    ImagePane* imagePane() const { return m_images; }
+    ImageGenPane* imagePane() const { return m_images; }
     QTabWidget* panes() const { return m_panes; }
     QSplitter* splitter() const { return m_splitter; }
 
@@ -51,7 +51,7 @@ private:
     Sidebar* m_sidebar = nullptr;
     QTabWidget* m_panes = nullptr;
     ChatPane* m_chat = nullptr;
-    ImagePane* m_images = nullptr;
+    ImageGenPane* m_images = nullptr;
     QLabel* m_model = nullptr;
     QLabel* m_device = nullptr;
     QLabel* m_memory = nullptr;
