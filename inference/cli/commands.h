@@ -10,6 +10,8 @@ int run_info(int argc, char** argv);      // info DIR [--json]
 int run_tokenize(int argc, char** argv);  // tokenize DIR [--no-special]  (text on stdin)
 int run_logits(int argc, char** argv);    // logits DIR --ids 1,2,3 --out FILE [--json]
 int run_chat(int argc, char** argv);      // chat DIR [-p PROMPT] [sampling options]
+int run_generate(int argc, char** argv);  // generate DIR -p PROMPT --out DIR [-n N] [--seed S] [--cfg W] ...
+int run_describe(int argc, char** argv);  // describe DIR IMAGE [-p QUESTION] [--max-tokens N] [--greedy]
 
 // "tessera-cli: <what>" on stderr, returning the code.
 int fail(int code, const std::string& message);

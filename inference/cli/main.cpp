@@ -19,6 +19,10 @@ const char* kUsage =
     "  tokenize DIR [--no-special]            token ids of the text on stdin (BOS added unless --no-special)\n"
     "  logits DIR --ids 1,2,3 --out FILE [--json]\n"
     "                                         float32 logits of every position, raw little-endian\n"
+    "  generate DIR -p PROMPT --out DIR [-n N] [--seed S] [--cfg W] [--temperature T] [--image-tokens N]\n"
+    "                                         text to images (Janus-Pro): PNGs with the settings as text\n"
+    "  describe DIR IMAGE [-p QUESTION] [--max-tokens N] [--greedy]\n"
+    "                                         answer a question about a picture (Janus-Pro)\n"
     "\n"
     "chat options:\n"
     "  -p, --prompt TEXT     one-shot: answer TEXT, stream the reply, exit\n"
@@ -69,5 +73,7 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return run_tokenize(argc, argv);
     if (command == "logits") return run_logits(argc, argv);
     if (command == "chat") return run_chat(argc, argv);
-    return usage_error(command, "unknown command (info, chat, tokenize, logits)");
+    if (command == "generate") return run_generate(argc, argv);
+    if (command == "describe") return run_describe(argc, argv);
+    return usage_error(command, "unknown command (info, chat, tokenize, logits, generate, describe)");
 }
