@@ -102,9 +102,11 @@ VqDecoder::Plan VqDecoder::plan(int grid_h, int grid_w, int threads) const {
     auto act = [&](int64_t channels, int64_t positions) {
         p.activation = std::max(p.activation, channels * positions);
     };
+    int64_t width = grid_w;
     auto conv = [&](const Conv& c) {
-        p.conv = std::max(p.conv, cpu::conv2d_scratch_floats(c.weight.dim(1), c.weight.dim(0),
-                                                             c.weight.dim(2), c.weight.dim(3), threads));
+        p.conv =
+            std::max(p.conv, cpu::conv2d_scratch_floats(c.weight.dim(1), c.weight.dim(0), c.weight.dim(2),
+                                                        c.weight.dim(3), hw / width, width, c.pad, threads));
     };
     auto res = [&](const ResBlock& r) {
         act(std::max(r.cin, r.cout), hw);
@@ -130,6 +132,7 @@ VqDecoder::Plan VqDecoder::plan(int grid_h, int grid_w, int threads) const {
         }
         if (s.upsample) {
             hw *= 4;
+            width *= 2;
             act(s.upsample_conv.weight.dim(0), hw);
             conv(s.upsample_conv);
         }

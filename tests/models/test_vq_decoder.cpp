@@ -203,7 +203,7 @@ private slots:
             Tensor wt{DType::BF16, Shape{s.cout, s.cin, s.k, s.k}, DeviceKind::Cpu, wb.data()};
             const int ho = s.h + 2 * s.pad - s.k + 1, wo = s.w + 2 * s.pad - s.k + 1;
             std::vector<float> scratch(
-                size_t(cpu::conv2d_scratch_floats(s.cin, s.cout, s.k, s.k, pool.size())));
+                size_t(cpu::conv2d_scratch_floats(s.cin, s.cout, s.k, s.k, s.h, s.w, s.pad, pool.size())));
             std::vector<float> out(size_t(s.cout * ho * wo), NAN);
             cpu::conv2d(x.data(), s.cin, s.h, s.w, wt, f32_tensor(b, Shape{s.cout}), s.pad, out.data(),
                         scratch.data(), pool);

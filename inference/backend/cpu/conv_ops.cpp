@@ -1,8 +1,10 @@
 // Convolution-network operations for the VQ decoder (see conv_ops.h). conv2d is im2col + the shared GEMM:
 // the output positions are cut into tiles of kConvTile, each thread gathers the receptive fields of its
-// tile into rows of cin·kh·kw values (the order of the stored weight [cout, cin, kh, kw], so the weight
-// is used in place, whatever its dtype) and multiplies them with cpu::matmul running inline on that
-// thread. A full im2col of the 384×384 level would take 680 MB; a tile takes at most 2.4 MB.
+// tile into rows of cin·kh·kw values (in (ky, kx, ci) order; the weight is reordered to match, as f32,
+// once per call) and multiplies them with cpu::matmul running inline on that
+// thread. A full im2col of the 384×384 level would take 680 MB; a tile takes at most 4.7 MB. The input
+// is first copied channels-last with the zero padding in place, so each im2col row is kh plain copies
+// (the gather took a fifth of the decoder's time when it was done element by element from NCHW).
 #include "backend/cpu/conv_ops.h"
 
 #include <algorithm>
@@ -14,45 +16,11 @@
 
 namespace tessera::cpu {
 
-namespace {
-
-// Rows [p0, p1) of the im2col matrix: row t holds x[ci, oy+ky−pad, ox+kx−pad] (0 outside) for every
-// (ci, ky, kx) in weight order.
-void gather_tile(const float* x, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw, int pad,
-                 int64_t wo, int64_t p0, int64_t p1, float* col) {
+int64_t conv2d_scratch_floats(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t h, int64_t w,
+                              int64_t pad, int threads) {
     const int64_t K = cin * kh * kw;
-    for (int64_t p = p0; p < p1; ++p) {
-        float* row = col + (p - p0) * K;
-        const int64_t oy = p / wo, ox = p % wo;
-        const int64_t x0 = ox - pad;
-        const bool inner_x = x0 >= 0 && x0 + kw <= w;
-        for (int64_t ci = 0; ci < cin; ++ci) {
-            const float* plane = x + ci * h * w;
-            for (int64_t ky = 0; ky < kh; ++ky) {
-                const int64_t iy = oy + ky - pad;
-                float* dst = row + (ci * kh + ky) * kw;
-                if (iy < 0 || iy >= h) {
-                    for (int64_t kx = 0; kx < kw; ++kx) dst[kx] = 0.0f;
-                    continue;
-                }
-                const float* src = plane + iy * w;
-                if (inner_x) {
-                    for (int64_t kx = 0; kx < kw; ++kx) dst[kx] = src[x0 + kx];
-                } else {
-                    for (int64_t kx = 0; kx < kw; ++kx) {
-                        const int64_t ix = x0 + kx;
-                        dst[kx] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
-                    }
-                }
-            }
-        }
-    }
-}
-
-}  // namespace
-
-int64_t conv2d_scratch_floats(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int threads) {
-    return int64_t(std::max(threads, 1)) * kConvTile * (cin * kh * kw + cout);
+    return cout * K + (h + 2 * pad) * (w + 2 * pad) * cin +
+           int64_t(std::max(threads, 1)) * kConvTile * (K + cout);
 }
 
 void conv2d(const float* x, int64_t cin, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias,
@@ -60,27 +28,66 @@ void conv2d(const float* x, int64_t cin, int64_t h, int64_t w, const Tensor& wei
     const int64_t cout = weight.dim(0), kh = weight.dim(2), kw = weight.dim(3);
     const int64_t ho = h + 2 * pad - kh + 1, wo = w + 2 * pad - kw + 1;
     if (ho <= 0 || wo <= 0 || cout <= 0) return;
-    const int64_t P = ho * wo, K = cin * kh * kw;
-    const int64_t tiles = (P + kConvTile - 1) / kConvTile;
+    const int64_t P = ho * wo, K = cin * kh * kw, hp = h + 2 * pad, wp = w + 2 * pad;
+    const bool has_bias = !bias.empty();
+
+    // The weight in (ky, kx, ci) order as f32, so that an im2col row is kh runs of kw·cin values that lie
+    // together in the channels-last input. Reordering costs cout·K, the conv cout·K·P.
+    float* wr = scratch;
+    pool.parallel_for(cout, 4, [&](int64_t c0, int64_t c1) {
+        for (int64_t co = c0; co < c1; ++co)
+            for (int64_t ci = 0; ci < cin; ++ci)
+                for (int64_t k = 0; k < kh * kw; ++k)
+                    wr[co * K + k * cin + ci] =
+                        detail::load_as_f32(weight.data, weight.dtype, (co * cin + ci) * kh * kw + k);
+    });
+    // The input channels-last with its zero border: xp[hp, wp, cin]. Written in blocks of 8 columns so the
+    // strided side of the transpose stays within a few cache lines.
+    float* xp = wr + cout * K;
+    pool.parallel_for(hp, 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t iy = r - pad;
+            float* prow = xp + r * wp * cin;
+            if (iy < 0 || iy >= h) {
+                std::memset(prow, 0, size_t(wp * cin) * sizeof(float));
+                continue;
+            }
+            std::memset(prow, 0, size_t(pad * cin) * sizeof(float));
+            std::memset(prow + (pad + w) * cin, 0, size_t(pad * cin) * sizeof(float));
+            for (int64_t x0 = 0; x0 < w; x0 += 8) {
+                const int64_t x1 = std::min(w, x0 + 8);
+                for (int64_t ci = 0; ci < cin; ++ci) {
+                    const float* src = x + (ci * h + iy) * w;
+                    float* dst = prow + pad * cin + ci;
+                    for (int64_t ix = x0; ix < x1; ++ix) dst[ix * cin] = src[ix];
+                }
+            }
+        }
+    });
+
     const int64_t per_thread = kConvTile * (K + cout);
+    const int64_t tiles = (P + kConvTile - 1) / kConvTile;
+    const int64_t run = kw * cin;
     pool.parallel_for(tiles, 1, [&](int64_t b, int64_t e) {
-        float* col = scratch + int64_t(pool.thread_index()) * per_thread;
+        float* col = xp + hp * wp * cin + int64_t(pool.thread_index()) * per_thread;
         float* y = col + kConvTile * K;
         for (int64_t tile = b; tile < e; ++tile) {
             const int64_t p0 = tile * kConvTile, p1 = std::min(P, p0 + kConvTile), n = p1 - p0;
-            const float* rows = col;
-            if (kh == 1 && kw == 1 && pad == 0) {
-                // 1×1: the im2col row of a position is its channel vector (a transpose).
-                for (int64_t p = p0; p < p1; ++p)
-                    for (int64_t ci = 0; ci < cin; ++ci) col[(p - p0) * K + ci] = x[ci * h * w + p];
-            } else {
-                gather_tile(x, cin, h, w, kh, kw, pad, wo, p0, p1, col);
+            for (int64_t p = p0; p < p1; ++p) {
+                const int64_t oy = p / wo, ox = p % wo;
+                float* row = col + (p - p0) * K;
+                for (int64_t ky = 0; ky < kh; ++ky)
+                    std::memcpy(row + ky * run, xp + ((oy + ky) * wp + ox) * cin,
+                                size_t(run) * sizeof(float));
             }
-            // Nested parallel_for calls run inline: this thread computes its whole tile.
-            matmul(rows, n, K, weight, bias, y, pool);
+            // y[cout, n] = weight · colᵀ: each output channel's row is then one contiguous run of the output
+            // (nested parallel_for calls run inline: this thread computes its whole tile).
+            matmul(wr, cout, K, Tensor{DType::F32, Shape{n, K}, DeviceKind::Cpu, col}, Tensor{}, y, pool);
             for (int64_t co = 0; co < cout; ++co) {
+                const float b0 = has_bias ? detail::load_as_f32(bias.data, bias.dtype, co) : 0.0f;
+                const float* src = y + co * n;
                 float* dst = out + co * P + p0;
-                for (int64_t t = 0; t < n; ++t) dst[t] = y[t * cout + co];
+                for (int64_t t = 0; t < n; ++t) dst[t] = src[t] + b0;
             }
         }
     });

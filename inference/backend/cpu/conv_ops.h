@@ -11,15 +11,17 @@
 namespace tessera::cpu {
 
 // Output positions handled per im2col tile (a tile's columns are built once and swept by the GEMM).
-constexpr int64_t kConvTile = 128;
+constexpr int64_t kConvTile = 256;
 
-// Floats of scratch conv2d needs for this weight and pool: one im2col tile and one output tile per thread.
-int64_t conv2d_scratch_floats(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int threads);
+// Floats of scratch conv2d needs for this weight, input size, padding and pool: the reordered f32 weight,
+// the padded channels-last input, and per thread one im2col tile and one output tile.
+int64_t conv2d_scratch_floats(int64_t cin, int64_t cout, int64_t kh, int64_t kw, int64_t h, int64_t w,
+                              int64_t pad, int threads);
 
 // out[cout, ho, wo] = conv(x[cin, h, w], weight[cout, cin, kh, kw]) + bias[cout], stride 1, zero padding
 // `pad` on every side: ho = h + 2·pad − kh + 1, wo likewise. bias may be empty. The output positions are
 // split into tiles over the pool; each thread gathers its tile's im2col rows [tile, cin·kh·kw] and
-// multiplies them with the weight as stored (cpu::matmul). out must not alias x. scratch: at least
+// multiplies them with the weight (cpu::matmul). out must not alias x. scratch: at least
 // conv2d_scratch_floats(...) floats.
 void conv2d(const float* x, int64_t cin, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias,
             int pad, float* out, float* scratch, ThreadPool& pool);
