@@ -13,7 +13,7 @@ cmake -S . -B build/gpu -G Ninja -DTESSERA_ENGINE_ONLY=ON -DTESSERA_CUDA=ON -DCM
   -DCMAKE_BUILD_TYPE=Release -DTESSERA_WERROR=OFF >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 cmake --build build/gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E 'error|FAILED' "$out/build.log" | head -40; exit 1; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/device.txt"
-ctest --test-dir build/gpu -L gpu -V 2>&1 | tee "$out/checks.log"
+ctest --test-dir build/gpu -L gpu -V --timeout "${TESSERA_CHECK_TIMEOUT:-600}" 2>&1 | tee "$out/checks.log"
 status=${PIPESTATUS[0]}
 if [[ "${1:-}" == --bench ]]; then
   shift

@@ -311,13 +311,18 @@ int main() {
         std::printf("no CUDA device: skipped\n");
         return 77;
     }
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
     Counter c;
+    std::printf("text sampler\n");
     check_text_sampler(c);
+    std::printf("guidance sampler\n");
     check_cfg_sampler(c);
     auto ref = load_reference();
     c.expect(ref.ok(), "Janus reference files", ref.ok() ? "" : ref.error().to_string());
     if (ref.ok()) {
+        std::printf("VQ decoder\n");
         check_vq(c, *ref);
+        std::printf("image-token loop\n");
         check_generation(c, *ref);
     }
     return c.finish();

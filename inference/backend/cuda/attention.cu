@@ -91,6 +91,7 @@ __global__ void __launch_bounds__(kThreads)
     const uint16_t* k_head = k_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     const uint16_t* v_head = v_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     const bool vec = (hd & 3) == 0;  // every real model: 8-byte loads of 4 bf16 per lane
+    uint2 vr[kKeysPerWarp];  // this lane's values (vector path), loaded with the keys
     if (vec && hd <= 128) {
         // Each warp owns keys j ≡ warp (mod 4) of the chunk and issues all of their loads before using
         // any, so the loads of 16 keys are in flight together instead of one key per round trip.
@@ -101,12 +102,21 @@ __global__ void __launch_bounds__(kThreads)
         for (int gg = 0; gg < kMaxGroup; ++gg)
 #pragma unroll
             for (int e = 0; e < 4; ++e) qr[gg][e] = (gg < G && active) ? qs[gg * hd + d0 + e] : 0.f;
+        // Keys and values are both issued now: the values do not depend on the scores, so their loads
+        // overlap the score and softmax work instead of starting a second round trip after it.
         uint2 kr[kKeysPerWarp];
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {
             const int j = warp + i * kWarps;
             kr[i] = (active && j < n)
                         ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
+                        : make_uint2(0u, 0u);
+        }
+#pragma unroll
+        for (int i = 0; i < kKeysPerWarp; ++i) {
+            const int j = warp + i * kWarps;
+            vr[i] = (active && j < n)
+                        ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
                         : make_uint2(0u, 0u);
         }
 #pragma unroll
@@ -173,13 +183,6 @@ __global__ void __launch_bounds__(kThreads)
             for (int e = 0; e < 4; ++e) acc[gg][e] = 0.f;
         const int d0 = lane * 4;
         if (d0 < hd) {
-            uint2 vr[kKeysPerWarp];
-#pragma unroll
-            for (int i = 0; i < kKeysPerWarp; ++i) {
-                const int j = warp + i * kWarps;
-                vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
-                              : make_uint2(0u, 0u);
-            }
 #pragma unroll
             for (int i = 0; i < kKeysPerWarp; ++i) {
                 const int j = warp + i * kWarps;

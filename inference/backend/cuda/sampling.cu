@@ -274,7 +274,7 @@ __global__ void __launch_bounds__(kThreads)
         if (prm.top_k > 0 && prm.top_k < V) {
             uint32_t lo = 0, hi = 0xffffffffu;  // invariant: count(key >= lo) >= k
             while (lo < hi) {
-                const uint32_t mid = lo + (hi - lo + 1) / 2;
+                const uint32_t mid = uint32_t(lo + (uint64_t(hi) - lo + 1) / 2);  // 64-bit: hi - lo + 1 can be 2^32
                 float cnt = 0.f;
                 for (int i = threadIdx.x; i < V; i += kThreads) cnt += order_key(row[i] * inv_t) >= mid ? 1.f : 0.f;
                 cnt = block_reduce(cnt, Sum{}, red);
@@ -292,7 +292,7 @@ __global__ void __launch_bounds__(kThreads)
             // Largest key whose kept mass (values >= key) is still >= top_p: the smallest nucleus.
             uint32_t lo = keep, hi = order_key(m);
             while (lo < hi) {
-                const uint32_t mid = lo + (hi - lo + 1) / 2;
+                const uint32_t mid = uint32_t(lo + (uint64_t(hi) - lo + 1) / 2);
                 float mass = 0.f;
                 for (int i = threadIdx.x; i < V; i += kThreads) {
                     const float z = row[i] * inv_t;
