@@ -4,6 +4,10 @@
 
 #include <QApplication>
 #include <QDialog>
+#include <QListView>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
 #include <QFile>
 #include <QTabWidget>
 #include <QTextStream>
@@ -13,6 +17,8 @@
 
 #include "app/Application.h"
 #include "app/ChatController.h"
+#include "app/ImageGenController.h"
+#include "app/InferenceWorker.h"
 #include "app/ModelController.h"
 #include "app/Settings.h"
 #include "ui/chat/ChatPane.h"
@@ -20,6 +26,8 @@
 #include "ui/chat/MessageBubble.h"
 #include "ui/chat/MessageModel.h"
 #include "ui/chat/MessageView.h"
+#include "ui/imagegen/GalleryModel.h"
+#include "ui/imagegen/ImageGenPane.h"
 #include "ui/main/MainWindow.h"
 #include "ui/models/ModelListModel.h"
 #include "ui/models/ModelManagerDialog.h"
@@ -122,6 +130,44 @@ void DemoDriver::next() {
         QWidget* target = cmd == QLatin1String("screenshot") ? static_cast<QWidget*>(w)
                                                             : static_cast<QWidget*>(m_app->models()->dialog());
         if (!target->grab().save(arg)) return fail(QStringLiteral("cannot write %1").arg(arg));
+        proceed();
+    } else if (cmd == QLatin1String("images-prompt")) {
+        w->imagePane()->promptEdit()->setPlainText(arg);
+        proceed();
+    } else if (cmd == QLatin1String("images-count")) {
+        w->imagePane()->countBox()->setValue(arg.toInt());
+        proceed();
+    } else if (cmd == QLatin1String("images-seed")) {
+        ImageGenParams p = w->imagePane()->params();
+        p.seed = arg.toLongLong();
+        w->imagePane()->setParams(p);
+        proceed();
+    } else if (cmd == QLatin1String("images-generate")) {
+        w->imagePane()->generateButton()->click();
+        if (!m_app->images()->isGenerating()) return fail(QStringLiteral("image generation did not start"));
+        proceed();
+    } else if (cmd == QLatin1String("wait-images-step")) {
+        if (!m_app->images()->isGenerating()) return fail(QStringLiteral("no image generation running"));
+        const int wanted = arg.toInt();
+        auto c = std::make_shared<QMetaObject::Connection>();
+        *c = connect(m_app->inference(), &InferenceWorker::imageProgress, this,
+                     [this, c, wanted](quint64, ImageGenPhase phase, int step, int, double) {
+                         if (phase == ImageGenPhase::Prompt || (phase == ImageGenPhase::Tokens && step < wanted)) return;
+                         disconnect(*c);
+                         next();
+                     });
+    } else if (cmd == QLatin1String("wait-images")) {
+        if (!m_app->images()->isGenerating()) return proceed();
+        auto c = std::make_shared<QMetaObject::Connection>();
+        *c = connect(m_app->images(), &ImageGenController::generationFinished, this, [this, c] {
+            disconnect(*c);
+            QTimer::singleShot(100, this, &DemoDriver::next);
+        });
+    } else if (cmd == QLatin1String("images-select")) {
+        ImageGenPane* pane = w->imagePane();
+        const int row = arg.toInt();
+        if (row < 0 || row >= pane->results()->rowCount()) return fail(QStringLiteral("no image %1").arg(row));
+        pane->resultsView()->setCurrentIndex(pane->results()->index(row));
         proceed();
     } else if (cmd == QLatin1String("quit")) {
         QCoreApplication::quit();

@@ -7,6 +7,7 @@
 #include "app/AppPaths.h"
 #include "app/Application.h"
 #include "app/DemoDriver.h"
+#include "app/FaultyEngine.h"
 #include "app/Settings.h"
 #include "ui/common/Theme.h"
 #include "ui/main/MainWindow.h"
@@ -29,12 +30,26 @@ int main(int argc, char** argv) {
     QCommandLineOption demo(QStringLiteral("demo-script"),
                             QStringLiteral("Run a demo script (screenshots): see app/DemoDriver.h."),
                             QStringLiteral("file"));
+    // Screenshots of the Images pane without a Janus-Pro checkpoint: the test engine draws seeded patterns
+    // (folders named *janus*) with real per-step progress.
+    QCommandLineOption testEngine(QStringLiteral("test-engine"),
+                                  QStringLiteral("Use the built-in test engine instead of models (screenshots)."));
     parser.addOption(root);
     parser.addOption(demo);
+    parser.addOption(testEngine);
     parser.process(app);
 
     ApplicationOptions options;
     options.root = parser.value(root);
+    if (parser.isSet(testEngine)) {
+        options.engineFactory = [] {
+            FaultyEngine::Options o;
+            o.imageSteps = 576;
+            o.imageStepMicros = 2500;
+            o.imageSize = 384;
+            return std::unique_ptr<ChatEngine>(new FaultyEngine(o));
+        };
+    }
     {
         // The theme goes first: icons are drawn in the palette's colours when the widgets are made.
         Settings early(AppPaths(options.root).settingsFile());

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the real Tessera app under Xvfb with a tiny fixture model, drives a short chat through its
-# --demo-script option, and saves light and dark screenshots to docs/screenshots/.
+# --demo-script option, and saves light and dark screenshots to docs/screenshots/. The Images pane is shot
+# with the app's built-in test engine (--test-engine), which needs no Janus-Pro checkpoint.
 #   tools/screenshots.sh [build-dir]     (default: build/release; the `tessera` target must be built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,14 @@ CONF
   printf '[appearance]\ntheme=%s\n' "$theme" > "$root/first/config/tessera.conf"
   sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/first-run.demo > "$root/first.demo"
   HOME="$root/first" xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root/first" --demo-script "$root/first.demo"
+  # The Images pane: a folder named like a Janus-Pro checkpoint, served by the test engine.
+  mkdir -p "$root/images/config" "$root/images/models/Janus-Pro-7B"
+  echo '{}' > "$root/images/models/Janus-Pro-7B/config.json"
+  printf '[appearance]\ntheme=%s\n\n[models]\nfolders=%s\n' "$theme" "$root/images/models" \
+    > "$root/images/config/tessera.conf"
+  sed -e "s|@OUT@|$out|g" -e "s|@THEME@|$theme|g" tools/screenshots/images.demo > "$root/images.demo"
+  HOME="$root/images" xvfb-run -a -s "-screen 0 1400x900x24" "$app" --root "$root/images" --test-engine \
+    --demo-script "$root/images.demo"
 done
 
 # The light chat again at 1.5x scaling (a 1920x1200 window of 1280x800 logical pixels).

@@ -21,6 +21,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRandomGenerator>
+#include <QSet>
 #include <QShortcut>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -29,6 +30,7 @@
 
 #include "ui/common/Banner.h"
 #include "ui/common/Icons.h"
+#include "ui/common/Theme.h"
 #include "ui/imagegen/GalleryModel.h"
 #include "ui/imagegen/ImageViewerDialog.h"
 
@@ -88,6 +90,8 @@ ImageGenPane::ImageGenPane(QWidget* parent) : QWidget(parent) {
     auto addLabelled = [&](const QString& text, QWidget* field) {
         auto* label = new QLabel(text, this);
         label->setBuddy(field);
+        // The row is crowded at small widths: labels keep their whole text, the stretch gives way first.
+        label->setMinimumWidth(label->fontMetrics().horizontalAdvance(QString(text).remove(QLatin1Char('&'))) + 4);
         settings->addWidget(label);
         settings->addWidget(field);
     };
@@ -232,6 +236,8 @@ ImageGenPane::ImageGenPane(QWidget* parent) : QWidget(parent) {
     connect(m_dice, &QToolButton::clicked, this,
             [this] { m_seed->setValue(int(QRandomGenerator::global()->bounded(ImageGenParams::kMaxSeed))); });
     connect(m_lock, &QToolButton::toggled, this, [this](bool on) {
+        // The flat button shows no pressed state of its own: the accent colour says the seed is kept.
+        m_lock->setIcon(Icons::icon(QStringLiteral("pin"), on ? Theme::color(Theme::Color::Accent) : QColor()));
         m_lock->setToolTip(on ? tr("The seed is kept between runs") : tr("Keep this seed for the next runs"));
     });
     auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
@@ -378,7 +384,23 @@ void ImageGenPane::showResults(const QList<GeneratedImageItem>& items) {
     }
 }
 
-void ImageGenPane::setGallery(const QList<GeneratedImageItem>& items) { m_gallery->setItems(items); }
+void ImageGenPane::setGallery(const QList<GeneratedImageItem>& items) {
+    // The stored gallery can arrive after a first batch was made (storage opens in the background): what is
+    // on screen already stays, once.
+    QSet<qint64> shown;
+    for (const auto& it : m_results->items()) shown.insert(it.id);
+    QList<GeneratedImageItem> merged;
+    QSet<qint64> loaded;
+    for (const auto& it : items) {
+        if (shown.contains(it.id)) continue;
+        merged << it;
+        loaded.insert(it.id);
+    }
+    for (const auto& it : m_gallery->items()) {
+        if (it.id == 0 || !loaded.contains(it.id)) merged << it;
+    }
+    m_gallery->setItems(merged);
+}
 
 void ImageGenPane::updateStored(const QList<GeneratedImageItem>& stored) {
     m_results->updateStored(stored);

@@ -51,6 +51,7 @@ public:
 
     // A finished batch goes to the results grid; the previous results move down to the gallery.
     void showResults(const QList<GeneratedImageItem>& items);
+    // The stored gallery (at start); images already on screen are not shown twice.
     void setGallery(const QList<GeneratedImageItem>& items);
     void updateStored(const QList<GeneratedImageItem>& stored);
 
