@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "backend/cpu/ops.h"
 #include "backend/cpu/convert.h"
+#include "backend/cpu/ops.h"
 #include "backend/cpu/transformer_ops.h"
 
 namespace tessera {
@@ -21,7 +21,8 @@ Error config_error(const std::string& file, const std::string& what) {
 Status read_int(const nlohmann::json& params, const char* key, int& value, const std::string& file) {
     if (!params.is_object() || !params.contains(key)) return {};
     const nlohmann::json& v = params[key];
-    if (!v.is_number_integer()) return config_error(file, std::string("params.") + key + " is not an integer");
+    if (!v.is_number_integer())
+        return config_error(file, std::string("params.") + key + " is not an integer");
     const int64_t n = v.get<int64_t>();
     if (n < -100000 || n > 100000) return config_error(file, std::string("params.") + key + " out of range");
     value = int(n);
@@ -54,23 +55,26 @@ Result<SiglipConfig> siglip_config(std::string_view model_name, const nlohmann::
     if (params.is_object() && params.contains("mlp_ratio")) {
         if (!params["mlp_ratio"].is_number()) return config_error(file, "params.mlp_ratio is not a number");
         mlp_ratio = params["mlp_ratio"].get<double>();
-        if (!(mlp_ratio > 0.0 && mlp_ratio < 64.0)) return config_error(file, "params.mlp_ratio out of range");
+        if (!(mlp_ratio > 0.0 && mlp_ratio < 64.0))
+            return config_error(file, "params.mlp_ratio out of range");
     }
     // timm's Mlp: hidden = int(embed_dim * mlp_ratio).
     c.mlp_width = int(double(c.width) * mlp_ratio);
     // create_siglip_vit: select_layer <= 0 keeps layers + select_layer + 1 blocks, > 0 keeps that many.
     int select_layer = -1;
     TESSERA_TRY(read_int(params, "select_layer", select_layer, file));
-    c.layers = select_layer <= 0 ? std::min(c.layers, c.layers + select_layer + 1) : std::min(c.layers, select_layer);
+    c.layers = select_layer <= 0 ? std::min(c.layers, c.layers + select_layer + 1)
+                                 : std::min(c.layers, select_layer);
 
     if (c.width < 1 || c.heads < 1 || c.width % c.heads != 0)
-        return config_error(file, "width " + std::to_string(c.width) + " is not a positive multiple of heads " +
-                                      std::to_string(c.heads));
+        return config_error(file, "width " + std::to_string(c.width) +
+                                      " is not a positive multiple of heads " + std::to_string(c.heads));
     if (c.layers < 1) return config_error(file, "no transformer blocks left (layers/select_layer)");
     if (c.patch_size < 1 || c.image_size < c.patch_size)
         return config_error(file, "image_size " + std::to_string(c.image_size) + " and patch_size " +
                                       std::to_string(c.patch_size) + " give no patch");
-    if (c.image_size > 4096) return config_error(file, "image_size " + std::to_string(c.image_size) + " too large");
+    if (c.image_size > 4096)
+        return config_error(file, "image_size " + std::to_string(c.image_size) + " too large");
     if (c.mlp_width < 1) return config_error(file, "MLP width is zero");
     return c;
 }
@@ -153,8 +157,8 @@ Status SiglipTower::forward(const float* pixels, float* features, ThreadPool& po
     for (const SiglipBlockWeights& b : m_blocks) {
         cpu::layer_norm(x.data(), b.norm1_w, b.norm1_b, T, W, m_config.eps, h.data(), pool);
         cpu::matmul(h.data(), T, W, b.qkv_w, b.qkv_b, qkv.data(), pool);
-        cpu::attention_full(qkv.data(), qkv.data() + W, qkv.data() + 2 * W, 3 * W, T, H, hd, scale, h.data(), W,
-                            pool);
+        cpu::attention_full(qkv.data(), qkv.data() + W, qkv.data() + 2 * W, 3 * W, T, H, hd, scale, h.data(),
+                            W, pool);
         // proj into the qkv buffer (free once attention has read it), then the residual add.
         cpu::matmul(h.data(), T, W, b.proj_w, b.proj_b, qkv.data(), pool);
         cpu::add_inplace(x.data(), qkv.data(), T * W);

@@ -62,12 +62,12 @@ public:
 private:
     SiglipTower() = default;
     SiglipConfig m_config;
-    int m_grid = 0;                        // G = image_size / patch_size (a remainder is never seen)
-    Tensor m_patch_w;                      // [W, 3, P, P]  patch_embed.proj.weight, used as [W, 3·P·P]
-    Tensor m_patch_b;                      // [W]           patch_embed.proj.bias
-    std::vector<float> m_pos;              // [G², W]       pos_embed [1, G², W], as f32
+    int m_grid = 0;            // G = image_size / patch_size (a remainder is never seen)
+    Tensor m_patch_w;          // [W, 3, P, P]  patch_embed.proj.weight, used as [W, 3·P·P]
+    Tensor m_patch_b;          // [W]           patch_embed.proj.bias
+    std::vector<float> m_pos;  // [G², W]       pos_embed [1, G², W], as f32
     std::vector<SiglipBlockWeights> m_blocks;
-    Tensor m_norm_w, m_norm_b;             // [W]           norm.{weight,bias}
+    Tensor m_norm_w, m_norm_b;  // [W]           norm.{weight,bias}
 };
 
 }  // namespace tessera

@@ -32,10 +32,18 @@ namespace {
 // Files larger than this are refused before reading (an 16384² RGB image stored raw is 768 MiB).
 constexpr uint64_t kMaxImageFileBytes = uint64_t(1) << 30;
 
-uint32_t be16(const uint8_t* p) { return uint32_t(p[0]) << 8 | p[1]; }
-uint32_t le16(const uint8_t* p) { return uint32_t(p[1]) << 8 | p[0]; }
-uint32_t be32(const uint8_t* p) { return be16(p) << 16 | be16(p + 2); }
-uint32_t le32(const uint8_t* p) { return le16(p + 2) << 16 | le16(p); }
+uint32_t be16(const uint8_t* p) {
+    return uint32_t(p[0]) << 8 | p[1];
+}
+uint32_t le16(const uint8_t* p) {
+    return uint32_t(p[1]) << 8 | p[0];
+}
+uint32_t be32(const uint8_t* p) {
+    return be16(p) << 16 | be16(p + 2);
+}
+uint32_t le32(const uint8_t* p) {
+    return le16(p + 2) << 16 | le16(p);
+}
 
 struct HeaderSize {
     int64_t width = 0;
@@ -49,7 +57,7 @@ struct SniffResult {
     HeaderSize size;
     bool jpeg = false;
     size_t frame_offset = 0;  // JPEG: where the frame header starts (thumbnails in APPn segments come before)
-    std::string problem;  // for Bad
+    std::string problem;      // for Bad
 };
 
 SniffResult bad(std::string problem) {
@@ -145,8 +153,10 @@ SniffResult sniff(const uint8_t* b, size_t n) {
         const int64_t w = int32_t(le32(b + 18)), h = int32_t(le32(b + 22));
         return ok(w < 0 ? -w : w, h < 0 ? -h : h);
     }
-    if (n >= 16 && std::memcmp(b, "RIFF", 4) == 0 && std::memcmp(b + 8, "WEBP", 4) == 0) return sniff_webp(b, n);
-    if (n >= 8 && (std::memcmp(b, "II*\0", 4) == 0 || std::memcmp(b, "MM\0*", 4) == 0)) return sniff_tiff(b, n);
+    if (n >= 16 && std::memcmp(b, "RIFF", 4) == 0 && std::memcmp(b + 8, "WEBP", 4) == 0)
+        return sniff_webp(b, n);
+    if (n >= 8 && (std::memcmp(b, "II*\0", 4) == 0 || std::memcmp(b, "MM\0*", 4) == 0))
+        return sniff_tiff(b, n);
     return {};
 }
 
@@ -168,7 +178,8 @@ Error image_error(const std::string& name, const std::string& what) {
 // convert("RGB") would produce it.
 Result<Image> to_rgb(const cv::Mat& m, const std::string& name) {
     const int ch = m.channels();
-    if (ch != 1 && ch != 3 && ch != 4) return image_error(name, std::to_string(ch) + "-channel images are not supported");
+    if (ch != 1 && ch != 3 && ch != 4)
+        return image_error(name, std::to_string(ch) + "-channel images are not supported");
     cv::Mat src = m;
     if (m.depth() != CV_8U && m.depth() != CV_16U) {
         cv::Mat tmp;
@@ -222,14 +233,16 @@ Result<Image> decode_image(const uint8_t* bytes, size_t size, const std::string&
                               name + ": image is " + std::to_string(s.size.width) + " x " +
                                   std::to_string(s.size.height) + " pixels, more than the limit of " +
                                   std::to_string(kMaxImagePixels) + " pixels");
-        if (s.jpeg && !jpeg_has_end_marker(bytes, size, s.frame_offset)) return image_error(name, "truncated JPEG (no end marker)");
+        if (s.jpeg && !jpeg_has_end_marker(bytes, size, s.frame_offset))
+            return image_error(name, "truncated JPEG (no end marker)");
     }
 #if TESSERA_HAVE_OPENCV
     if (size > size_t(INT32_MAX)) return make_error(ErrorCode::InvalidArgument, name + ": file too large");
     cv::Mat decoded;
     try {
         const cv::Mat buf(1, int(size), CV_8UC1, const_cast<uint8_t*>(bytes));
-        decoded = cv::imdecode(buf, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR | cv::IMREAD_IGNORE_ORIENTATION);
+        decoded =
+            cv::imdecode(buf, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR | cv::IMREAD_IGNORE_ORIENTATION);
     } catch (const cv::Exception& e) {
         return image_error(name, std::string("cannot decode the image (") + e.what() + ")");
     } catch (const std::exception& e) {
@@ -237,12 +250,14 @@ Result<Image> decode_image(const uint8_t* bytes, size_t size, const std::string&
     }
     if (decoded.empty()) {
         if (s.kind == Sniff::Unknown) return image_error(name, "not an image file this build can read");
-        return image_error(name, "cannot decode the image (corrupt, truncated, or a format this build does not read)");
+        return image_error(
+            name, "cannot decode the image (corrupt, truncated, or a format this build does not read)");
     }
     if (int64_t(decoded.cols) * decoded.rows > kMaxImagePixels)
-        return make_error(ErrorCode::InvalidArgument,
-                          name + ": image is " + std::to_string(decoded.cols) + " x " + std::to_string(decoded.rows) +
-                              " pixels, more than the limit of " + std::to_string(kMaxImagePixels) + " pixels");
+        return make_error(ErrorCode::InvalidArgument, name + ": image is " + std::to_string(decoded.cols) +
+                                                          " x " + std::to_string(decoded.rows) +
+                                                          " pixels, more than the limit of " +
+                                                          std::to_string(kMaxImagePixels) + " pixels");
     if (s.kind == Sniff::Ok && (decoded.cols != s.size.width || decoded.rows != s.size.height))
         return image_error(name, "decoded size differs from the size in its header");
     try {
@@ -260,7 +275,8 @@ Result<Image> read_image(const std::filesystem::path& file) {
     std::error_code ec;
     const auto status = std::filesystem::status(file, ec);
     if (ec || !std::filesystem::exists(status)) return make_error(ErrorCode::Io, name + ": no such file");
-    if (std::filesystem::is_directory(status)) return make_error(ErrorCode::Io, name + ": is a directory, not an image");
+    if (std::filesystem::is_directory(status))
+        return make_error(ErrorCode::Io, name + ": is a directory, not an image");
     const uint64_t bytes = std::filesystem::file_size(file, ec);
     if (ec) return make_error(ErrorCode::Io, name + ": cannot read the file size (" + ec.message() + ")");
     if (bytes > kMaxImageFileBytes)

@@ -1,6 +1,6 @@
 // Pillow-exact BICUBIC resampling and the Janus image processor (models.md §5.3, §5.4). The resampler
-// follows Pillow's resampler (13.0) step by step (coefficients in double, normalised, then fixed point with 22
-// fractional bits rounded half away from zero; integer accumulation with a half bias; clip to 0..255), so
+// follows Pillow's resampler (13.0) step by step (coefficients in double, normalised, then fixed point with
+// 22 fractional bits rounded half away from zero; integer accumulation with a half bias; clip to 0..255), so
 // the output is identical to Image.resize, not merely close.
 #include "runtime/image_preprocess.h"
 
@@ -186,7 +186,8 @@ void janus_preprocess(const Image& src, int image_size, float* out) {
         for (int x = 0; x < rw; ++x) {
             const int X = x + ox;
             if (X >= S) break;
-            for (int c = 0; c < 3; ++c) out[size_t(c) * plane + size_t(Y) * size_t(S) + size_t(X)] = table[in[x * 3 + c]];
+            for (int c = 0; c < 3; ++c)
+                out[size_t(c) * plane + size_t(Y) * size_t(S) + size_t(X)] = table[in[x * 3 + c]];
         }
     }
 }

@@ -6,9 +6,10 @@
 
 namespace tessera {
 
-// Pillow Image.resize(size, BICUBIC) on an RGB image, bit-exact with Pillow 13: separable passes with an 8-bit
-// intermediate (horizontal first, unless the height shrinks by more than twice as many pixels as the width), antialiasing support when shrinking, 22-bit fixed-point weights; an axis whose size does
-// not change is not filtered at all. Returns an empty Image when src is empty or out_w/out_h < 1.
+// Pillow Image.resize(size, BICUBIC) on an RGB image, bit-exact with Pillow 13: separable passes with an
+// 8-bit intermediate (horizontal first, unless the height shrinks by more than twice as many pixels as the
+// width), antialiasing support when shrinking, 22-bit fixed-point weights; an axis whose size does not change
+// is not filtered at all. Returns an empty Image when src is empty or out_w/out_h < 1.
 Image resize_bicubic(const Image& src, int out_w, int out_h);
 
 // The Janus VLMImageProcessor: aspect-preserving bicubic resize so the longer side is image_size (the

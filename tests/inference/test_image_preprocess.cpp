@@ -23,9 +23,13 @@ namespace {
 
 constexpr int kS = 384;
 
-std::filesystem::path dir() { return test::fixture("janus/siglip"); }
+std::filesystem::path dir() {
+    return test::fixture("janus/siglip");
+}
 
-nlohmann::json cases_json() { return nlohmann::json::parse(test::read_file(dir() / "cases.json")); }
+nlohmann::json cases_json() {
+    return nlohmann::json::parse(test::read_file(dir() / "cases.json"));
+}
 
 std::string fnv1a64(const uint8_t* p, size_t n) {
     uint64_t h = 0xCBF29CE484222325ull;
@@ -38,7 +42,9 @@ std::string fnv1a64(const uint8_t* p, size_t n) {
     return buf;
 }
 
-std::string hash_image(const Image& img) { return fnv1a64(img.rgb.data(), img.rgb.size()); }
+std::string hash_image(const Image& img) {
+    return fnv1a64(img.rgb.data(), img.rgb.size());
+}
 
 // The bf16 bit patterns of a float tensor whose values are bf16-exact, little-endian, for hashing.
 std::vector<uint8_t> bf16_bytes(const std::vector<float>& v) {
@@ -83,7 +89,9 @@ void TestImagePreprocess::decodeMatchesPillow() {
         QCOMPARE(img->height, c["height"].get<int>());
         QCOMPARE(img->rgb.size(), size_t(img->width) * size_t(img->height) * 3);
         QVERIFY2(hash_image(*img) == c["rgb_fnv1a64"].get<std::string>(),
-                 (name + " (" + c["pillow_mode"].get<std::string>() + "): pixels differ from Pillow's convert(\"RGB\")").c_str());
+                 (name + " (" + c["pillow_mode"].get<std::string>() +
+                  "): pixels differ from Pillow's convert(\"RGB\")")
+                     .c_str());
     }
 }
 
@@ -102,7 +110,8 @@ void TestImagePreprocess::resizeMatchesPillow() {
         QCOMPARE(out.width, w);
         QCOMPARE(out.height, h);
         QVERIFY2(hash_image(out) == rc["fnv1a64"].get<std::string>(),
-                 (src_name + " -> " + std::to_string(w) + "x" + std::to_string(h) + " differs from Pillow").c_str());
+                 (src_name + " -> " + std::to_string(w) + "x" + std::to_string(h) + " differs from Pillow")
+                     .c_str());
     }
 }
 
@@ -154,9 +163,10 @@ void TestImagePreprocess::janusPaddedImagesMatchProcessor() {
                         ++mismatches;
                     }
                 }
-        QVERIFY2(mismatches == 0, (name + ": " + std::to_string(mismatches) + " values differ, first at pixel (" +
-                                   std::to_string(first % kS) + ", " + std::to_string(first / kS) + ")")
-                                      .c_str());
+        QVERIFY2(mismatches == 0,
+                 (name + ": " + std::to_string(mismatches) + " values differ, first at pixel (" +
+                  std::to_string(first % kS) + ", " + std::to_string(first / kS) + ")")
+                     .c_str());
     }
 }
 
@@ -218,7 +228,8 @@ void TestImagePreprocess::badFilesAreNamedErrors() {
         auto r = read_image(path);
         QVERIFY2(!r.ok(), (file_name + " (" + what + ") was accepted").c_str());
         const std::string msg = r.error().to_string();
-        QVERIFY2(msg.find(file_name) != std::string::npos, (file_name + ": message does not name it: " + msg).c_str());
+        QVERIFY2(msg.find(file_name) != std::string::npos,
+                 (file_name + ": message does not name it: " + msg).c_str());
     };
     expect_error("empty.png", "", "empty");
     expect_error("text.png", "this is not an image at all, just some text\n", "not an image");

@@ -15,7 +15,8 @@ namespace tessera::cpu {
 
 namespace {
 
-void qk_scores(const float* q, const float* k, int64_t k_stride, int64_t nb, int64_t hd, float scale, float* s) {
+void qk_scores(const float* q, const float* k, int64_t k_stride, int64_t nb, int64_t hd, float scale,
+               float* s) {
 #if TESSERA_CPU_X86
     if (detail::use_avx2()) return detail::qk_scores_avx2(q, k, k_stride, nb, hd, scale, s);
 #endif
@@ -61,8 +62,8 @@ void pv_sum(float* o, const float* p, const float* v, int64_t v_stride, int64_t 
 
 }  // namespace
 
-void layer_norm(const float* x, const Tensor& weight, const Tensor& bias, int64_t rows, int64_t dim, float eps,
-                float* y, ThreadPool& pool) {
+void layer_norm(const float* x, const Tensor& weight, const Tensor& bias, int64_t rows, int64_t dim,
+                float eps, float* y, ThreadPool& pool) {
     if (rows <= 0 || dim <= 0) return;
     pool.parallel_for(rows, 8, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
@@ -85,7 +86,9 @@ void layer_norm(const float* x, const Tensor& weight, const Tensor& bias, int64_
     });
 }
 
-float gelu_exact(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f)); }
+float gelu_exact(float x) {
+    return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f));
+}
 
 float gelu_tanh(float x) {
     constexpr float kAlpha = 0.79788456080286535588f;  // √(2/π)
@@ -103,8 +106,9 @@ void gelu_inplace(float* x, int64_t n, bool tanh_approx, ThreadPool& pool) {
     });
 }
 
-void attention_full(const float* q, const float* k, const float* v, int64_t stride, int64_t T, int64_t n_heads,
-                    int64_t head_dim, float scale, float* out, int64_t out_stride, ThreadPool& pool) {
+void attention_full(const float* q, const float* k, const float* v, int64_t stride, int64_t T,
+                    int64_t n_heads, int64_t head_dim, float scale, float* out, int64_t out_stride,
+                    ThreadPool& pool) {
     if (T <= 0 || n_heads <= 0 || head_dim <= 0) return;
     // Work items are (head, block of queries): a block reads its head's K and V once from cache.
     constexpr int64_t kQueryBlock = 16;

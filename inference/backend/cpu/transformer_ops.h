@@ -12,8 +12,8 @@ namespace tessera::cpu {
 
 // y[r, :] = (x[r, :] - mean) / sqrt(var + eps) ⊙ weight + bias, biased variance, for r in [0, rows).
 // Mean and variance are accumulated in double. y may alias x.
-void layer_norm(const float* x, const Tensor& weight, const Tensor& bias, int64_t rows, int64_t dim, float eps,
-                float* y, ThreadPool& pool);
+void layer_norm(const float* x, const Tensor& weight, const Tensor& bias, int64_t rows, int64_t dim,
+                float eps, float* y, ThreadPool& pool);
 
 // GELU, exact: 0.5·x·(1 + erf(x/√2)).
 float gelu_exact(float x);
@@ -26,7 +26,8 @@ void gelu_inplace(float* x, int64_t n, bool tanh_approx, ThreadPool& pool);
 //   q, k, v: row t of head h at base + t·stride + h·head_dim (e.g. slices of one fused qkv [T, 3·W] buffer
 //            with stride 3·W)
 //   out:     [T, n_heads·head_dim] rows out_stride apart
-void attention_full(const float* q, const float* k, const float* v, int64_t stride, int64_t T, int64_t n_heads,
-                    int64_t head_dim, float scale, float* out, int64_t out_stride, ThreadPool& pool);
+void attention_full(const float* q, const float* k, const float* v, int64_t stride, int64_t T,
+                    int64_t n_heads, int64_t head_dim, float scale, float* out, int64_t out_stride,
+                    ThreadPool& pool);
 
 }  // namespace tessera::cpu
