@@ -200,7 +200,7 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         if (st.ok()) st = cuda::bias_residual(dacc.p, db.p, k.cout, HW, nullptr, dy.p, nullptr);
         cudaDeviceSynchronize();
         std::vector<float> xf = from_bf16(x), ref(size_t(k.cout) * HW);
-        std::vector<float> scratch(size_t(cpu::conv2d_scratch_floats(k.cin, k.cout, k.k, k.k, pool.size())));
+        std::vector<float> scratch(size_t(cpu::conv2d_scratch_floats(k.cin, k.cout, k.k, k.k, k.h, k.w, k.k / 2, pool.size())));
         cpu::conv2d(xf.data(), k.cin, k.h, k.w, host_bf16(W, {k.cout, k.cin, k.k, k.k}), host_bf16(b, {k.cout}), k.k / 2,
                     ref.data(), scratch.data(), pool);
         const double err = rel_error(from_bf16(dy.download()), ref);
