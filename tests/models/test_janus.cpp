@@ -6,6 +6,7 @@
 // bad config fields and missing tensors.
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "runtime/model_state.h"
 #include "support/test_support.h"
 #include "tessera/engine.h"
+#include "tokenizer/chat_format.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace tessera;
@@ -489,6 +491,74 @@ private slots:
             QVERIFY2(!model.ok(), drop.c_str());
             QVERIFY2(contains(model.error().message, drop), model.error().message.c_str());
         }
+    }
+
+    // The official "deepseek" conversation template (janus/utils/conversation.py) on a multi-turn chat with a
+    // system message, as get_prompt().strip() renders it, plus BOS.
+    void chatFormatMultiTurn() {
+        const std::vector<ChatMessage> chat{{"system", "Be brief."},
+                                            {"user", "  What is this?  "},
+                                            {"assistant", " A fox. "},
+                                            {"user", "And the colour?"}};
+        QCOMPARE(render_chat(ChatFormat::Janus, chat, "<BOS>", "<EOS>"),
+                 std::string("<BOS>Be brief.\n\n<|User|>: What is this?\n\n<|Assistant|>: A fox.<EOS>"
+                             "<|User|>: And the colour?\n\n<|Assistant|>:"));
+        // Without a system message: the processor's default sentence.
+        const std::string one = render_chat(ChatFormat::Janus, {{"user", "hi"}}, "", "");
+        QCOMPARE(one, std::string(kJanusSystemPrompt) + "\n\n<|User|>: hi\n\n<|Assistant|>:");
+    }
+
+    // Two images in one message: two expanded runs in order, each filled with its own picture's features.
+    void twoImages() {
+        auto model = Model::load(tiny(), LoadOptions{Device::Cpu, 0});
+        REQUIRE_OK(model);
+        const Image a = ref_image(m_ref.at("image0_rgb")), b = ref_image(m_ref.at("image1_rgb"));
+        const std::vector<Message> two{Message("user", "Compare them.", {a, b})};
+        const std::vector<int32_t> ids = (*model)->chat_prompt(two);
+        const std::vector<int32_t> one = (*model)->chat_prompt({Message("user", "Compare them.", {a})});
+        QCOMPARE(ids.size(), one.size() + 578 + 1);  // boi + 576 + eoi, and one more "\n"
+        const int32_t boi = *m_parts->tokenizer->token_to_id("<begin_of_image>");
+        QCOMPARE(std::count(ids.begin(), ids.end(), boi), std::ptrdiff_t(2));
+        auto session = (*model)->open_session();
+        REQUIRE_OK(session);
+        GenerateOptions opt;
+        opt.sampling.greedy = true;
+        opt.max_tokens = 4;
+        auto ab = (*session)->chat(two, opt);
+        REQUIRE_OK(ab);
+        QCOMPARE(ab->prompt_tokens, int(ids.size()));
+        // The features follow the images' order: run k holds image k's aligned features.
+        ModelState st;
+        st.resolved.config = m_parts->config.llm;
+        auto m = JanusModel::load(m_parts->config, m_parts->checkpoint, st.lm);
+        REQUIRE_OK(m);
+        st.janus = std::move(*m);
+        st.pool = &ThreadPool::global();
+        st.janus_tokens.image = *m_parts->tokenizer->token_to_id("<image_placeholder>");
+        auto embeds = janus_prompt_embeddings(st, ids, {&a, &b});
+        REQUIRE_OK(embeds);
+        const size_t H = 16, first = size_t(std::find(ids.begin(), ids.end(), boi) - ids.begin()) + 1;
+        const size_t second = size_t(std::find(ids.begin() + std::ptrdiff_t(first), ids.end(), boi) - ids.begin()) + 1;
+        std::vector<float> pixels(size_t(3) * 384 * 384), feats(576 * H), scratch(576 * (64 + H));
+        for (const auto& [img, at] : {std::pair{&a, first}, std::pair{&b, second}}) {
+            janus_preprocess(*img, 384, pixels.data());
+            REQUIRE_OK(st.janus->image_embeddings(pixels.data(), feats.data(), scratch.data(), ThreadPool::global()));
+            QCOMPARE(max_rel_error(slice(*embeds, at * H, 576 * H), feats), 0.0);
+        }
+        // More placeholders than images is an error naming the mismatch.
+        auto bad = (*session)->chat({Message("user", "<image_placeholder> and <image_placeholder>", {a})}, opt);
+        QVERIFY(!bad.ok());
+        QVERIFY2(contains(bad.error().message, "image placeholders"), bad.error().message.c_str());
+    }
+
+    void probeEstimatesGenerationMemory() {
+        auto info = probe_model(tiny());
+        REQUIRE_OK(info);
+        QCOMPARE(info->kind, ModelKind::Janus);
+        QVERIFY(info->image_generation);
+        // Weights plus, for the default 4 images, 8 sequences of at least 576 image tokens each.
+        const uint64_t kv8 = 8ull * 576 * info->kv_bytes_per_token;
+        QVERIFY(info->memory_estimate > info->weight_bytes + kv8);
     }
 
     void imagesRefusedByTextModels() {
