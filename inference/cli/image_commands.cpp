@@ -1,6 +1,8 @@
 // tessera-cli generate and describe: text-to-image with a Janus-Pro folder (PNG files carrying the prompt,
 // seed, guidance, temperature, model and software version as text chunks; progress on stderr) and a question
 // about a picture (the answer streamed to stdout).
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -86,15 +88,18 @@ int run_generate(int argc, char** argv) {
     const bool quiet = args->flag("--quiet");
     opt.cancel = &g_image_cancel;
     std::signal(SIGINT, on_image_sigint);
+    // A terminal gets one line updated in place; a pipe or log one line per finished phase.
+    const bool tty = isatty(fileno(stderr)) != 0;
     auto result = (*session)->generate_images(*prompt, opt, [&](const ImageGenerationProgress& p) {
-        if (!quiet) {
-            std::fprintf(stderr, "\r%s %d/%d  %.1f s   ", phase_name(p.phase), p.step, p.total_steps, p.elapsed_seconds);
+        if (!quiet && (tty || p.step == p.total_steps)) {
+            std::fprintf(stderr, tty ? "\r%s %d/%d  %.1f s   " : "%s %d/%d  %.1f s\n", phase_name(p.phase), p.step,
+                         p.total_steps, p.elapsed_seconds);
             std::fflush(stderr);
         }
         return Flow::Continue;
     });
     std::signal(SIGINT, SIG_DFL);
-    if (!quiet) std::fputs("\n", stderr);
+    if (!quiet && tty) std::fputs("\n", stderr);
     if (!result) return fail(kModelError, result.error().to_string());
 
     std::string model_name = std::filesystem::absolute(dir).filename().string();
