@@ -101,7 +101,6 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
     size_t reuse = 0;
     const size_t limit = std::min(size_t(cached), context.size() - 1);
     while (reuse < limit && history[reuse] == context[reuse]) ++reuse;
-    if (embeds) reuse = 0;  // prompt embeddings given (Janus images): run them all
     cached = int(reuse);
     stats.cached_tokens = int(reuse);
     history.assign(context.begin(), context.end());  // capacity context_length reserved at open
@@ -113,7 +112,9 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
 
     const auto t_prefill = Clock::now();
     TESSERA_ASSIGN(const bool prefilled, prefill(context.size(), opt.cancel, embeds));
-    // Image rows are not their placeholder ids: a later prompt must not reuse the cache across them.
+    // Image rows are not their placeholder ids: a later prompt may reuse the cache only up to the first image
+    // (the prefix check stops at these -1 entries); the embeddings cover the whole context, so the prefill
+    // starts wherever the reuse ended.
     if (embeds)
         for (int32_t& id : history)
             if (id == model->janus_tokens.image) id = -1;

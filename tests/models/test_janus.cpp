@@ -262,6 +262,11 @@ private slots:
         auto again = (*session)->chat({Message("user", "<image_placeholder>\nDescribe this image.", {img})}, opt);
         REQUIRE_OK(again);
         QCOMPARE(again->tokens, stats->tokens);
+        // Reused: the text before the image only (up to and including <begin_of_image>).
+        const auto ids = m_json["understand_ids"].get<std::vector<int32_t>>();
+        const int32_t placeholder = *m_parts->tokenizer->token_to_id("<image_placeholder>");
+        const int first_image = int(std::find(ids.begin(), ids.end(), placeholder) - ids.begin());
+        QCOMPARE(again->cached_tokens, first_image);
     }
 
     // The CFG batch ids, gen_head after prefill and CFG-combined logits for FIXED_FEED, step by step.
