@@ -3,6 +3,7 @@
 // unfolded patches (channel, row, column order, matching the weight's [W, 3, P, P] layout).
 #include "models/siglip.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/convert.h"
