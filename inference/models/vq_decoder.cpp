@@ -257,7 +257,6 @@ struct Work {
     float* t;
     float* conv;
     float* attn;
-    int64_t hw;
     ThreadPool& pool;
 };
 
@@ -351,7 +350,6 @@ Status VqDecoder::decode(const int32_t* codes, int count, int grid_h, int grid_w
                mem.data() + 2 * p.activation,
                mem.data() + 3 * p.activation,
                mem.data() + 3 * p.activation + p.conv,
-               hw0,
                pool};
         // z[d, pos] = normalise(codebook[code]) (F.normalize: e / max(|e|, 1e-12)).
         const int32_t* ids = codes + img * hw0;

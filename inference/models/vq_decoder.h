@@ -42,8 +42,8 @@ public:
     Status decode(const int32_t* codes, int count, int grid_h, int grid_w, float* out,
                   ThreadPool& pool) const;
 
-    // Working memory decode() allocates for one grid (activations, conv tiles for pool-size threads,
-    // attention); independent of count (images are decoded one after another).
+    // Working memory decode() allocates for one grid (activations, conv tiles for as many threads as
+    // ThreadPool::global() has, attention); independent of count (images are decoded one after another).
     uint64_t scratch_bytes(int grid_h, int grid_w) const;
 
     // Internal pieces, public so the .cpp's helpers can name them.
