@@ -12,9 +12,11 @@ namespace {
 
 const char* kUsage =
     "usage: tessera-cli <command> DIR [options]\n"
+    "DIR is a model folder, a .gguf file, or a folder holding one .gguf (and no config.json)\n"
     "\n"
     "commands:\n"
     "  info DIR [--json]                      kind, parameters, dtype, files, memory estimate\n"
+    "  info FILE.gguf --chat-template         the chat template stored in a GGUF (info shows the format chosen)\n"
     "  chat DIR [-p PROMPT] [options]         chat on stdin (one line per turn), or one reply to PROMPT\n"
     "  tokenize DIR [--no-special]            token ids of the text on stdin (BOS added unless --no-special)\n"
     "  logits DIR --ids 1,2,3 --out FILE [--json]\n"
