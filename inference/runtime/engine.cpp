@@ -147,11 +147,24 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
         if (options.device == Device::Auto && cuda_device_count() > 0 && !block_quantized)
             use_gpu = cuda_memory_estimate(st->resolved.config, gpu) < cuda_free_memory(gpu.device);
         if (st->resolved.spec.kind == ModelKind::Janus) {
-            // Janus-Pro runs on the CPU here (runtime/janus_runtime.cpp).
-            if (options.device == Device::Cuda)
-                return make_error(ErrorCode::Unsupported, dir.string() + ": Janus-Pro runs on the CPU only in this "
-                                                                         "build (use --device cpu or auto)");
+            // Janus-Pro: understanding on the CPU (runtime/janus_runtime.cpp); image generation on the GPU when
+            // one is present and a batch fits in its free memory (models/janus_gpu.h), else on the CPU too.
             TESSERA_TRY(load_janus(dir, *st));
+            if (options.device != Device::Cpu && cuda_device_count() > 0) {
+                const int images = janus_gpu_max_images(*st->resolved.janus, st->janus->vq(), gpu.device);
+                if (images > 0) {
+                    TESSERA_ASSIGN(st->janus_gpu, janus_gpu_load(*st->resolved.janus, *st->checkpoint, st->janus->vq(),
+                                                                 gpu.device, images, 448));
+                    st->device = Device::Cuda;
+                    st->device_name = cuda_device_description(gpu.device);
+                } else if (options.device == Device::Cuda) {
+                    return make_error(ErrorCode::OutOfMemory, dir.string() + ": Janus-Pro image generation does not fit in the "
+                                                                             "free memory of " +
+                                                                             cuda_device_description(gpu.device));
+                }
+            } else if (options.device == Device::Cuda) {
+                return make_error(ErrorCode::Unsupported, dir.string() + ": no CUDA device is available");
+            }
         } else if (use_gpu) {
             TESSERA_ASSIGN(st->lm, load_cuda_lm(st->resolved.config, *st->checkpoint, gpu));
             st->device = Device::Cuda;

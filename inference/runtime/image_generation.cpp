@@ -117,6 +117,31 @@ Result<ImageGenerationResult> generate_janus_images(const ModelState& m, std::st
                                                           " positions");
     const std::vector<int32_t> uncond = janus_uncond_ids(cond, m.janus_tokens.pad);
 
+    if (m.janus_gpu) {
+        // The same loop on the GPU (models/janus_cuda.cpp): the 2·P rows decode as one batch in a CUDA graph and
+        // the draws come from the device's counter-based generator, so images differ from the CPU path's
+        // for the same seed (each path is reproducible on its own).
+        JanusGpuRun run;
+        run.cond = cond;
+        run.uncond = uncond;
+        run.count = opt.count;
+        run.image_tokens = N;
+        run.cfg_weight = opt.cfg_weight;
+        run.temperature = opt.temperature;
+        run.seed = opt.seed;
+        ImageGenerationResult result;
+        std::vector<std::vector<float>> pixels;
+        TESSERA_TRY(janus_gpu_generate(*m.janus_gpu, run, result.codes, pixels, result.token_seconds, result.pixel_seconds,
+                                       [&](int phase, int done, int total) {
+                                           return report(phase == 0 ? ImageGenerationProgress::Phase::Tokens
+                                                                    : ImageGenerationProgress::Phase::Pixels,
+                                                         done, total);
+                                       }));
+        const int side = grid * janus.vq().upsample_factor();
+        for (const auto& chw : pixels) result.images.push_back(vq_to_image(chw.data(), side, side));
+        return result;
+    }
+
     const CausalLm& lm = *m.lm;
     ThreadPool& pool = *m.pool;
     const int P = opt.count, R = 2 * P, H = janus.hidden(), K = janus.image_vocab();

@@ -10,6 +10,7 @@
 #include "io/checkpoint.h"
 #include "models/causal_lm.h"
 #include "models/janus.h"
+#include "models/janus_gpu.h"
 #include "models/registry.h"
 #include "tessera/engine.h"
 #include "tokenizer/tokenizer.h"
@@ -35,6 +36,8 @@ struct ModelState {
     // Janus-Pro (ModelKind::Janus): the vision/generation parts around `lm`, and its special tokens
     // resolved by string through the tokenizer (models.md §9).
     std::unique_ptr<JanusModel> janus;
+    // Its image generation on the GPU when one is present (models/janus_gpu.h); understanding stays on the CPU.
+    std::shared_ptr<JanusGpu> janus_gpu;
     struct JanusTokens {
         int32_t image = -1, begin_image = -1, end_image = -1, pad = -1;
     } janus_tokens;

@@ -1,0 +1,40 @@
+// Janus-Pro image generation on the GPU behind a header with no CUDA types, so the runtime can hold and call
+// it in every build: the image-token loop (CudaJanusGen) and the VQ-16 decoder (CudaVqDecoder) together.
+// Without the CUDA backend (TESSERA_HAVE_CUDA unset) loading reports that no GPU can be used.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "models/janus.h"
+#include "tessera/error.h"
+
+namespace tessera {
+
+struct JanusGpu;  // opaque: CudaJanusGen + CudaVqDecoder
+
+// The most images one batch can hold on `device` with its free memory (0: none, or no GPU), at most 16.
+int janus_gpu_max_images(const JanusConfig& config, const VqDecoder& vq, int device);
+// Loads the language model and generation weights and the VQ decoder onto the GPU for batches of up to
+// max_images images and prompts of up to max_prompt tokens.
+Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig& config, const Checkpoint& checkpoint,
+                                                 const VqDecoder& vq, int device, int max_images, int max_prompt);
+int janus_gpu_capacity(const JanusGpu& gpu);  // max_images it was loaded for
+
+struct JanusGpuRun {
+    std::vector<int32_t> cond, uncond;
+    int count = 1, image_tokens = 576;
+    float cfg_weight = 5.f, temperature = 1.f;  // temperature 0: greedy
+    uint64_t seed = 0;
+};
+// Tokens ([count][image_tokens]) then pixels (count images, f32 [3, side, side] each, side = grid · 16).
+// progress(phase 0 = tokens / 1 = pixels, done, total) returning false cancels (ErrorCode::Cancelled).
+Status janus_gpu_generate(JanusGpu& gpu, const JanusGpuRun& run, std::vector<std::vector<int32_t>>& codes,
+                          std::vector<std::vector<float>>& pixels, double& token_seconds, double& pixel_seconds,
+                          const std::function<bool(int, int, int)>& progress);
+
+}  // namespace tessera
