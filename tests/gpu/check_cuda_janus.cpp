@@ -20,6 +20,7 @@
 #include "models/janus_cuda.h"
 #include "models/vq_decoder.h"
 #include "models/vq_decoder_cuda.h"
+#include "tessera/engine.h"
 
 using namespace tessera;
 using namespace tessera::gpucheck;
@@ -304,6 +305,47 @@ void check_generation(Counter& c, const Reference& ref) {
     c.expect(!cancelled.ok() && cancelled.error().code == ErrorCode::Cancelled && calls == 5, "Janus: progress can cancel");
 }
 
+// The public API on the GPU: Model::load picks the GPU for image generation; greedy images of the fixture
+// prompt must carry the official loop's tokens and decode to its pictures.
+void check_engine_api(Counter& c, const Reference& ref) {
+    LoadOptions lo;
+    lo.device = Device::Cuda;
+    auto model = Model::load(kTiny, lo);
+    c.expect(model.ok() && (*model)->device() == Device::Cuda, "Janus: Model::load on the GPU",
+             model.ok() ? (*model)->device_name() : model.error().to_string());
+    if (!model.ok()) return;
+    auto session = (*model)->open_session();
+    if (!session.ok()) {
+        c.expect(false, "Janus: open_session", session.error().to_string());
+        return;
+    }
+    ImageGenerationOptions o;
+    o.count = ref.json["gen_parallel"].get<int>();
+    o.image_tokens = ref.json["gen_image_tokens"].get<int>();
+    o.cfg_weight = ref.json["gen_cfg"].get<float>();
+    o.temperature = 0.f;
+    int steps = 0;
+    auto out = (*session)->generate_images("A red fox sitting in the snow.", o,
+                                          [&](const ImageGenerationProgress&) {
+                                              ++steps;
+                                              return Flow::Continue;
+                                          });
+    c.expect(out.ok(), "Janus: Session::generate_images on the GPU", out.ok() ? "" : out.error().to_string());
+    if (!out.ok()) return;
+    const auto expect = ref.json["gen_greedy_tokens"].get<std::vector<std::vector<int32_t>>>();
+    c.expect(out->codes == expect, "Janus: API greedy tokens equal the official loop");
+    c.expect(steps >= o.image_tokens + o.count, "Janus: progress per token step and per image", std::to_string(steps));
+    const TensorEntry* u8 = ref.tensors->find("gen_images_u8");
+    size_t close = 0, total = 0;
+    if (u8 && out->images.size() == size_t(o.count)) {
+        const uint8_t* e = u8->tensor.as<const uint8_t>();
+        for (const Image& im : out->images)
+            for (uint8_t v : im.rgb) close += std::abs(int(v) - int(e[total++])) <= 3;
+    }
+    c.expect(total > 0 && close >= total * 99 / 100, "Janus: API pictures within 3 levels of the official ones",
+             std::to_string(close) + "/" + std::to_string(total));
+}
+
 }  // namespace
 
 int main() {
@@ -324,6 +366,8 @@ int main() {
         check_vq(c, *ref);
         std::printf("image-token loop\n");
         check_generation(c, *ref);
+        std::printf("engine API\n");
+        check_engine_api(c, *ref);
     }
     return c.finish();
 }
