@@ -109,6 +109,11 @@ void ImageGenController::onReady(quint64 requestId, const QList<QImage>& images,
 void ImageGenController::onError(quint64 requestId, const AppError& error) {
     if (requestId != m_active) return;
     if (error.kind != AppError::Kind::Cancelled) m_pane->showError(error);
+    // A batch that failed while loading its model: put the model manager's row back, as chat requests do.
+    ModelListModel* models = m_models->models();
+    for (const ModelEntry& e : models->entries()) {
+        if (e.state == ModelEntry::State::Loading) models->setState(e.path, ModelEntry::State::Unloaded);
+    }
     finish(requestId, 0);
     m_window->setStatusState(error.kind == AppError::Kind::Cancelled ? tr("Stopped") : tr("Error"));
 }
@@ -143,7 +148,7 @@ bool ImageGenController::sendToChat(const GeneratedImageItem& item) {
     m_chat->setConversationModel(path);
     m_window->panes()->setCurrentWidget(m_window->chatPane());
     Composer* composer = m_window->chatPane()->composer();
-    if (!composer->addImage(item.image, item.filePath)) return false;
+    if (!composer->addImage(item.fullImage(), item.filePath)) return false;
     m_window->chatPane()->focusComposer();
     return true;
 }

@@ -3,6 +3,7 @@
 // read back newest first. Declared in StorageWorker.h with the worker's other slots.
 #include <QBuffer>
 #include <QFileInfo>
+#include <QImageReader>
 
 #include "app/AppInfo.h"
 #include "app/StorageWorker.h"
@@ -78,7 +79,15 @@ void StorageWorker::loadGallery(int limit) {
         if (!bytes) continue;
         GeneratedImageItem item;
         item.id = g.id;
-        item.image = QImage::fromData(reinterpret_cast<const uchar*>(bytes->data()), int(bytes->size()), "PNG");
+        // The gallery keeps thumbnails; the full picture is read from the file when it is opened or saved.
+        QByteArray data = QByteArray::fromRawData(bytes->data(), qsizetype(bytes->size()));
+        QBuffer buffer(&data);
+        QImageReader reader(&buffer, "PNG");
+        const QSize size = reader.size();
+        const int side = GeneratedImageItem::kThumbnailSide;
+        if (size.isValid() && (size.width() > side || size.height() > side))
+            reader.setScaledSize(size.scaled(side, side, Qt::KeepAspectRatio));
+        item.image = reader.read();
         if (item.image.isNull()) continue;
         item.filePath = qs(store.file_path(*a).string());
         item.params.prompt = qs(g.prompt);

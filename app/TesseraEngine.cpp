@@ -64,6 +64,29 @@ std::vector<tessera::Message> toMessages(const EngineRequest& request) {
     return out;
 }
 
+// Reads the pictures attached to the turns into the messages (models that see images). The system prompt,
+// when there is one, is the first message, so turn i is message i + offset.
+std::optional<AppError> attachImages(const EngineRequest& request, std::vector<tessera::Message>& messages) {
+    const size_t offset = request.systemPrompt.isEmpty() ? 0 : 1;
+    for (qsizetype i = 0; i < request.turns.size(); ++i) {
+        for (const QString& file : request.turns[i].imagePaths) {
+            auto image = tessera::read_image(file.toStdString());
+            if (!image)
+                return AppError{AppError::Kind::Io,
+                                QStringLiteral("Cannot read the attached image %1").arg(QFileInfo(file).fileName()),
+                                QString::fromStdString(image.error().to_string())};
+            messages[size_t(i) + offset].images.push_back(std::move(image).value());
+        }
+    }
+    return std::nullopt;
+}
+
+int imageCount(const EngineRequest& request) {
+    int n = 0;
+    for (const auto& t : request.turns) n += int(t.imagePaths.size());
+    return n;
+}
+
 }  // namespace
 
 TesseraEngine::TesseraEngine() = default;
@@ -144,7 +167,10 @@ void TesseraEngine::unload(const QString& path) {
 int TesseraEngine::countPromptTokens(const QString& path, const EngineRequest& request) {
     auto it = m_loaded.find(path);
     if (it == m_loaded.end()) return 0;
-    return int(it->second.model->chat_prompt(toMessages(request)).size());
+    // Pictures are not decoded just to be counted: each takes the model's image tokens in the prompt.
+    const tessera::ModelInfo& info = it->second.model->info();
+    const int perImage = info.vision_input ? std::max(info.image_tokens, 576) : 0;
+    return int(it->second.model->chat_prompt(toMessages(request)).size()) + imageCount(request) * perImage;
 }
 
 std::optional<AppError> TesseraEngine::generate(const QString& path, const EngineRequest& request,
@@ -168,7 +194,11 @@ std::optional<AppError> TesseraEngine::generate(const QString& path, const Engin
         if (!go) stoppedByCallback = true;
         return go ? tessera::Flow::Continue : tessera::Flow::Stop;
     };
-    auto result = it->second.session->chat(toMessages(request), options, onText);
+    std::vector<tessera::Message> messages = toMessages(request);
+    if (it->second.model->info().vision_input) {
+        if (auto error = attachImages(request, messages)) return error;
+    }
+    auto result = it->second.session->chat(messages, options, onText);
     if (!result) return toAppError(result.error(), path);
     if (stats) {
         stats->promptTokens = result->prompt_tokens;

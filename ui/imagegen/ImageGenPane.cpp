@@ -417,7 +417,9 @@ std::optional<GeneratedImageItem> ImageGenPane::selectedItem() const {
 }
 
 void ImageGenPane::openViewer(const GeneratedImageItem& item) {
-    auto* viewer = new ImageViewerDialog(item, this);
+    GeneratedImageItem full = item;
+    full.image = item.fullImage();
+    auto* viewer = new ImageViewerDialog(full, this);
     viewer->setAttribute(Qt::WA_DeleteOnClose);
     connect(viewer, &ImageViewerDialog::saveRequested, this, &ImageGenPane::chooseSaveFile);
     connect(viewer, &ImageViewerDialog::copyRequested, this, &ImageGenPane::copyImage);
@@ -428,7 +430,7 @@ void ImageGenPane::openViewer(const GeneratedImageItem& item) {
 
 bool ImageGenPane::saveImage(const GeneratedImageItem& item, const QString& file) {
     QString error;
-    if (ImageGenMeta::savePng(item.image, item.params, m_version, file, &error)) return true;
+    if (ImageGenMeta::savePng(item.fullImage(), item.params, m_version, file, &error)) return true;
     showError(AppError{AppError::Kind::Io, tr("Cannot save %1: %2").arg(QFileInfo(file).fileName(), error), file});
     return false;
 }
@@ -445,7 +447,7 @@ void ImageGenPane::chooseSaveFile(const GeneratedImageItem& item) {
     dialog->open();
 }
 
-void ImageGenPane::copyImage(const GeneratedImageItem& item) { QApplication::clipboard()->setImage(item.image); }
+void ImageGenPane::copyImage(const GeneratedImageItem& item) { QApplication::clipboard()->setImage(item.fullImage()); }
 
 bool ImageGenPane::restoreFromFile(const QString& file) {
     const auto params = ImageGenMeta::readParams(file);

@@ -6,6 +6,14 @@
 #include <QImageWriter>
 #include <QSaveFile>
 
+QImage GeneratedImageItem::fullImage() const {
+    if (!filePath.isEmpty()) {
+        QImage stored(filePath);
+        if (!stored.isNull()) return stored;
+    }
+    return image;
+}
+
 namespace ImageGenMeta {
 
 QMap<QString, QString> textFor(const ImageGenParams& p, const QString& softwareVersion) {

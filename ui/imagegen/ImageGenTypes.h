@@ -29,11 +29,16 @@ struct ImageGenParams {
 // One image of the gallery.
 struct GeneratedImageItem {
     qint64 id = 0;       // storage id; 0 until stored
-    QImage image;
+    QImage image;        // the picture; for images read back from storage a thumbnail (see fullImage)
     QString filePath;    // the stored PNG (empty until stored)
     ImageGenParams params;
     int batchIndex = 0;  // its place in the batch it came from
     QDateTime createdAt;
+
+    // Longest side of the thumbnails the stored gallery keeps in memory (a full 384 px picture is 432 KB).
+    static constexpr int kThumbnailSide = 256;
+    // The full picture: the stored PNG when there is one, else `image`.
+    QImage fullImage() const;
 };
 
 enum class ImageGenPhase { Prompt, Tokens, Pixels };
