@@ -214,6 +214,37 @@ private slots:
         QCOMPARE(model.error().message, m);
     }
 
+    // A copy of quant_q4_0.gguf with one tensor's info edited in place: the type id (IQ4_NL has Q4_0's block
+    // size and bytes, so the file stays valid) or the name (same length, no architecture has it).
+    void unsupportedTensorsAreNamed_data() {
+        QTest::addColumn<QString>("edit");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("type the kernels do not read")
+            << "type" << "quant_q4_0.gguf: tensor 'blk.0.ffn_up.weight' has type IQ4_NL, which the CPU kernels do not read";
+        QTest::newRow("unknown tensor name")
+            << "name" << "quant_q4_0.gguf: tensor 'blk.0.ffn_zz.weight' [256, 256] has no equivalent";
+    }
+    void unsupportedTensorsAreNamed() {
+        QFETCH(QString, edit);
+        QFETCH(QString, expected);
+        std::string bytes = read_file(fixture("gguf/quant_q4_0.gguf"));
+        const std::string name = "blk.0.ffn_up.weight";
+        const size_t at = bytes.find(name);
+        QVERIFY(at != std::string::npos);
+        if (edit == "type") {
+            const size_t type_at = at + name.size() + 4 + 2 * 8;  // n_dims u32, two u64 dims, then the type
+            QCOMPARE(uint8_t(bytes[type_at]), uint8_t(2));          // Q4_0
+            bytes[type_at] = char(20);                              // IQ4_NL
+        } else {
+            bytes.replace(at + 10, 2, "zz");
+        }
+        TempDir tmp;
+        write_file(tmp / "quant_q4_0.gguf", bytes);
+        auto model = Model::load(tmp / "quant_q4_0.gguf");
+        QVERIFY(!model.ok());
+        QVERIFY2(contains(model.error().message, expected.toStdString()), model.error().message.c_str());
+    }
+
     void blockQuantizedRunsOnCpuOnly() {
         LoadOptions lo;
         lo.device = Device::Cuda;
