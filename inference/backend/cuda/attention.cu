@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(kThreads)
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
                           int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc, int* counters,
-                          uint16_t* out) {
+                          uint16_t* out, bool prefetch_v) {
     pdl_trigger();
     pdl_wait();
     const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
@@ -112,12 +112,14 @@ __global__ void __launch_bounds__(kThreads)
                         ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
                         : make_uint2(0u, 0u);
         }
+        if (prefetch_v) {
 #pragma unroll
-        for (int i = 0; i < kKeysPerWarp; ++i) {
-            const int j = warp + i * kWarps;
-            vr[i] = (active && j < n)
-                        ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
-                        : make_uint2(0u, 0u);
+            for (int i = 0; i < kKeysPerWarp; ++i) {
+                const int j = warp + i * kWarps;
+                vr[i] = (active && j < n)
+                            ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
+                            : make_uint2(0u, 0u);
+            }
         }
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {
@@ -183,6 +185,14 @@ __global__ void __launch_bounds__(kThreads)
             for (int e = 0; e < 4; ++e) acc[gg][e] = 0.f;
         const int d0 = lane * 4;
         if (d0 < hd) {
+            if (!prefetch_v) {
+#pragma unroll
+                for (int i = 0; i < kKeysPerWarp; ++i) {
+                    const int j = warp + i * kWarps;
+                    vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
+                                  : make_uint2(0u, 0u);
+                }
+            }
 #pragma unroll
             for (int i = 0; i < kKeysPerWarp; ++i) {
                 const int j = warp + i * kWarps;
@@ -331,7 +341,7 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
                                                  attention_decode_counters_offset(B, nh, hd, max_seq))
                         : nullptr;
     launch_kernel(decode_partial_kernel, dim3(nsplit, nkv, B), dim3(kThreads), 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd,
-                  max_seq, scale, nsplit, part_ml, part_acc, counters, out);
+                  max_seq, scale, nsplit, part_ml, part_acc, counters, out, !std::getenv("TESSERA_NO_KV_PREFETCH"));
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
     if (counters) return {};
     launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos, nh, hd, nsplit, part_ml, part_acc, out);
