@@ -59,6 +59,7 @@ Application::Application(ApplicationOptions options, QObject* parent)
     m_chat = new ChatController(m_window.get(), m_settings, m_inference, m_storage, this);
     m_models = new ModelController(m_window.get(), m_settings, m_inference, m_chat, this);
     m_images = new ImageGenController(m_window.get(), m_inference, m_storage, m_chat, m_models, this);
+    m_images->setScratchDir(m_paths.cacheDir());
     connect(m_window.get(), &MainWindow::settingsRequested, this, &Application::openSettingsDialog);
     connect(m_window.get(), &MainWindow::closing, this, &Application::saveState);
     if (!m_settings->windowGeometry().isEmpty()) m_window->restoreGeometry(m_settings->windowGeometry());

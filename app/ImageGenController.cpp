@@ -1,6 +1,7 @@
 // ImageGenController: signals between the Images pane and the workers (queued across threads).
 #include "app/ImageGenController.h"
 
+#include <QDir>
 #include <QFileInfo>
 #include <QMetaObject>
 #include <QTabWidget>
@@ -148,7 +149,19 @@ bool ImageGenController::sendToChat(const GeneratedImageItem& item) {
     m_chat->setConversationModel(path);
     m_window->panes()->setCurrentWidget(m_window->chatPane());
     Composer* composer = m_window->chatPane()->composer();
-    if (!composer->addImage(item.fullImage(), item.filePath)) return false;
+    // The chat hands images to the model by file: one still on its way to storage gets a file of its own.
+    QString file = item.filePath;
+    if (file.isEmpty() || !QFileInfo::exists(file)) {
+        const QString dir = (m_scratchDir.isEmpty() ? QDir::tempPath() : m_scratchDir) + QStringLiteral("/generated");
+        QDir().mkpath(dir);
+        file = QStringLiteral("%1/tessera-%2-%3-%4.png")
+                   .arg(dir)
+                   .arg(item.params.seed)
+                   .arg(item.batchIndex + 1)
+                   .arg(QDateTime::currentMSecsSinceEpoch());
+        if (!ImageGenMeta::savePng(item.image, item.params, AppInfo::version(), file)) file.clear();
+    }
+    if (!composer->addImage(item.fullImage(), file)) return false;
     m_window->chatPane()->focusComposer();
     return true;
 }

@@ -29,6 +29,8 @@ public:
     // Opens a new chat with a model that sees images and `item` attached; false (and a banner) without one.
     bool sendToChat(const GeneratedImageItem& item);
     static constexpr int kGalleryLimit = 500;
+    // Where a picture not stored yet is written for "Send to chat" (the chat sends images by file).
+    void setScratchDir(const QString& dir) { m_scratchDir = dir; }
 
 signals:
     // images: how many arrived (0 when cancelled or failed).
@@ -50,4 +52,5 @@ private:
     ChatController* m_chat;
     ModelController* m_models;
     quint64 m_active = 0;
+    QString m_scratchDir;
 };

@@ -2,9 +2,11 @@
 // weights): Generate shows the model's own progress to the last image token and the pictures the engine
 // makes for those settings (the same bytes as Session::generate_images), the same seed gives the same
 // images, cancel half-way leaves none, and after a restart the gallery holds the batch with its settings.
+// "Send to chat" asks the same model about a generated picture.
 #include <QApplication>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QListView>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -18,11 +20,15 @@
 #include <cstring>
 
 #include "app/Application.h"
+#include "app/ChatController.h"
 #include "app/ImageGenController.h"
 #include "app/InferenceWorker.h"
 #include "app/ModelController.h"
 #include "support/test_support.h"
 #include "tessera/engine.h"
+#include "ui/chat/ChatPane.h"
+#include "ui/chat/Composer.h"
+#include "ui/chat/MessageModel.h"
 #include "ui/common/Banner.h"
 #include "ui/imagegen/GalleryModel.h"
 #include "ui/imagegen/ImageGenPane.h"
@@ -37,6 +43,7 @@ QString q(const std::filesystem::path& p) { return QString::fromStdString(p.stri
 std::unique_ptr<Application> startApp(const TempDir& root) {
     QSettings s(q(root.path()) + QStringLiteral("/config/tessera.conf"), QSettings::IniFormat);
     s.setValue(QStringLiteral("models/folders"), QStringList{q(tessera::test::fixture("janus/tiny"))});
+    s.setValue(QStringLiteral("sampling/maxNewTokens"), 8);
     s.sync();
     ApplicationOptions o;
     o.root = q(root.path());  // the default engine: TesseraEngine
@@ -177,6 +184,30 @@ private slots:
             QCOMPARE(rgb(item.fullImage()), rgb(made[item.batchIndex].image));
             QVERIFY(item.image.width() <= GeneratedImageItem::kThumbnailSide);
         }
+    }
+
+    void sendToChatAndAsk() {
+        TempDir root;
+        auto app = startApp(root);
+        QVERIFY(waitScanned(*app));
+        ImageGenPane* pane = app->window()->imagePane();
+        setFields(pane, QStringLiteral("a green teapot"), 1, 3);
+        QCOMPARE(generate(*app), 1);
+        pane->resultsView()->setCurrentIndex(pane->results()->index(0));
+        emit pane->sendToChatRequested(pane->results()->item(0));
+        ChatPane* chat = app->window()->chatPane();
+        QCOMPARE(app->window()->panes()->currentWidget(), static_cast<QWidget*>(chat));
+        QCOMPARE(chat->composer()->images().size(), 1);
+        // The tiny model's answer is noise; what matters is that the picture reached it without an error.
+        QSignalSpy finished(app->chat(), &ChatController::generationFinished);
+        app->chat()->send(QStringLiteral("What is in this picture?"), chat->composer()->images());
+        QVERIFY(app->chat()->isGenerating());
+        QVERIFY(finished.wait(120000));
+        QVERIFY2(!chat->banner()->isVisible(), qPrintable(chat->banner()->message() + chat->banner()->detail()));
+        const QList<ChatMessage> shown = app->chat()->messages()->visibleMessages();
+        QCOMPARE(shown.size(), 2);
+        QCOMPARE(shown[0].imagePaths.size(), 1);
+        QCOMPARE(shown[1].state, ChatMessage::State::Complete);
     }
 };
 
