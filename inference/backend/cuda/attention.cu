@@ -336,7 +336,9 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     const int nsplit = splits_for(max_seq);
     float* part_ml = static_cast<float*>(workspace);
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
-    int* counters = fused_merge(max_seq) && !std::getenv("TESSERA_NO_FUSED_MERGE")
+    // The last-block merge saves a launch, which pays at small batches; with many rows the separate merge
+    // kernel measured faster (bench/results/2026-11-28-h200-janus.md).
+    int* counters = fused_merge(max_seq) && B <= 8 && !std::getenv("TESSERA_NO_FUSED_MERGE")
                         ? reinterpret_cast<int*>(static_cast<std::byte*>(workspace) +
                                                  attention_decode_counters_offset(B, nh, hd, max_seq))
                         : nullptr;
