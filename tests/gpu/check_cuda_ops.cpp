@@ -369,7 +369,9 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
                           {2, 12, 2, 128, {63, 64}},
                           {3, 28, 4, 128, {1, 200, 1023}},
                           {4, 32, 32, 128, {5, 129, 700, 1500}},
-                          {2, 6, 1, 24, {300, 77}}};
+                          {2, 6, 1, 24, {300, 77}},
+                          {2, 8, 4, 64, {511, 9}},      // G = 2
+                          {1, 16, 4, 128, {1999}}};     // G = 4
     uint64_t seed = 400;
     for (const Case& k : cases) {
         const int max_seq = 2048, slots = k.B;

@@ -64,6 +64,9 @@ __device__ void merge_splits(int bh, int active, int nsplit, int hd, const float
     __syncthreads();  // w and red are reused by the next head
 }
 
+// kG: the GQA group size rounded up to 1, 2, 4 or 8 — register arrays and shared memory are sized for it,
+// so MHA models (G = 1) run more blocks per multiprocessor than a kernel sized for G = 8.
+template <int kG>
 __global__ void __launch_bounds__(kThreads)
     decode_partial_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k_cache,
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
@@ -81,8 +84,8 @@ __global__ void __launch_bounds__(kThreads)
     if (start >= len) return;  // the merge only reads the active splits
     const int n = min(kChunk, len - start);
 
-    __shared__ float qs[kMaxGroup * kMaxHeadDim];
-    __shared__ float sc[kMaxGroup * kChunk];
+    __shared__ float qs[kG * kMaxHeadDim];
+    __shared__ float sc[kG * kChunk];
     for (int i = threadIdx.x; i < G * hd; i += kThreads)
         qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(g) * G) * hd + i]) * scale;
     __syncthreads();
@@ -97,9 +100,9 @@ __global__ void __launch_bounds__(kThreads)
         // any, so the loads of 16 keys are in flight together instead of one key per round trip.
         const int d0 = lane * 4;
         const bool active = d0 < hd;
-        float qr[kMaxGroup][4];
+        float qr[kG][4];
 #pragma unroll
-        for (int gg = 0; gg < kMaxGroup; ++gg)
+        for (int gg = 0; gg < kG; ++gg)
 #pragma unroll
             for (int e = 0; e < 4; ++e) qr[gg][e] = (gg < G && active) ? qs[gg * hd + d0 + e] : 0.f;
         // Keys and values are both issued now: the values do not depend on the scores, so their loads
@@ -127,7 +130,7 @@ __global__ void __launch_bounds__(kThreads)
             const float k0 = __uint_as_float(kr[i].x << 16), k1 = __uint_as_float(kr[i].x & 0xffff0000u);
             const float k2 = __uint_as_float(kr[i].y << 16), k3 = __uint_as_float(kr[i].y & 0xffff0000u);
 #pragma unroll
-            for (int gg = 0; gg < kMaxGroup; ++gg) {
+            for (int gg = 0; gg < kG; ++gg) {
                 if (gg < G) {
                     const float s = warp_sum(fmaf(qr[gg][0], k0, fmaf(qr[gg][1], k1, fmaf(qr[gg][2], k2, qr[gg][3] * k3))));
                     if (lane == 0 && j < n) sc[gg * kChunk + j] = s;
@@ -137,17 +140,17 @@ __global__ void __launch_bounds__(kThreads)
     } else {
         for (int j = warp; j < n; j += kWarps) {
             const uint16_t* krow = k_head + size_t(start + j) * hd;
-            float acc[kMaxGroup];
+            float acc[kG];
 #pragma unroll
-            for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
+            for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
             for (int d = lane; d < hd; d += 32) {
                 const float kd = bf16_bits_to_f32(krow[d]);
 #pragma unroll
-                for (int gg = 0; gg < kMaxGroup; ++gg)
+                for (int gg = 0; gg < kG; ++gg)
                     if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
             }
 #pragma unroll
-            for (int gg = 0; gg < kMaxGroup; ++gg) {
+            for (int gg = 0; gg < kG; ++gg) {
                 if (gg < G) {
                     const float sum = warp_sum(acc[gg]);
                     if (lane == 0) sc[gg * kChunk + j] = sum;
@@ -178,9 +181,9 @@ __global__ void __launch_bounds__(kThreads)
 
     if (vec && hd <= 128) {
         // Warp w takes keys j ≡ w (mod 4); lane holds 4 dims. Partial sums meet in shared memory (reusing qs).
-        float acc[kMaxGroup][4];
+        float acc[kG][4];
 #pragma unroll
-        for (int gg = 0; gg < kMaxGroup; ++gg)
+        for (int gg = 0; gg < kG; ++gg)
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[gg][e] = 0.f;
         const int d0 = lane * 4;
@@ -201,7 +204,7 @@ __global__ void __launch_bounds__(kThreads)
                 const float v0 = __uint_as_float(vv.x << 16), v1 = __uint_as_float(vv.x & 0xffff0000u);
                 const float v2 = __uint_as_float(vv.y << 16), v3 = __uint_as_float(vv.y & 0xffff0000u);
 #pragma unroll
-                for (int gg = 0; gg < kMaxGroup; ++gg) {
+                for (int gg = 0; gg < kG; ++gg) {
                     if (gg < G) {
                         const float p = sc[gg * kChunk + j];
                         acc[gg][0] = fmaf(p, v0, acc[gg][0]);
@@ -212,29 +215,29 @@ __global__ void __launch_bounds__(kThreads)
                 }
             }
         }
-        __shared__ float red[kWarps * kMaxGroup * 128];
+        __shared__ float red[kWarps * kG * 128];
 #pragma unroll
-        for (int gg = 0; gg < kMaxGroup; ++gg)
+        for (int gg = 0; gg < kG; ++gg)
             if (gg < G && d0 < hd)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) red[(warp * kMaxGroup + gg) * 128 + d0 + e] = acc[gg][e];
+                for (int e = 0; e < 4; ++e) red[(warp * kG + gg) * 128 + d0 + e] = acc[gg][e];
         __syncthreads();
         for (int i = threadIdx.x; i < G * hd; i += kThreads) {
             const int gg = i / hd, d = i % hd;
             float o = 0.f;
 #pragma unroll
-            for (int w = 0; w < kWarps; ++w) o += red[(w * kMaxGroup + gg) * 128 + d];
+            for (int w = 0; w < kWarps; ++w) o += red[(w * kG + gg) * 128 + d];
             part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = o;
         }
     } else {
     for (int d = threadIdx.x; d < hd; d += kThreads) {
-        float acc[kMaxGroup];
+        float acc[kG];
 #pragma unroll
-        for (int gg = 0; gg < kMaxGroup; ++gg) acc[gg] = 0.f;
+        for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
         for (int j = 0; j < n; ++j) {
             const float vd = bf16_bits_to_f32(v_head[size_t(start + j) * hd + d]);
 #pragma unroll
-            for (int gg = 0; gg < kMaxGroup; ++gg)
+            for (int gg = 0; gg < kG; ++gg)
                 if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
         }
         for (int gg = 0; gg < G; ++gg)
@@ -316,7 +319,9 @@ __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L,
 }  // namespace
 
 // Splits whose merge weights fit the partial kernel's score buffer can be merged by the last block.
-bool fused_merge(int max_seq) { return splits_for(max_seq) <= kMaxGroup * kChunk; }
+bool fused_merge(int max_seq, int kg) { return splits_for(max_seq) <= kg * kChunk; }
+
+int group_bucket(int G) { return G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8; }
 
 size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
     // partials, then one arrival counter per (row, KV head) (nh bounds nkv), which must start at zero.
@@ -338,12 +343,23 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
     // The last-block merge saves a launch, which pays at small batches; with many rows the separate merge
     // kernel measured faster (bench/results/2026-11-28-h200-janus.md).
-    int* counters = fused_merge(max_seq) && B <= 8 && !std::getenv("TESSERA_NO_FUSED_MERGE")
+    const int kg = group_bucket(nh / nkv);
+    int* counters = fused_merge(max_seq, kg) && B <= 8 && !std::getenv("TESSERA_NO_FUSED_MERGE")
                         ? reinterpret_cast<int*>(static_cast<std::byte*>(workspace) +
                                                  attention_decode_counters_offset(B, nh, hd, max_seq))
                         : nullptr;
-    launch_kernel(decode_partial_kernel, dim3(nsplit, nkv, B), dim3(kThreads), 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd,
-                  max_seq, scale, nsplit, part_ml, part_acc, counters, out, !std::getenv("TESSERA_NO_KV_PREFETCH"));
+    const bool prefetch = !std::getenv("TESSERA_NO_KV_PREFETCH");
+    const dim3 grid(nsplit, nkv, B), block(kThreads);
+    switch (kg) {
+        case 1: launch_kernel(decode_partial_kernel<1>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
+                              scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+        case 2: launch_kernel(decode_partial_kernel<2>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
+                              scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+        case 4: launch_kernel(decode_partial_kernel<4>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
+                              scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+        default: launch_kernel(decode_partial_kernel<8>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
+                               scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+    }
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
     if (counters) return {};
     launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos, nh, hd, nsplit, part_ml, part_acc, out);
