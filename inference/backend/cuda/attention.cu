@@ -86,25 +86,33 @@ __global__ void __launch_bounds__(kThreads)
 
     __shared__ float qs[kG * kMaxHeadDim];
     __shared__ float sc[kG * kChunk];
-    for (int i = threadIdx.x; i < G * hd; i += kThreads)
-        qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(g) * G) * hd + i]) * scale;
-    __syncthreads();
+    const bool vec = (hd & 3) == 0 && hd <= 128;  // every real model: 8-byte loads of 4 bf16 per lane
+    if (!vec) {
+        for (int i = threadIdx.x; i < G * hd; i += kThreads)
+            qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(g) * G) * hd + i]) * scale;
+        __syncthreads();
+    }
 
     // Cache layout [slots, nkv, max_seq, hd]: this block's keys are one contiguous run.
     const uint16_t* k_head = k_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     const uint16_t* v_head = v_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
-    const bool vec = (hd & 3) == 0;  // every real model: 8-byte loads of 4 bf16 per lane
     uint2 vr[kKeysPerWarp];  // this lane's values (vector path), loaded with the keys
-    if (vec && hd <= 128) {
+    if (vec) {
         // Each warp owns keys j ≡ warp (mod 4) of the chunk and issues all of their loads before using
         // any, so the loads of 16 keys are in flight together instead of one key per round trip.
         const int d0 = lane * 4;
         const bool active = d0 < hd;
+        // The query goes straight to registers: no shared-memory staging and no barrier before the key loads.
         float qr[kG][4];
 #pragma unroll
-        for (int gg = 0; gg < kG; ++gg)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) qr[gg][e] = (gg < G && active) ? qs[gg * hd + d0 + e] : 0.f;
+        for (int gg = 0; gg < kG; ++gg) {
+            uint2 qv = make_uint2(0u, 0u);
+            if (gg < G && active) qv = *reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(g) * G + gg) * hd + d0);
+            qr[gg][0] = __uint_as_float(qv.x << 16) * scale;
+            qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
+            qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
+            qr[gg][3] = __uint_as_float(qv.y & 0xffff0000u) * scale;
+        }
         // Keys and values are both issued now: the values do not depend on the scores, so their loads
         // overlap the score and softmax work instead of starting a second round trip after it.
         uint2 kr[kKeysPerWarp];
@@ -179,7 +187,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
 
-    if (vec && hd <= 128) {
+    if (vec) {
         // Warp w takes keys j ≡ w (mod 4); lane holds 4 dims. Partial sums meet in shared memory (reusing qs).
         float acc[kG][4];
 #pragma unroll
