@@ -203,7 +203,7 @@ int run_info(int argc, char** argv) {
         std::cout << j.dump(2) << "\n";
         return kOk;
     }
-    std::cout << "folder:          " << dir << "\n"
+    std::cout << (gguf ? "file:            " : "folder:          ") << dir << "\n"
               << "kind:            " << model_kind_name(m.kind) << " (" << m.architecture << "), chat format "
               << m.chat_format << "\n"
               << "parameters:      " << with_commas(m.parameters) << "\n"
