@@ -47,7 +47,7 @@ Result<PngText> read_png_text(const std::filesystem::path& file);
 struct ImageGenerationOptions {
     int count = 4;             // images in the batch, 1..16
     float cfg_weight = 5.0f;   // guidance: logits = uncond + cfg_weight * (cond - uncond)
-    float temperature = 1.0f;  // > 0; softmax(logits / temperature) then a multinomial draw
+    float temperature = 1.0f;  // softmax(logits / temperature) then a multinomial draw; 0: greedy (argmax)
     uint64_t seed = 0;         // same seed, prompt, options and model: the same images
     int image_tokens = 0;      // tokens per image, a square (24 x 24 = 576); 0: the model's default
     const std::atomic<bool>* cancel = nullptr;  // checked before every step
