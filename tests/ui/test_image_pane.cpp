@@ -35,6 +35,7 @@
 #include "ui/common/Banner.h"
 #include "ui/imagegen/GalleryModel.h"
 #include "ui/imagegen/ImageGenPane.h"
+#include "ui/imagegen/ImageViewerDialog.h"
 #include "ui/main/MainWindow.h"
 
 using tessera::test::FakeImageEngineOptions;
@@ -393,6 +394,56 @@ private slots:
         QVERIFY(!pane->restoreFromFile(plain));
         QVERIFY(pane->banner()->isVisible());
         QCOMPARE(qint64(pane->seedBox()->value()), item.params.seed);
+    }
+
+    void viewerOpensTheImage() {
+        TempDir root;
+        configure(root);
+        auto app = startApp(root, {.steps = 4, .stepMicros = 200, .imageSize = 96});
+        QVERIFY(waitScanned(*app));
+        ImageGenPane* pane = app->window()->imagePane();
+        pane->countBox()->setValue(2);
+        QCOMPARE(generate(*app, QStringLiteral("a windmill")), 2);
+        // Enter on the selected image opens it.
+        pane->resultsView()->setFocus();
+        pane->resultsView()->setCurrentIndex(pane->results()->index(1));
+        QTest::keyClick(pane->resultsView(), Qt::Key_Return);
+        ImageViewerDialog* viewer = pane->findChild<ImageViewerDialog*>();
+        QVERIFY(viewer);
+        QTRY_VERIFY(viewer->isVisible());
+        QCOMPARE(viewer->item().params, pane->results()->item(1).params);
+        QVERIFY(sameImage(viewer->item().image, pane->results()->item(1).image));
+        viewer->setZoom(1.0);
+        QLabel* picture = nullptr;
+        for (QLabel* l : viewer->findChildren<QLabel*>()) {
+            if (!l->pixmap().isNull()) picture = l;
+        }
+        QVERIFY(picture);
+        QCOMPARE(picture->size(), QSize(96, 96));
+        viewer->setZoom(2.0);
+        QCOMPARE(picture->size(), QSize(192, 192));
+        viewer->reject();
+    }
+
+    void storedGalleryArrivingLateShowsImagesOnce() {
+        ImageGenPane pane;
+        GeneratedImageItem a;
+        a.id = 1;
+        a.image = FaultyEngine::patternImage(ImageGenParams{}, 0, 16);
+        a.params.prompt = QStringLiteral("p");
+        a.createdAt = QDateTime::currentDateTime();
+        GeneratedImageItem b = a;
+        b.id = 2;
+        b.batchIndex = 1;
+        pane.showResults({a, b});  // a batch made before storage answered
+        GeneratedImageItem old = a;
+        old.id = 3;
+        old.params.prompt = QStringLiteral("older");
+        old.createdAt = a.createdAt.addSecs(-60);
+        pane.setGallery({a, b, old});  // the stored gallery already holds that batch
+        QCOMPARE(pane.results()->rowCount(), 2);
+        QCOMPARE(pane.gallery()->rowCount(), 1);
+        QCOMPARE(pane.gallery()->item(0).id, qint64(3));
     }
 
     void sendToChatAttachesTheImage() {
