@@ -224,8 +224,7 @@ std::optional<AppError> TesseraEngine::generateImages(const QString& path, const
     tessera::ImageGenerationOptions options;
     options.count = params.count;
     options.cfg_weight = float(params.cfgWeight);
-    // The engine samples with temperature > 0; 0 on the slider means "as sharp as it gets".
-    options.temperature = float(std::max(params.temperature, 1e-3));
+    options.temperature = float(std::max(params.temperature, 0.0));  // 0: greedy image tokens
     options.seed = uint64_t(params.seed);
     options.cancel = &cancel;
     auto onProgress = [&](const tessera::ImageGenerationProgress& p) {

@@ -186,6 +186,29 @@ private slots:
         }
     }
 
+    void temperatureZeroIsGreedy() {
+        TempDir root;
+        auto app = startApp(root);
+        QVERIFY(waitScanned(*app));
+        ImageGenPane* pane = app->window()->imagePane();
+        // Greedy image tokens: the seed no longer matters.
+        setFields(pane, QStringLiteral("a blue door"), 1, 1);
+        pane->temperatureBox()->setValue(0.0);
+        QCOMPARE(generate(*app), 1);
+        const QByteArray first = rgb(pane->results()->item(0).image);
+        pane->seedBox()->setValue(2);
+        QCOMPARE(generate(*app), 1);
+        QCOMPARE(pane->results()->item(0).params.temperature, 0.0);
+        QCOMPARE(rgb(pane->results()->item(0).image), first);
+        // With sampling, another seed gives another picture.
+        pane->temperatureBox()->setValue(1.0);
+        QCOMPARE(generate(*app), 1);
+        const QByteArray sampled = rgb(pane->results()->item(0).image);
+        pane->seedBox()->setValue(3);
+        QCOMPARE(generate(*app), 1);
+        QVERIFY(rgb(pane->results()->item(0).image) != sampled);
+    }
+
     void sendToChatAndAsk() {
         TempDir root;
         auto app = startApp(root);
