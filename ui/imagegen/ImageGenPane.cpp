@@ -116,7 +116,7 @@ ImageGenPane::ImageGenPane(QWidget* parent) : QWidget(parent) {
     m_temperature->setDecimals(2);
     m_temperature->setValue(1.0);
     m_temperature->setAccessibleName(tr("Temperature"));
-    m_temperature->setToolTip(tr("Lower is more conservative, higher more varied"));
+    m_temperature->setToolTip(tr("0 always picks the most likely image token; higher is more varied"));
     addLabelled(tr("&Temperature"), m_temperature);
     settings->addSpacing(8);
     m_seed = new QSpinBox(this);
