@@ -20,7 +20,8 @@ const std::string kEos = "<｜end▁of▁sentence｜>";
 QByteArray show(const std::string& s) { return QByteArray::fromStdString(nlohmann::json(s).dump()); }
 
 std::unique_ptr<Tokenizer> load_fixture(const std::string& name) {
-    auto r = Tokenizer::load(test::fixture("tokenizer/" + name));
+    // The DeepSeek LLM tokenizer is kept once, with the LLM fixtures.
+    auto r = Tokenizer::load(test::fixture(name == "deepseek-llm" ? std::string("llm/deepseek-llm-tokenizer") : "tokenizer/" + name));
     if (!r.ok()) qFatal("%s", r.error().to_string().c_str());
     return std::move(r).value();
 }

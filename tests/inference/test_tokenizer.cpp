@@ -38,7 +38,8 @@ std::vector<Case> load_cases(const std::string& rel) {
 }
 
 std::unique_ptr<Tokenizer> load_fixture(const std::string& name) {
-    auto r = Tokenizer::load(test::fixture("tokenizer/" + name));
+    // The DeepSeek LLM tokenizer is kept once, with the LLM fixtures.
+    auto r = Tokenizer::load(test::fixture(name == "deepseek-llm" ? std::string("llm/deepseek-llm-tokenizer") : "tokenizer/" + name));
     if (!r.ok()) qFatal("%s", r.error().to_string().c_str());
     return std::move(r).value();
 }
