@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "core/buffer.h"
 #include "core/dtype.h"
 #include "io/checkpoint.h"
@@ -24,6 +25,7 @@
 #include "models/vq_decoder_cuda.h"
 
 using namespace tessera;
+using tessera::benchutil::measure_bandwidth;
 
 namespace {
 
@@ -38,28 +40,6 @@ LlmConfig llama(int H, int I, int L, int nh) {
     c.vocab_size = 102400;
     c.max_position_embeddings = 16384;
     return c;
-}
-
-double measure_bandwidth() {
-    const size_t bytes = size_t(4) << 30;
-    void *a = nullptr, *b = nullptr;
-    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    float best = 1e30f;
-    for (int i = 0; i < 6; ++i) {
-        cudaEventRecord(e0);
-        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        float ms = 0;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i > 0) best = std::min(best, ms);
-    }
-    cudaFree(a);
-    cudaFree(b);
-    return 2.0 * double(bytes) / (double(best) * 1e-3) / 1e9;
 }
 
 // A VQ-16 decoder (models.md §7.6: ch 128, ch_mult 1,1,2,2,4, 2 res blocks, z 256, codebook 16384×8) with

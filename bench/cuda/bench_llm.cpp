@@ -14,9 +14,12 @@
 #include <vector>
 
 #include "backend/cuda/device.h"
+#include "bench_common.h"
 #include "models/llama_cuda.h"
 
 using namespace tessera;
+using tessera::benchutil::measure_bandwidth;
+using tessera::benchutil::median;
 
 namespace {
 
@@ -42,33 +45,6 @@ LlmConfig make(ModelFamily f, int H, int I, int L, int nh, int nkv, int V, bool 
     return c;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-// Device-to-device copy bandwidth, counting bytes read plus bytes written (GB/s).
-double measure_bandwidth() {
-    const size_t bytes = size_t(4) << 30;
-    void *a = nullptr, *b = nullptr;
-    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    std::vector<double> t;
-    for (int i = 0; i < 8; ++i) {
-        cudaEventRecord(e0);
-        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        float ms = 0;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i >= 2) t.push_back(double(ms));
-    }
-    cudaFree(a);
-    cudaFree(b);
-    return 2.0 * double(bytes) / (median(t) * 1e-3) / 1e9;
-}
 
 // cuBLAS bf16 GEMM rate on random data (TFLOP/s).
 double measure_gemm_rate(cuda::CudaContext& ctx) {

@@ -98,6 +98,7 @@ struct CudaLlm::Impl {
     Status randomize(uint64_t seed);
     Status attention_prefill(int layer, int slot, int T, int pos0);
     Status layer_forward_prefill(int layer, int slot, int T, int pos0);
+    Status check_rows(int B, const int32_t* pos, const int32_t* slot) const;
     Status decode_layers(int B);
     Status decode_body(int B);
     Status run_decode(int B);
@@ -602,21 +603,28 @@ Status CudaLlm::Impl::run_decode(int B) {
     return check(cudaGraphLaunch(it->second, s), "cudaGraphLaunch");
 }
 
+// The batch, positions and slots of a decode step, checked before anything reaches the device.
+Status CudaLlm::Impl::check_rows(int B, const int32_t* pos, const int32_t* slot) const {
+    if (B < 1 || B > opt.max_batch)
+        return make_error(ErrorCode::InvalidArgument, "decode: batch " + std::to_string(B) + " exceeds the " +
+                                                          std::to_string(opt.max_batch) + " sequences allocated");
+    for (int b = 0; b < B; ++b) {
+        if (pos[b] < 0 || pos[b] >= opt.max_seq)
+            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) + " exceeds the context of " +
+                                                              std::to_string(opt.max_seq));
+        if (slot[b] < 0 || slot[b] >= opt.max_batch)
+            return make_error(ErrorCode::InvalidArgument, "decode: slot " + std::to_string(slot[b]) + " does not exist");
+    }
+    return {};
+}
+
 Status CudaLlm::decode(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, int32_t* next,
                        float* logits_out) {
     Impl& m = *m_impl;
-    if (B < 1 || B > m.opt.max_batch)
-        return make_error(ErrorCode::InvalidArgument, "decode: batch " + std::to_string(B) + " exceeds the " +
-                                                          std::to_string(m.opt.max_batch) + " sequences allocated");
-    for (int b = 0; b < B; ++b) {
+    TESSERA_TRY(m.check_rows(B, pos, slot));
+    for (int b = 0; b < B; ++b)
         if (ids[b] < 0 || ids[b] >= m.V)
             return make_error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[b]) + " is outside the vocabulary");
-        if (pos[b] < 0 || pos[b] >= m.opt.max_seq)
-            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) + " exceeds the context of " +
-                                                              std::to_string(m.opt.max_seq));
-        if (slot[b] < 0 || slot[b] >= m.opt.max_batch)
-            return make_error(ErrorCode::InvalidArgument, "decode: slot " + std::to_string(slot[b]) + " does not exist");
-    }
     const cudaStream_t s = m.ctx->stream();
     int32_t* hio = m.host_io.as<int32_t>();
     std::memcpy(hio, ids, size_t(B) * 4);
@@ -641,16 +649,7 @@ Status CudaLlm::decode(int B, const int32_t* ids, const int32_t* pos, const int3
 
 Status CudaLlm::decode_hooked(int B, const int32_t* pos, const int32_t* slot, const DecodeHooks& hooks) {
     Impl& m = *m_impl;
-    if (B < 1 || B > m.opt.max_batch)
-        return make_error(ErrorCode::InvalidArgument, "decode: batch " + std::to_string(B) + " exceeds the " +
-                                                          std::to_string(m.opt.max_batch) + " sequences allocated");
-    for (int b = 0; b < B; ++b) {
-        if (pos[b] < 0 || pos[b] >= m.opt.max_seq)
-            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) + " exceeds the context of " +
-                                                              std::to_string(m.opt.max_seq));
-        if (slot[b] < 0 || slot[b] >= m.opt.max_batch)
-            return make_error(ErrorCode::InvalidArgument, "decode: slot " + std::to_string(slot[b]) + " does not exist");
-    }
+    TESSERA_TRY(m.check_rows(B, pos, slot));
     const cudaStream_t s = m.ctx->stream();
     // The previous step's uploads read host_io: wait for them before overwriting it.
     TESSERA_TRY(m.ctx->synchronize());

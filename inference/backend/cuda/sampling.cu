@@ -11,49 +11,6 @@ namespace {
 
 constexpr int kThreads = 1024;
 
-__global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restrict__ logits, int V, int32_t* out) {
-    pdl_trigger();
-    pdl_wait();
-    const float* row = logits + size_t(blockIdx.x) * V;
-    float best = -FLT_MAX;
-    int idx = 0x7fffffff;
-    for (int i = threadIdx.x; i < V; i += kThreads) {
-        const float v = row[i];
-        if (v > best) {  // strided walk visits increasing i, so ">" keeps the lowest index per thread
-            best = v;
-            idx = i;
-        }
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-        const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (ob > best || (ob == best && oi < idx)) {
-            best = ob;
-            idx = oi;
-        }
-    }
-    __shared__ float sb[32];
-    __shared__ int si[32];
-    if ((threadIdx.x & 31) == 0) {
-        sb[threadIdx.x >> 5] = best;
-        si[threadIdx.x >> 5] = idx;
-    }
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        best = sb[threadIdx.x];
-        idx = si[threadIdx.x];
-        for (int o = 16; o > 0; o >>= 1) {
-            const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-            const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-            if (ob > best || (ob == best && oi < idx)) {
-                best = ob;
-                idx = oi;
-            }
-        }
-        if (threadIdx.x == 0) out[blockIdx.x] = idx == 0x7fffffff ? 0 : idx;
-    }
-}
-
 // splitmix64's finaliser: a bijective mix with good avalanche, enough for one uniform draw per (seed, step, row).
 __device__ __forceinline__ uint64_t mix64(uint64_t x) {
     x ^= x >> 30;
@@ -201,6 +158,15 @@ __device__ int block_argmax(const float* row, int V, float* sb, int* si) {
     }
     __syncthreads();
     return si[0];
+}
+
+__global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restrict__ logits, int V, int32_t* out) {
+    pdl_trigger();
+    pdl_wait();
+    __shared__ float sb[32];
+    __shared__ int si[32];
+    const int k = block_argmax(logits + size_t(blockIdx.x) * V, V, sb, si);
+    if (threadIdx.x == 0) out[blockIdx.x] = k;
 }
 
 // One block per pair. The guidance arithmetic is rounded to bf16 step by step as the bf16 reference does.
