@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/cli_runner.h"
 #include "support/test_support.h"
 #include "tessera/engine.h"
 #include "tessera/image.h"
@@ -21,32 +22,9 @@ using namespace tessera::test;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    std::string out, err;
-};
-
-QString cliPath() {
-    const char* bin = std::getenv("TESSERA_BIN_DIR");
-    return QString::fromLocal8Bit(bin ? bin : "") + "/inference/tessera-cli";
-}
-
-Run run(const QStringList& args) {
-    QProcess p;
-    p.start(cliPath(), args);
-    Run r;
-    if (!p.waitForStarted(10000)) return r;
-    p.closeWriteChannel();
-    if (!p.waitForFinished(300000)) {
-        p.kill();
-        p.waitForFinished();
-        return r;
-    }
-    r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput().toStdString();
-    r.err = p.readAllStandardError().toStdString();
-    return r;
-}
+using Run = CliRun;
+// Generation on the CPU takes a while: a longer limit than the default.
+Run run(const QStringList& args) { return runCli(args, {}, 300000); }
 
 QString q(const std::filesystem::path& p) { return QString::fromStdString(p.string()); }
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
