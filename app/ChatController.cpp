@@ -4,8 +4,8 @@
 
 #include <QFileInfo>
 #include <QLineEdit>
-#include <QTabWidget>
 #include <QMetaObject>
+#include <QTabWidget>
 
 #include "app/InferenceWorker.h"
 #include "app/Settings.h"
@@ -14,6 +14,7 @@
 #include "ui/chat/ConversationSettingsDialog.h"
 #include "ui/chat/MessageModel.h"
 #include "ui/main/ConversationListModel.h"
+#include "ui/imagegen/ImageGenPane.h"
 #include "ui/main/MainWindow.h"
 #include "ui/main/Sidebar.h"
 
@@ -46,7 +47,11 @@ ChatController::ChatController(MainWindow* window, Settings* settings, Inference
     connect(m_pane, &ChatPane::modelChosen, this, &ChatController::setConversationModel);
     connect(m_pane, &ChatPane::conversationSettingsRequested, this, &ChatController::editConversationSettings);
     connect(m_window, &MainWindow::newChatRequested, this, &ChatController::newChat);
-    connect(m_window, &MainWindow::stopRequested, this, &ChatController::stop);
+    // Esc is the window's "stop": it stops a reply when the chat is the pane in front (the Images pane
+    // handles it for its own batches).
+    connect(m_window, &MainWindow::stopRequested, this, [this] {
+        if (m_window->panes()->currentWidget() != m_window->imagePane()) stop();
+    });
     Sidebar* sidebar = m_window->sidebar();
     connect(sidebar, &Sidebar::conversationActivated, this, &ChatController::openConversation);
     connect(sidebar, &Sidebar::searchRequested, this, &ChatController::search);

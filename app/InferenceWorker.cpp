@@ -20,15 +20,23 @@ quint64 InferenceWorker::nextRequestId() {
 }
 
 void InferenceWorker::cancel(quint64 requestId) {
-    // Order matters (see generate): publish the id first, then raise the flag if it is the running one.
-    quint64 prev = m_cancelledUpTo.load();
-    while (prev < requestId && !m_cancelledUpTo.compare_exchange_weak(prev, requestId)) {
+    // Order matters (see generate): record the id first, then raise the flag if it is the running one.
+    {
+        QMutexLocker lock(&m_cancelMutex);
+        m_cancelled.insert(requestId);
     }
     if (m_active.load() == requestId) m_cancelFlag.store(true);
 }
 
 bool InferenceWorker::isCancelled(quint64 requestId) const {
-    return m_cancelFlag.load() || requestId <= m_cancelledUpTo.load();
+    if (m_cancelFlag.load() && m_active.load() == requestId) return true;
+    QMutexLocker lock(&m_cancelMutex);
+    return m_cancelled.contains(requestId);
+}
+
+void InferenceWorker::forgetCancel(quint64 requestId) {
+    QMutexLocker lock(&m_cancelMutex);
+    m_cancelled.remove(requestId);
 }
 
 void InferenceWorker::start() { emit deviceInfo(m_engine->deviceName(), m_engine->memoryCapacity()); }
@@ -143,6 +151,7 @@ void InferenceWorker::loadModel(quint64 requestId, const QString& path) {
     m_cancelFlag.store(false);
     auto error = ensureLoaded(requestId, path);
     m_active.store(0);
+    forgetCancel(requestId);
     if (error) {
         emit failed(requestId, *error);
         emit finished(requestId, error->kind == AppError::Kind::Cancelled);
@@ -179,6 +188,7 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
     m_cancelFlag.store(false);
     auto finish = [&](std::optional<AppError> error) {
         m_active.store(0);
+        forgetCancel(requestId);
         if (error && error->kind != AppError::Kind::Cancelled) emit failed(requestId, *error);
         emit finished(requestId, error && error->kind == AppError::Kind::Cancelled);
     };
@@ -245,6 +255,7 @@ void InferenceWorker::generateImages(quint64 requestId, const QString& modelPath
     m_cancelFlag.store(false);
     auto fail = [&](const AppError& error) {
         m_active.store(0);
+        forgetCancel(requestId);
         emit imageError(requestId, error);
     };
     if (isCancelled(requestId)) return fail(AppError{AppError::Kind::Cancelled, tr("Stopped"), {}});
@@ -290,5 +301,6 @@ void InferenceWorker::generateImages(quint64 requestId, const QString& modelPath
     m_lru.append(modelPath);
     if (error) return fail(*error);
     m_active.store(0);
+    forgetCancel(requestId);
     emit imagesReady(requestId, result.images, filled);
 }

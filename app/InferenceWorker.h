@@ -5,7 +5,9 @@
 
 #include <QElapsedTimer>
 #include <QHash>
+#include <QMutex>
 #include <QObject>
+#include <QSet>
 #include <QStringList>
 
 #include <atomic>
@@ -19,12 +21,14 @@ public:
     explicit InferenceWorker(std::unique_ptr<ChatEngine> engine, QObject* parent = nullptr);
     ~InferenceWorker() override;
 
-    // Thread-safe: stops request `requestId` (and any earlier one) at the next token or load step.
+    // Thread-safe: stops request `requestId` at the next token, image step or load step — that request only,
+    // so cancelling an image batch queued behind a chat reply leaves the reply running. A request cancelled
+    // before it starts is not run.
     void cancel(quint64 requestId);
 
     static constexpr int kEmitIntervalMs = 33;  // ~30 Hz
 
-    // Request ids grow across every client, since cancel(id) also covers the ids before it.
+    // Request ids are unique across every client (chat, images, model loads).
     static quint64 nextRequestId();
     // What scanFolders looks at: the folder itself, and folders and .gguf files up to two levels below.
     static QStringList findModelPaths(const QString& folder);
@@ -67,6 +71,7 @@ signals:
 
 private:
     bool isCancelled(quint64 requestId) const;
+    void forgetCancel(quint64 requestId);
     std::optional<AppError> ensureLoaded(quint64 requestId, const QString& path);
     ModelEntry entryFor(const QString& path);
     qint64 budget() const;
@@ -80,7 +85,8 @@ private:
     qint64 m_budget = 0;
 
     std::atomic<quint64> m_active{0};
-    std::atomic<quint64> m_cancelledUpTo{0};
+    mutable QMutex m_cancelMutex;
+    QSet<quint64> m_cancelled;  // ids cancelled and not yet finished
     std::atomic<bool> m_cancelFlag{false};
 
     QElapsedTimer m_sinceEmit;

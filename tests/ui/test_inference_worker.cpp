@@ -129,6 +129,28 @@ private slots:
         QCOMPARE(finished.last().at(1).toBool(), true);
     }
 
+    void cancelIsPerRequest() {
+        FaultyEngine::Options o;
+        o.repeatReply = 100000;
+        o.tokenDelayMicros = 100;
+        startWorker(o);
+        QSignalSpy text(m_relay.get(), &Relay::textDelta);
+        QSignalSpy finished(m_relay.get(), &Relay::finished);
+        const quint64 reply = InferenceWorker::nextRequestId();
+        post([w = m_worker, reply] { w->generate(reply, QStringLiteral("/models/a"), ask(QStringLiteral("go"))); });
+        QVERIFY(text.wait(10000));
+        // A later request (an image batch queued behind the reply) is cancelled: the reply goes on.
+        const quint64 later = InferenceWorker::nextRequestId();
+        m_worker->cancel(later);
+        const qsizetype before = text.count();
+        QTRY_VERIFY_WITH_TIMEOUT(text.count() > before + 2, 10000);
+        QCOMPARE(finished.count(), 0);
+        m_worker->cancel(reply);
+        QVERIFY(finished.wait(10000));
+        QCOMPARE(finished.first().at(0).toULongLong(), reply);
+        QCOMPARE(finished.first().at(1).toBool(), true);
+    }
+
     void failureMidReply() {
         FaultyEngine::Options o;
         o.failAfterTokens = 5;
