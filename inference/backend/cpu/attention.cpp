@@ -19,10 +19,7 @@
 
 namespace tessera::cpu {
 
-namespace {
-
-constexpr int64_t kKeyBlock = 64;  // K and V blocks of 64 rows: 32 KiB each at head_dim 128
-constexpr int64_t kMaxSlice = 8;   // query heads processed together against one block
+namespace detail {
 
 // s[j] = scale · q·k_j for the nb keys starting at k (rows k_stride apart).
 void qk_scores(const float* q, const float* k, int64_t k_stride, int64_t nb, int64_t hd, float scale, float* s) {
@@ -69,6 +66,17 @@ void pv_accumulate(float* o, float alpha, const float* p, const float* v, int64_
         for (int64_t d = 0; d < hd; ++d) o[d] += pj * vj[d];
     }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::exp_sum;
+using detail::pv_accumulate;
+using detail::qk_scores;
+
+constexpr int64_t kKeyBlock = 64;  // K and V blocks of 64 rows: 32 KiB each at head_dim 128
+constexpr int64_t kMaxSlice = 8;   // query heads processed together against one block
 
 void scale_vec(float* y, float a, int64_t n) {
 #if TESSERA_CPU_X86

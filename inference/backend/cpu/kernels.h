@@ -22,6 +22,13 @@ bool use_avx2();
 void matmul_rows_scalar(const float* x, int64_t M, int64_t K, const void* W, DType wt, int64_t N,
                         int64_t n0, int64_t n1, float* y);
 
+// Attention building blocks, AVX2 or portable (attention.cpp; the ViT attention uses them too):
+// s[j] = scale·q·k_j over nb key rows k_stride apart; p = exp(p − mx) in place returning Σ p (f64 sum in the
+// portable path); o = alpha·o + Σ_j p[j]·v_j over nb value rows.
+void qk_scores(const float* q, const float* k, int64_t k_stride, int64_t nb, int64_t hd, float scale, float* s);
+float exp_sum(float* p, int64_t n, float mx);
+void pv_accumulate(float* o, float alpha, const float* p, const float* v, int64_t v_stride, int64_t nb, int64_t hd);
+
 #if TESSERA_CPU_X86
 // Decode (M == 1): y[n] = x · W[n] for n in [n0, n1).
 void gemv_rows_avx2(const float* x, int64_t K, const void* W, DType wt, int64_t n0, int64_t n1, float* y);

@@ -15,49 +15,10 @@ namespace tessera::cpu {
 
 namespace {
 
-void qk_scores(const float* q, const float* k, int64_t k_stride, int64_t nb, int64_t hd, float scale,
-               float* s) {
-#if TESSERA_CPU_X86
-    if (detail::use_avx2()) return detail::qk_scores_avx2(q, k, k_stride, nb, hd, scale, s);
-#endif
-    for (int64_t j = 0; j < nb; ++j) {
-        const float* kj = k + j * k_stride;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        int64_t d = 0;
-        for (; d + 4 <= hd; d += 4) {
-            s0 += q[d] * kj[d];
-            s1 += q[d + 1] * kj[d + 1];
-            s2 += q[d + 2] * kj[d + 2];
-            s3 += q[d + 3] * kj[d + 3];
-        }
-        for (; d < hd; ++d) s0 += q[d] * kj[d];
-        s[j] = ((s0 + s1) + (s2 + s3)) * scale;
-    }
-}
-
-float exp_sum(float* p, int64_t n, float mx) {
-#if TESSERA_CPU_X86
-    if (detail::use_avx2()) return detail::exp_sum_avx2(p, n, mx);
-#endif
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) {
-        p[j] = std::exp(p[j] - mx);
-        sum += double(p[j]);
-    }
-    return float(sum);
-}
-
 // o = Σ_j p[j]·v_j (o starts at zero).
 void pv_sum(float* o, const float* p, const float* v, int64_t v_stride, int64_t nb, int64_t hd) {
     std::fill(o, o + hd, 0.0f);
-#if TESSERA_CPU_X86
-    if (detail::use_avx2()) return detail::pv_accumulate_avx2(o, 1.0f, p, v, v_stride, nb, hd);
-#endif
-    for (int64_t j = 0; j < nb; ++j) {
-        const float* vj = v + j * v_stride;
-        const float pj = p[j];
-        for (int64_t d = 0; d < hd; ++d) o[d] += pj * vj[d];
-    }
+    detail::pv_accumulate(o, 1.0f, p, v, v_stride, nb, hd);
 }
 
 }  // namespace
@@ -122,9 +83,9 @@ void attention_full(const float* q, const float* k, const float* v, int64_t stri
             const float* kh = k + h * head_dim;
             const float* vh = v + h * head_dim;
             for (int64_t t = t0; t < t1; ++t) {
-                qk_scores(q + t * stride + h * head_dim, kh, stride, T, head_dim, scale, p.data());
+                detail::qk_scores(q + t * stride + h * head_dim, kh, stride, T, head_dim, scale, p.data());
                 const float mx = *std::max_element(p.begin(), p.end());
-                const float sum = exp_sum(p.data(), T, mx);
+                const float sum = detail::exp_sum(p.data(), T, mx);
                 const float inv = 1.0f / sum;
                 for (float& pj : p) pj *= inv;
                 pv_sum(out + t * out_stride + h * head_dim, p.data(), vh, stride, T, head_dim);
