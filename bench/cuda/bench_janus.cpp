@@ -15,9 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "../random_vq16.h"
 #include "bench_common.h"
-#include "core/buffer.h"
-#include "core/dtype.h"
 #include "io/checkpoint.h"
 #include "layers/weights.h"
 #include "models/janus_cuda.h"
@@ -41,89 +40,6 @@ LlmConfig llama(int H, int I, int L, int nh) {
     c.max_position_embeddings = 16384;
     return c;
 }
-
-// A VQ-16 decoder (models.md §7.6: ch 128, ch_mult 1,1,2,2,4, 2 res blocks, z 256, codebook 16384×8) with
-// random weights, as an in-memory checkpoint read through the same loader as a real one.
-class RandomVq {
-public:
-    explicit RandomVq(uint64_t seed) : m_rng(seed) {}
-
-    Result<std::unique_ptr<VqDecoder>> build() {
-        const std::string p = "gen_vision_model.";
-        add(p + "quantize.embedding.weight", {16384, 8}, 1.f, 0.f);
-        add(p + "post_quant_conv.weight", {256, 8, 1, 1}, 0.35f, 0.f);
-        add(p + "post_quant_conv.bias", {256}, 0.02f, 0.f);
-        const std::string d = p + "decoder.";
-        conv(d + "conv_in", 512, 256, 3);
-        res(d + "mid.0.", 512, 512);
-        attn(d + "mid.1.", 512);
-        res(d + "mid.2.", 512, 512);
-        const int widths[5] = {512, 256, 256, 128, 128};
-        int cin = 512;
-        for (int s = 0; s < 5; ++s) {
-            const std::string sp = d + "conv_blocks." + std::to_string(s) + ".";
-            for (int r = 0; r < 3; ++r) {
-                res(sp + "res." + std::to_string(r) + ".", cin, widths[s]);
-                cin = widths[s];
-                if (s == 0) attn(sp + "attn." + std::to_string(r) + ".", cin);
-            }
-            if (s < 4) conv(sp + "upsample.conv", cin, cin, 3);
-        }
-        norm(d + "norm_out", 128);
-        conv(d + "conv_out", 3, 128, 3);
-        m_loader = std::make_unique<WeightLoader>(m_ck);
-        return VqDecoder::load(*m_loader, p);
-    }
-
-private:
-    void add(const std::string& name, std::vector<int64_t> dims, float scale, float offset) {
-        Shape shape;
-        shape.ndim = int(dims.size());
-        int64_t n = 1;
-        for (size_t i = 0; i < dims.size(); ++i) {
-            shape.dims[i] = dims[i];
-            n *= dims[i];
-        }
-        auto buf = HostBuffer::allocate(size_t(n) * 2);
-        if (!buf.ok()) return;
-        std::uniform_real_distribution<float> u(-1.f, 1.f);
-        uint16_t* v = buf->as<uint16_t>();
-        for (int64_t i = 0; i < n; ++i) v[i] = f32_to_bf16(offset + scale * u(m_rng));
-        Tensor t;
-        t.dtype = DType::BF16;
-        t.shape = shape;
-        t.data = buf->data();
-        m_ck.keep_alive(std::move(*buf));
-        TensorEntry e;
-        e.name = name;
-        e.tensor = t;
-        e.file = "random";
-        (void)m_ck.add(std::move(e));
-    }
-    void conv(const std::string& n, int cout, int cin, int k) {
-        add(n + ".weight", {cout, cin, k, k}, 1.f / std::sqrt(float(cin * k * k)), 0.f);
-        add(n + ".bias", {cout}, 0.02f, 0.f);
-    }
-    void norm(const std::string& n, int c) {
-        add(n + ".weight", {c}, 0.1f, 1.f);
-        add(n + ".bias", {c}, 0.05f, 0.f);
-    }
-    void res(const std::string& p, int cin, int cout) {
-        norm(p + "norm1", cin);
-        conv(p + "conv1", cout, cin, 3);
-        norm(p + "norm2", cout);
-        conv(p + "conv2", cout, cout, 3);
-        if (cin != cout) conv(p + "nin_shortcut", cout, cin, 1);
-    }
-    void attn(const std::string& p, int c) {
-        norm(p + "norm", c);
-        for (const char* x : {"q", "k", "v", "proj_out"}) conv(p + x, c, c, 1);
-    }
-
-    std::mt19937_64 m_rng;
-    Checkpoint m_ck;
-    std::unique_ptr<WeightLoader> m_loader;
-};
 
 void run(const char* name, const LlmConfig& cfg, CudaVqDecoder* vq, double bw_gbs) {
     const int P = 16, N = 576, T = 40;
@@ -220,8 +136,10 @@ int main(int argc, char** argv) {
     }
     if (argc > 1 && std::string(argv[1]) == "--profile") return profile();
     const double bw = measure_bandwidth();
-    RandomVq random_vq(5);
-    auto vq = random_vq.build();
+    benchutil::Builder random_vq;
+    benchutil::build_vq16(random_vq);
+    WeightLoader vq_loader(random_vq.ck);
+    auto vq = VqDecoder::load(vq_loader, "gen_vision_model.");
     std::unique_ptr<CudaVqDecoder> gpu_vq;
     if (!vq.ok()) {
         std::printf("{\"vq\":\"error\",\"message\":\"%s\"}\n", vq.error().to_string().c_str());
