@@ -13,6 +13,7 @@
 
 #include "io/checkpoint.h"
 #include "io/model_config.h"
+#include "models/janus_gpu.h"  // JanusGenRequest
 #include "models/llama_cuda.h"
 #include "tessera/error.h"
 
@@ -30,15 +31,6 @@ struct CudaJanusOptions {
     bool use_graphs = true;
 };
 
-struct JanusGenRequest {
-    std::vector<int32_t> cond;    // BOS … <begin_of_image>
-    std::vector<int32_t> uncond;  // the same with the text replaced by the pad id (same length)
-    int count = 1;
-    int image_tokens = 576;
-    float cfg_weight = 5.f;
-    float temperature = 1.f;  // <= 0: greedy
-    uint64_t seed = 0;
-};
 
 struct JanusGenTiming {
     double prompt_seconds = 0;

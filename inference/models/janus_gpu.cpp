@@ -64,7 +64,7 @@ Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig& cfg, const C
 
 int janus_gpu_capacity(const JanusGpu& gpu) { return gpu.max_images; }
 
-Status janus_gpu_generate(JanusGpu& g, const JanusGpuRun& run, std::vector<std::vector<int32_t>>& codes,
+Status janus_gpu_generate(JanusGpu& g, const JanusGenRequest& run, std::vector<std::vector<int32_t>>& codes,
                           std::vector<std::vector<float>>& pixels, double& token_seconds, double& pixel_seconds,
                           const std::function<bool(int, int, int)>& progress) {
     if (run.count > g.max_images)
@@ -73,16 +73,8 @@ Status janus_gpu_generate(JanusGpu& g, const JanusGpuRun& run, std::vector<std::
     const int grid = int(std::lround(std::sqrt(double(run.image_tokens))));
     if (grid > g.grid)
         return make_error(ErrorCode::InvalidArgument, "at most " + std::to_string(g.grid * g.grid) + " image tokens on the GPU");
-    JanusGenRequest r;
-    r.cond = run.cond;
-    r.uncond = run.uncond;
-    r.count = run.count;
-    r.image_tokens = run.image_tokens;
-    r.cfg_weight = run.cfg_weight;
-    r.temperature = run.temperature;
-    r.seed = run.seed;
     std::vector<int32_t> flat;
-    TESSERA_TRY(g.gen->generate(r, flat, [&](int done) { return !progress || progress(0, done, run.image_tokens); }));
+    TESSERA_TRY(g.gen->generate(run, flat, [&](int done) { return !progress || progress(0, done, run.image_tokens); }));
     token_seconds = g.gen->last_timing().prompt_seconds + g.gen->last_timing().token_seconds;
     codes.assign(size_t(run.count), {});
     for (int p = 0; p < run.count; ++p)
@@ -111,7 +103,7 @@ Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig&, const Check
 
 int janus_gpu_capacity(const JanusGpu&) { return 0; }
 
-Status janus_gpu_generate(JanusGpu&, const JanusGpuRun&, std::vector<std::vector<int32_t>>&, std::vector<std::vector<float>>&,
+Status janus_gpu_generate(JanusGpu&, const JanusGenRequest&, std::vector<std::vector<int32_t>>&, std::vector<std::vector<float>>&,
                           double&, double&, const std::function<bool(int, int, int)>&) {
     return make_error(ErrorCode::Unsupported, "this build has no CUDA backend");
 }

@@ -25,15 +25,21 @@ Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig& config, cons
                                                  const VqDecoder& vq, int device, int max_images, int max_prompt);
 int janus_gpu_capacity(const JanusGpu& gpu);  // max_images it was loaded for
 
-struct JanusGpuRun {
-    std::vector<int32_t> cond, uncond;
-    int count = 1, image_tokens = 576;
-    float cfg_weight = 5.f, temperature = 1.f;  // temperature 0: greedy
+// One batch of image generation: the conditional prompt and its unconditional twin (same length), the
+// image count and tokens per image, guidance, temperature and seed.
+struct JanusGenRequest {
+    std::vector<int32_t> cond;    // BOS … <begin_of_image>
+    std::vector<int32_t> uncond;  // the same with the text replaced by the pad id (same length)
+    int count = 1;
+    int image_tokens = 576;
+    float cfg_weight = 5.f;
+    float temperature = 1.f;  // <= 0: greedy
     uint64_t seed = 0;
 };
-// Tokens ([count][image_tokens]) then pixels (count images, f32 [3, side, side] each, side = grid · 16).
+// Tokens ([count][image_tokens]) then pixels (count images, f32 [3, side, side] each, side = grid times the
+// decoder's upsampling factor).
 // progress(phase 0 = tokens / 1 = pixels, done, total) returning false cancels (ErrorCode::Cancelled).
-Status janus_gpu_generate(JanusGpu& gpu, const JanusGpuRun& run, std::vector<std::vector<int32_t>>& codes,
+Status janus_gpu_generate(JanusGpu& gpu, const JanusGenRequest& run, std::vector<std::vector<int32_t>>& codes,
                           std::vector<std::vector<float>>& pixels, double& token_seconds, double& pixel_seconds,
                           const std::function<bool(int, int, int)>& progress);
 

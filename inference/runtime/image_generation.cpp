@@ -121,7 +121,7 @@ Result<ImageGenerationResult> generate_janus_images(const ModelState& m, std::st
         // The same loop on the GPU (models/janus_cuda.cpp): the 2·P rows decode as one batch in a CUDA graph and
         // the draws come from the device's counter-based generator, so images differ from the CPU path's
         // for the same seed (each path is reproducible on its own).
-        JanusGpuRun run;
+        JanusGenRequest run;
         run.cond = cond;
         run.uncond = uncond;
         run.count = opt.count;
