@@ -537,6 +537,9 @@ Status CudaLlm::Impl::decode_layers(int B) {
     // normalises x before streaming weights; bench/results/2026-11-28-h200-janus.md), so opt-in only
     // (TESSERA_FUSED_NORM=1) until the norm moves into the producer's epilogue.
     const bool fused = gemv && cuda::gemv_norm_supported(B, H) && std::getenv("TESSERA_FUSED_NORM");
+    // RoPE and the KV-cache write in the q/k/v product's epilogue: one launch and one f32 round trip fewer
+    // per layer (TESSERA_NO_QKV_ROPE=1 restores the separate kernel, for comparisons).
+    const bool qkv_rope = gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
@@ -544,13 +547,17 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv, nullptr, QKV, H, B, s));
         } else {
             TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
-            if (gemv)
+            if (qkv_rope)
+                TESSERA_TRY(cuda::gemv_qkv_rope_bf16(w.qkv, xn, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh, nkv,
+                                                     hd, H, opt.max_seq, q, k_cache(l), v_cache(l), s));
+            else if (gemv)
                 TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
             else
                 TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
         }
-        TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh,
-                                        nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
+        if (!qkv_rope)
+            TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh,
+                                            nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
         TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd, opt.max_seq, scale,
                                            attn, attn_ws, s));
         if (gemv)

@@ -53,7 +53,10 @@ void check_gemv(Counter& c, ThreadPool& pool) {
                           {3, 129, 100, true, false, false}, {5, 1000, 1536, false, false, true}, {8, 257, 4096, true, true, true},
                           {4, 4096, 4096, false, false, false}, {1, 11008, 4096, false, true, true}, {6, 96, 8960, false, false, true}};
     uint64_t seed = 1;
+    // Every case with one, two and four warps per row (the launcher picks by N; forced here).
+    for (const char* wpr : {"1", "2", "4"})
     for (const Case& k : cases) {
+        setenv("TESSERA_GEMV_WPR", wpr, 1);
         auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
         auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
         auto bias = to_bf16(random_floats(size_t(k.N), seed++));
@@ -73,8 +76,66 @@ void check_gemv(Counter& c, ThreadPool& pool) {
             for (size_t i = 0; i < ref.size(); ++i) ref[i] += res[i];
         const double err = rel_error(got, ref), tol = k.out_f32 ? 1e-4 : 8e-3;
         c.expect(st.ok() && err <= tol, "gemv_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
-                                            " K=" + std::to_string(k.K), "rel err " + fmt(err));
+                                            " K=" + std::to_string(k.K) + " warps/row " + wpr, "rel err " + fmt(err));
     }
+    unsetenv("TESSERA_GEMV_WPR");
+}
+
+// The q/k/v product with RoPE and the cache write in its epilogue, against the CPU product, bias and rotation.
+void check_qkv_rope(Counter& c, ThreadPool& pool) {
+    struct Case { int B, nh, nkv, hd, K; };
+    const Case cases[] = {{1, 12, 2, 128, 1536}, {3, 4, 4, 8, 24}, {8, 28, 4, 128, 256}, {2, 6, 1, 24, 40}, {5, 32, 32, 128, 4096}};
+    uint64_t seed = 900;
+    for (const char* wpr : {"1", "2", "4"})
+    for (const Case& k : cases) {
+        setenv("TESSERA_GEMV_WPR", wpr, 1);
+        const int max_seq = 300, slots = k.B + 1, QKV = (k.nh + 2 * k.nkv) * k.hd;
+        auto W = to_bf16(random_floats(size_t(QKV) * k.K, seed++));
+        auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+        auto bias = to_bf16(random_floats(size_t(QKV), seed++, 0.5f));
+        std::vector<int32_t> pos(size_t(k.B)), slot(size_t(k.B));
+        for (int b = 0; b < k.B; ++b) {
+            pos[size_t(b)] = (b * 97 + 3) % max_seq;
+            slot[size_t(b)] = k.B - b;  // slots need not follow batch order; slot 0 stays untouched
+        }
+        std::vector<float> inv(size_t(k.hd / 2));
+        for (int i = 0; i < k.hd / 2; ++i) inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
+        Dev<uint16_t> dW(W), dx(x), db(bias), dq(size_t(k.B) * k.nh * k.hd);
+        Dev<float> dinv(inv);
+        Dev<int32_t> dpos(pos), dslot(slot);
+        const size_t cache = size_t(slots) * max_seq * k.nkv * k.hd;
+        Dev<uint16_t> dk(cache), dv(cache);
+        Status st = cuda::gemv_qkv_rope_bf16(dW.p, dx.p, db.p, dpos.p, dslot.p, dinv.p, k.B, k.nh, k.nkv, k.hd, k.K, max_seq,
+                                             dq.p, dk.p, dv.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> xf = from_bf16(x), y(size_t(k.B) * QKV);
+        Tensor tb = host_bf16(bias, {QKV});
+        cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {QKV, k.K}), tb, y.data(), pool);
+        std::vector<float> q(size_t(k.B) * k.nh * k.hd), kk(size_t(k.B) * k.nkv * k.hd), vv(kk.size());
+        for (int b = 0; b < k.B; ++b) {
+            const float* row = y.data() + size_t(b) * QKV;
+            std::copy_n(row, k.nh * k.hd, q.begin() + long(size_t(b) * k.nh * k.hd));
+            std::copy_n(row + k.nh * k.hd, k.nkv * k.hd, kk.begin() + long(size_t(b) * k.nkv * k.hd));
+            std::copy_n(row + (k.nh + k.nkv) * k.hd, k.nkv * k.hd, vv.begin() + long(size_t(b) * k.nkv * k.hd));
+        }
+        cpu::rope_rotate_half(q.data(), k.B, k.nh, k.hd, pos.data(), inv.data());
+        cpu::rope_rotate_half(kk.data(), k.B, k.nkv, k.hd, pos.data(), inv.data());
+        auto kc = from_bf16(dk.download()), vc = from_bf16(dv.download());
+        std::vector<float> gk(kk.size()), gv(vv.size());
+        for (int b = 0; b < k.B; ++b)
+            for (int h = 0; h < k.nkv; ++h) {
+                const size_t off = ((size_t(slot[size_t(b)]) * k.nkv + h) * max_seq + size_t(pos[size_t(b)])) * k.hd;
+                const long dst = long((size_t(b) * k.nkv + h) * k.hd);
+                std::copy_n(kc.begin() + long(off), k.hd, gk.begin() + dst);
+                std::copy_n(vc.begin() + long(off), k.hd, gv.begin() + dst);
+            }
+        const double eq = rel_error(from_bf16(dq.download()), q), ek = rel_error(gk, kk), ev = rel_error(gv, vv);
+        c.expect(st.ok() && eq <= 2e-2 && ek <= 2e-2 && ev <= 8e-3,
+                 "gemv_qkv_rope B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
+                     " hd=" + std::to_string(k.hd) + " K=" + std::to_string(k.K) + " warps/row " + wpr,
+                 "q " + fmt(eq) + " k " + fmt(ek) + " v " + fmt(ev));
+    }
+    unsetenv("TESSERA_GEMV_WPR");
 }
 
 void check_swiglu(Counter& c, ThreadPool& pool) {
@@ -388,8 +449,16 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         // Three runs: the last-block merge, the same again (counters re-armed), and the separate merge kernel.
         std::vector<std::vector<float>> outs;
         Status st;
-        for (int run = 0; run < 3; ++run) {
+        // Then, for GQA, whole groups per block and (even groups) pairs of heads per block, fused merge again.
+        const int G = k.nh / k.nkv;
+        const int runs = G > 1 ? (G % 2 == 0 && G > 2 ? 5 : 4) : 3;
+        for (int run = 0; run < runs; ++run) {
             if (run == 2) setenv("TESSERA_NO_FUSED_MERGE", "1", 1);
+            if (run == 3) {
+                unsetenv("TESSERA_NO_FUSED_MERGE");
+                setenv("TESSERA_ATTN_GQ", std::to_string(G).c_str(), 1);
+            }
+            if (run == 4) setenv("TESSERA_ATTN_GQ", "2", 1);
             dout.poison();
             Status r = cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv, k.hd, max_seq, scale,
                                               dout.p, ws.p, nullptr);
@@ -398,6 +467,7 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
             outs.push_back(from_bf16(dout.download()));
         }
         unsetenv("TESSERA_NO_FUSED_MERGE");
+        unsetenv("TESSERA_ATTN_GQ");
         std::vector<float> ref(size_t(k.B) * k.nh * k.hd);
         auto kf = from_bf16(kc), vf = from_bf16(vc), qf = from_bf16(q);
         std::vector<float> scratch(size_t(pool.size()) * max_seq);
@@ -416,7 +486,7 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         }
         double err = 0;
         for (const auto& o : outs) err = std::max(err, rel_error(o, ref));
-        c.expect(st.ok() && err <= 1e-2, "attention_decode (fused merge twice, separate merge) B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) +
+        c.expect(st.ok() && err <= 1e-2, "attention_decode (fused merge twice, separate merge, heads per block) B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) +
                                              " nkv=" + std::to_string(k.nkv) + " hd=" + std::to_string(k.hd),
                  "rel err " + fmt(err));
     }
@@ -467,6 +537,7 @@ int main() {
     check_conv_ops(c, pool, **ctx);
     check_norm_and_elementwise(c);
     check_rope_kv(c);
+    check_qkv_rope(c, pool);
     check_attention_decode(c, pool);
     check_causal_softmax(c);
     return c.finish();

@@ -72,11 +72,12 @@ __global__ void __launch_bounds__(kThreads)
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
                           int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc, int* counters,
-                          uint16_t* out, bool prefetch_v) {
+                          uint16_t* out, bool prefetch_v, int gq) {
     pdl_trigger();
     pdl_wait();
-    const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
-    const int G = nh / nkv;
+    // Block (split, y, b) takes query heads [y·gq, y·gq + gq), which share KV head y·gq / (nh / nkv).
+    const int split = blockIdx.x, b = blockIdx.z;
+    const int G = gq, h0 = blockIdx.y * gq, g = h0 / (nh / nkv);
     const int len = pos[b] + 1;
     const int start = split * kChunk;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -89,7 +90,7 @@ __global__ void __launch_bounds__(kThreads)
     const bool vec = (hd & 3) == 0 && hd <= 128;  // every real model: 8-byte loads of 4 bf16 per lane
     if (!vec) {
         for (int i = threadIdx.x; i < G * hd; i += kThreads)
-            qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(g) * G) * hd + i]) * scale;
+            qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(h0)) * hd + i]) * scale;
         __syncthreads();
     }
 
@@ -107,7 +108,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int gg = 0; gg < kG; ++gg) {
             uint2 qv = make_uint2(0u, 0u);
-            if (gg < G && active) qv = *reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(g) * G + gg) * hd + d0);
+            if (gg < G && active) qv = *reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(h0) + gg) * hd + d0);
             qr[gg][0] = __uint_as_float(qv.x << 16) * scale;
             qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
             qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
@@ -180,7 +181,7 @@ __global__ void __launch_bounds__(kThreads)
         }
         l = warp_sum(l);
         if (lane == 0) {
-            float* ml = part_ml + ((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * 2;
+            float* ml = part_ml + ((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * 2;
             ml[0] = m;
             ml[1] = l;
         }
@@ -235,7 +236,7 @@ __global__ void __launch_bounds__(kThreads)
             float o = 0.f;
 #pragma unroll
             for (int w = 0; w < kWarps; ++w) o += red[(w * kG + gg) * 128 + d];
-            part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = o;
+            part_acc[((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * hd + d] = o;
         }
     } else {
     for (int d = threadIdx.x; d < hd; d += kThreads) {
@@ -249,7 +250,7 @@ __global__ void __launch_bounds__(kThreads)
                 if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
         }
         for (int gg = 0; gg < G; ++gg)
-            part_acc[((size_t(b) * nh + size_t(g) * G + gg) * nsplit + split) * hd + d] = acc[gg];
+            part_acc[((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * hd + d] = acc[gg];
     }
     }
     if (!counters) return;  // a separate merge kernel follows
@@ -260,16 +261,16 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     if (threadIdx.x == 0) {
         const int active = (len + kChunk - 1) / kChunk;
-        const int done = atomicAdd(counters + b * nkv + g, 1) + 1;
+        const int done = atomicAdd(counters + b * gridDim.y + blockIdx.y, 1) + 1;
         last = done == active;
-        if (last) counters[b * nkv + g] = 0;
+        if (last) counters[b * gridDim.y + blockIdx.y] = 0;
     }
     __syncthreads();
     if (!last) return;
     __threadfence();
     __shared__ float red[32];
     const int active = (len + kChunk - 1) / kChunk;
-    for (int gg = 0; gg < G; ++gg) merge_splits(b * nh + g * G + gg, active, nsplit, hd, part_ml, part_acc, out, sc, red);
+    for (int gg = 0; gg < G; ++gg) merge_splits(b * nh + h0 + gg, active, nsplit, hd, part_ml, part_acc, out, sc, red);
 }
 
 // One block per (b, h): the split weights are computed once into shared memory, then each thread sums its
@@ -351,22 +352,31 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
     // The last-block merge saves a launch, which pays at small batches; with many rows the separate merge
     // kernel measured faster (bench/results/2026-11-28-h200-janus.md).
-    const int kg = group_bucket(nh / nkv);
+    // Query heads per block: a whole GQA group shares each loaded key, but with few KV heads (1.5B: 2 KV
+    // heads, groups of 6) that leaves a handful of blocks doing long serial score loops. Above 4, one head per
+    // block: the group's other heads re-read the keys from L2, and the grid is nh·splits wide.
+    const int G = nh / nkv;
+    int gq = G <= 4 ? G : 1;
+    if (const char* e = std::getenv("TESSERA_ATTN_GQ")) {
+        const int v = std::atoi(e);
+        if (v >= 1 && v <= kMaxGroup && G % v == 0) gq = v;
+    }
+    const int kg = group_bucket(gq);
     int* counters = fused_merge(max_seq, kg) && B <= 8 && !std::getenv("TESSERA_NO_FUSED_MERGE")
                         ? reinterpret_cast<int*>(static_cast<std::byte*>(workspace) +
                                                  attention_decode_counters_offset(B, nh, hd, max_seq))
                         : nullptr;
     const bool prefetch = !std::getenv("TESSERA_NO_KV_PREFETCH");
-    const dim3 grid(nsplit, nkv, B), block(kThreads);
+    const dim3 grid(nsplit, nh / gq, B), block(kThreads);
     switch (kg) {
         case 1: launch_kernel(decode_partial_kernel<1>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                              scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+                              scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
         case 2: launch_kernel(decode_partial_kernel<2>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                              scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+                              scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
         case 4: launch_kernel(decode_partial_kernel<4>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                              scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+                              scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
         default: launch_kernel(decode_partial_kernel<8>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                               scale, nsplit, part_ml, part_acc, counters, out, prefetch); break;
+                               scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
     }
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
     if (counters) return {};

@@ -29,6 +29,14 @@ constexpr int kGemvMaxBatch = 8;
 // intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream);
 
+// The q/k/v product fused with rope_kv_write: y = x·Wᵀ (+ bias) for W bf16 [(nh + 2·nkv)·hd, K], then
+// rotate-half RoPE at pos[b] on the q and k heads; q to q_out bf16 [B, nh, hd], k and v to the caches at
+// [slot[b], head, pos[b]] (layout as rope_kv_write). Same arithmetic as gemv_bf16 + rope_kv_write.
+bool gemv_qkv_rope_supported(int B, int K, int hd);
+Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos, const int32_t* slot,
+                          const float* inv_freq, int B, int nh, int nkv, int hd, int K, int max_seq, bf16_t* q_out,
+                          bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream);
+
 // The same products with the RMSNorm before them fused in (models.md §1.1): x is the f32 residual stream
 // [B, K] and norm_w its bf16 weight; every block normalises x into shared memory itself, so the norm costs
 // no launch and no trip through memory. Supported when gemv_norm_supported(B, K): B ≤ kGemvMaxBatch, K a

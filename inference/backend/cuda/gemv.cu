@@ -1,6 +1,8 @@
 // Decode-time matrix-vector products with bf16 weights: y = x·Wᵀ for a handful of rows of x. Batch-1
 // decode is bound by reading the weights, so each warp streams whole weight rows with 16-byte loads, four
 // loads in flight per lane, and reuses every loaded weight for all B rows of x.
+#include <cstdlib>
+
 #include "backend/cuda/cuda_common.cuh"
 
 namespace tessera::cuda {
@@ -35,47 +37,205 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
     }
 }
 
-// K a multiple of 8 and rows 16-byte aligned.
-template <int B, int kUnroll>
+// K a multiple of 8 and rows 16-byte aligned. kWpr warps share a row (each takes every kWpr-th 16-byte
+// column block, partial sums meet in shared memory): small-N products (o_proj and down_proj of a 1.5B
+// model have 1536 rows, 192 blocks of one row per warp) otherwise leave most multiprocessors with too few
+// loads in flight to approach the bandwidth.
+template <int B, int kUnroll, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
                     const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
                     int N, int K) {
-    const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
-    if (row >= N) return;
+    constexpr int kRows = kWarpsPerBlock / kWpr;
+    constexpr int kStep = kWpr * 32;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * kRows + warp / kWpr, part = warp % kWpr;
+    const bool active = row < N;
     const int K8 = K >> 3;
-    const uint4* w = reinterpret_cast<const uint4*>(W + size_t(row) * K);
+    const uint4* w = reinterpret_cast<const uint4*>(W + size_t(active ? row : 0) * K);
     const uint4* xs = reinterpret_cast<const uint4*>(x);
     float acc[B];
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = 0.f;
 
     pdl_trigger();
-    int i = lane;
+    int i = part * 32 + lane;
     bool waited = false;
-    for (; i + (kUnroll - 1) * 32 < K8; i += kUnroll * 32) {
-        uint4 wv[kUnroll];
+    if (active) {
+        for (; i + (kUnroll - 1) * kStep < K8; i += kUnroll * kStep) {
+            uint4 wv[kUnroll];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * 32);
-        if (!waited) {  // the first weights are in flight while the previous kernel finishes x
-            pdl_wait();
-            waited = true;
+            for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * kStep);
+            if (!waited) {  // the first weights are in flight while the previous kernel finishes x
+                pdl_wait();
+                waited = true;
+            }
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldg(xs + size_t(b) * K8 + i + u * kStep));
         }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldg(xs + size_t(b) * K8 + i + u * 32));
     }
     if (!waited) pdl_wait();
-    for (; i < K8; i += 32) {
-        const uint4 wv = __ldg(w + i);
+    if (active) {
+        for (; i < K8; i += kStep) {
+            const uint4 wv = __ldg(w + i);
 #pragma unroll
-        for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldg(xs + size_t(b) * K8 + i));
+            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldg(xs + size_t(b) * K8 + i));
+        }
     }
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
-    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if constexpr (kWpr > 1) {
+        __shared__ float red[kWarpsPerBlock][B];
+        if (lane == 0)
+#pragma unroll
+            for (int b = 0; b < B; ++b) red[warp][b] = acc[b];
+        __syncthreads();
+        if (part != 0) return;
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            float t = red[warp][b];
+#pragma unroll
+            for (int p = 1; p < kWpr; ++p) t += red[warp + p][b];
+            acc[b] = t;
+        }
+    }
+    if (active && lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+}
+
+// q/k/v product fused with rotate-half RoPE and the KV-cache write (the work of rope_kv_write, see rope.cu,
+// with the same arithmetic): a warp group computes the two rows (i, i + hd/2) of one head, so the rotation
+// has both halves in registers and q, k and v go straight to their bf16 destinations. W bf16 [(nh + 2·nkv)·hd,
+// K]; x bf16 [B, K]; bias bf16 or null.
+struct QkvRopeArgs {
+    const uint16_t* bias;
+    const int32_t* pos;
+    const int32_t* slot;
+    const float* inv_freq;
+    int nh, nkv, hd, max_seq;
+    uint16_t* q_out;
+    uint16_t* k_cache;
+    uint16_t* v_cache;
+};
+
+template <int B, int kWpr>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, QkvRopeArgs a, int K) {
+    constexpr int kPairs = kWarpsPerBlock / kWpr;
+    constexpr int kStep = kWpr * 32;
+    constexpr int kUnroll = 4;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int half = a.hd / 2;
+    const int npairs = (a.nh + 2 * a.nkv) * half;
+    const int pair = blockIdx.x * kPairs + warp / kWpr, part = warp % kWpr;
+    const bool active = pair < npairs;
+    const int head = active ? pair / half : 0, hi = active ? pair % half : 0;
+    const int r0 = head * a.hd + hi, r1 = r0 + half;
+    const int K8 = K >> 3;
+    const uint4* w0 = reinterpret_cast<const uint4*>(W + size_t(r0) * K);
+    const uint4* w1 = reinterpret_cast<const uint4*>(W + size_t(r1) * K);
+    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    float acc0[B], acc1[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc0[b] = acc1[b] = 0.f;
+
+    pdl_trigger();
+    int i = part * 32 + lane;
+    bool waited = false;
+    if (active) {
+        for (; i + (kUnroll - 1) * kStep < K8; i += kUnroll * kStep) {
+            uint4 u0[kUnroll], u1[kUnroll];
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                u0[u] = __ldg(w0 + i + u * kStep);
+                u1[u] = __ldg(w1 + i + u * kStep);
+            }
+            if (!waited) {
+                pdl_wait();
+                waited = true;
+            }
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+                for (int b = 0; b < B; ++b) {
+                    const uint4 xv = __ldg(xs + size_t(b) * K8 + i + u * kStep);
+                    acc0[b] += dot8(u0[u], xv);
+                    acc1[b] += dot8(u1[u], xv);
+                }
+        }
+    }
+    if (!waited) pdl_wait();
+    if (active) {
+        for (; i < K8; i += kStep) {
+            const uint4 u0 = __ldg(w0 + i), u1 = __ldg(w1 + i);
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                const uint4 xv = __ldg(xs + size_t(b) * K8 + i);
+                acc0[b] += dot8(u0, xv);
+                acc1[b] += dot8(u1, xv);
+            }
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        acc0[b] = warp_sum(acc0[b]);
+        acc1[b] = warp_sum(acc1[b]);
+    }
+    if constexpr (kWpr > 1) {
+        __shared__ float red[kWarpsPerBlock][2 * B];
+        if (lane == 0)
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                red[warp][b] = acc0[b];
+                red[warp][B + b] = acc1[b];
+            }
+        __syncthreads();
+        if (part != 0) return;
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            float t0 = red[warp][b], t1 = red[warp][B + b];
+#pragma unroll
+            for (int p = 1; p < kWpr; ++p) {
+                t0 += red[warp + p][b];
+                t1 += red[warp + p][B + b];
+            }
+            acc0[b] = t0;
+            acc1[b] = t1;
+        }
+    }
+    if (!active || lane >= B) return;
+    // Lane b finishes batch row b (B ≤ 8 ≤ 32): the rows' positions and slots differ.
+    float v0 = 0.f, v1 = 0.f;
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+        if (b == lane) {
+            v0 = acc0[b];
+            v1 = acc1[b];
+        }
+    const int b = lane;
+    if (a.bias) {
+        v0 += bf16_bits_to_f32(a.bias[r0]);
+        v1 += bf16_bits_to_f32(a.bias[r1]);
+    }
+    const int p = a.pos[b];
+    const size_t head_stride = size_t(a.max_seq) * a.hd;
+    const size_t cache_row = size_t(a.slot[b]) * a.nkv * head_stride + size_t(p) * a.hd;
+    if (head >= a.nh + a.nkv) {
+        uint16_t* dst = a.v_cache + cache_row + size_t(head - a.nh - a.nkv) * head_stride;
+        dst[hi] = f32_to_bf16_bits(v0);
+        dst[hi + half] = f32_to_bf16_bits(v1);
+        return;
+    }
+    float s, c;
+    sincosf(float(p) * a.inv_freq[hi], &s, &c);
+    c = bf16_bits_to_f32(f32_to_bf16_bits(c));
+    s = bf16_bits_to_f32(f32_to_bf16_bits(s));
+    const uint16_t o1 = f32_to_bf16_bits(v0 * c - v1 * s), o2 = f32_to_bf16_bits(v1 * c + v0 * s);
+    uint16_t* dst = head < a.nh ? a.q_out + (size_t(b) * a.nh + head) * a.hd
+                                : a.k_cache + cache_row + size_t(head - a.nh) * head_stride;
+    dst[hi] = o1;
+    dst[hi + half] = o2;
 }
 
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
@@ -337,17 +497,56 @@ Status launch_norm_swiglu(const uint16_t* W, const float* xf, const uint16_t* nw
     return TESSERA_LAUNCH_CHECK("gemv_norm_swiglu_bf16");
 }
 
+// Warps per row: enough blocks that every multiprocessor streams several rows at once.
+int gemv_wpr(int N) {
+    const char* e = std::getenv("TESSERA_GEMV_WPR");  // read per launch: launches happen at capture time only
+    const int forced = e ? std::atoi(e) : 0;
+    if (forced == 1 || forced == 2 || forced == 4) return forced;
+    static const int sms = [] {
+        int dev = 0, n = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+            return 132;
+        return n;
+    }();
+    if (N / kWarpsPerBlock >= 2 * sms) return 1;
+    return N / (kWarpsPerBlock / 2) >= 2 * sms ? 2 : 4;
+}
+
 template <int B>
 void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const float* residual, float* y_f32,
             uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
-    const dim3 grid((N + kWarpsPerBlock - 1) / kWarpsPerBlock), block(kWarpsPerBlock * 32);
+    const dim3 block(kWarpsPerBlock * 32);
     const bool aligned = K % 8 == 0 && (reinterpret_cast<uintptr_t>(W) & 15) == 0 &&
                          (reinterpret_cast<uintptr_t>(x) & 15) == 0;
-    if (aligned)
-        // Eight loads in flight per lane at small batch, where registers are plentiful.
-        launch_kernel(gemv_vec_kernel<B, (B <= 2 ? 8 : 4)>, grid, block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
-    else
-        launch_kernel(gemv_scalar_kernel<B>, grid, block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+    // Eight loads in flight per lane at small batch, where registers are plentiful.
+    constexpr int kU = B <= 2 ? 8 : 4;
+    if (!aligned) {
+        launch_kernel(gemv_scalar_kernel<B>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock), block, 0, stream, W, x, bias,
+                      residual, y_f32, y_bf16, N, K);
+        return;
+    }
+    switch (gemv_wpr(N)) {
+        case 1:
+            launch_kernel(gemv_vec_kernel<B, kU, 1>, dim3((N + 7) / 8), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+            break;
+        case 2:
+            launch_kernel(gemv_vec_kernel<B, kU, 2>, dim3((N + 3) / 4), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+            break;
+        default:
+            launch_kernel(gemv_vec_kernel<B, kU, 4>, dim3((N + 1) / 2), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+            break;
+    }
+}
+
+template <int B>
+void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a, int K, cudaStream_t stream) {
+    const int npairs = (a.nh + 2 * a.nkv) * a.hd / 2;
+    const dim3 block(kWarpsPerBlock * 32);
+    switch (gemv_wpr(npairs)) {
+        case 1: launch_kernel(gemv_qkv_rope_kernel<B, 1>, dim3((npairs + 7) / 8), block, 0, stream, W, x, a, K); break;
+        case 2: launch_kernel(gemv_qkv_rope_kernel<B, 2>, dim3((npairs + 3) / 4), block, 0, stream, W, x, a, K); break;
+        default: launch_kernel(gemv_qkv_rope_kernel<B, 4>, dim3((npairs + 1) / 2), block, 0, stream, W, x, a, K); break;
+    }
 }
 
 template <int B>
@@ -392,6 +591,29 @@ Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const flo
         default: launch<8>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_bf16");
+}
+
+bool gemv_qkv_rope_supported(int B, int K, int hd) { return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && hd % 2 == 0; }
+
+Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos, const int32_t* slot,
+                          const float* inv_freq, int B, int nh, int nkv, int hd, int K, int max_seq, bf16_t* q_out,
+                          bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream) {
+    if (!gemv_qkv_rope_supported(B, K, hd) || nh < 1 || nkv < 1 || nh % nkv != 0 ||
+        (reinterpret_cast<uintptr_t>(W) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
+        return make_error(ErrorCode::InvalidArgument, "gemv_qkv_rope_bf16: bad arguments (B=" + std::to_string(B) +
+                                                          ", K=" + std::to_string(K) + ", hd=" + std::to_string(hd) + ")");
+    const QkvRopeArgs a{bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache};
+    switch (B) {
+        case 1: launch_qkv_rope<1>(W, x, a, K, stream); break;
+        case 2: launch_qkv_rope<2>(W, x, a, K, stream); break;
+        case 3: launch_qkv_rope<3>(W, x, a, K, stream); break;
+        case 4: launch_qkv_rope<4>(W, x, a, K, stream); break;
+        case 5: launch_qkv_rope<5>(W, x, a, K, stream); break;
+        case 6: launch_qkv_rope<6>(W, x, a, K, stream); break;
+        case 7: launch_qkv_rope<7>(W, x, a, K, stream); break;
+        default: launch_qkv_rope<8>(W, x, a, K, stream); break;
+    }
+    return TESSERA_LAUNCH_CHECK("gemv_qkv_rope_bf16");
 }
 
 Status gemv_norm_prepare() {
