@@ -1,0 +1,331 @@
+// Small-M tensor-core GEMM: y = x·Wᵀ for 1–64 rows of x, bound by streaming W once at copy bandwidth.
+//
+// W is the mma A operand (16 weight rows per m16n8k16) and x the B operand (8 rows of x per n8 tile), so
+// M is padded to a multiple of 8, not 16. The k order inside a dot product is free: lane (g, t) loads 16
+// contiguous bytes W[row][k0 + 8t .. k0 + 8t + 7] with one 128-bit load and feeds them to two mmas (the
+// first takes k0+8t+{0..3}, the second k0+8t+{4..7}); its x fragment is the same 16 bytes of an x row, so
+// both operands use the same permutation and no shuffles are needed.
+//
+// A block owns 16·RG weight rows; its 8 warps are RG row groups × (8 / RG) k groups. K is walked in slices
+// of 256: x[0:M, slice] is staged in shared memory by cp.async (3-stage ring, zero-filled past M and K),
+// and every warp does RG 32-wide k steps of each slice. Weights go straight from DRAM to registers
+// through a ring of kRing steps per lane (no shared-memory round trip), so about kRing KiB per warp are
+// always in flight. Partial sums of the k groups meet in shared memory at the end, in a fixed order, and
+// the epilogue (bias, residual, bf16 rounding or SwiGLU) is applied there: one kernel, deterministic.
+#include "backend/cuda/gemm_small.h"
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/cuda/cuda_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kSliceK = 256;                // k per staged x slice
+constexpr int kChunksPerSlice = kSliceK / 32;
+constexpr int kStages = 3;                  // x ring depth
+constexpr int kRing = 4;                    // weight k-steps in flight per warp (1 KiB each)
+constexpr int kRowChunks = kSliceK / 8;     // 16-byte chunks per staged x row
+// Each warp does RG of a slice's 32-wide chunks and the 8 / RG k groups share it out.
+static_assert(kChunksPerSlice == kWarps, "one slice is one 32-wide k step for each of the 8 warps");
+
+__device__ __forceinline__ uint4 load_weights(const uint16_t* p) {
+    // Streamed once: keep it out of L1 so the x slices staged through it are not evicted.
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+// 16 bytes global → shared, or 16 zero bytes (nothing read) when !valid.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+    const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+// c += A·B for one m16n8k16 tile; A = 16 weight rows, B = 8 rows of x (as columns).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Position of 16-byte chunk c of staged x row m. Odd rows swap the two 64-byte halves of each 128 bytes, so
+// the 8 lanes of a quarter warp (rows g, g+1 × 64 bytes each) hit all 32 banks once.
+__device__ __forceinline__ int swizzle(int m, int c) { return m * kRowChunks + (c ^ ((m & 1) << 2)); }
+
+constexpr int red_stride(int rows) { return rows + 4; }  // pads the k-group partials against bank conflicts
+
+// MX: x tiles of 8 rows (M ≤ 8·MX); RG: 16-row weight groups per block; kSwiglu: W holds interleaved
+// gate/up rows and the output is act (y_bf16, [M, N/2]).
+// Two blocks per SM (≤ 128 registers, ≤ 96 KiB shared memory each) keep enough weight bytes in flight.
+template <int MX, int RG, bool kSwiglu>
+__global__ void __launch_bounds__(kThreads, 2)
+    gemm_small_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, const uint16_t* __restrict__ bias,
+                      const float* residual, float* y_f32, uint16_t* y_bf16, int M, int N, int K) {
+    constexpr int KG = kWarps / RG;  // k groups
+    constexpr int R = 16 * RG;       // weight rows per block
+    constexpr int M8 = 8 * MX;       // staged x rows
+    constexpr int kStageChunks = M8 * kRowChunks;
+    extern __shared__ uint4 smem[];
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int rg = warp % RG, kg = warp / RG;
+    const int n_base = blockIdx.x * R;
+    const int nsl = (K + kSliceK - 1) / kSliceK;
+    const int nsteps = nsl * RG;  // k steps of 32 per warp
+    // Blocks start at different slices so they do not all read the same x lines from L2 at once.
+    const int rot = blockIdx.x % nsl;
+    const int row0 = n_base + 16 * rg + g;
+    const bool ok0 = row0 < N, ok1 = row0 + 8 < N;
+    const uint16_t* w0 = W + size_t(ok0 ? row0 : 0) * K + 8 * t;
+    const uint16_t* w1 = W + size_t(ok1 ? row0 + 8 : 0) * K + 8 * t;
+
+    auto slice_of = [&](int s) {
+        const int sl = s + rot;
+        return sl >= nsl ? sl - nsl : sl;
+    };
+    // This lane's weights of step j: rows row0 and row0 + 8, 8 k values each (zero past N or K).
+    auto load_step = [&](int j, uint4& a, uint4& b) {
+        const int k = slice_of(j / RG) * kSliceK + (kg * RG + j % RG) * 32;
+        const bool in_k = k + 8 * t < K;
+        a = ok0 && in_k ? load_weights(w0 + k) : make_uint4(0, 0, 0, 0);
+        b = ok1 && in_k ? load_weights(w1 + k) : make_uint4(0, 0, 0, 0);
+    };
+    // x[0:M8, slice] into ring stage s % kStages; one commit group per call, empty past the last slice.
+    auto stage_x = [&](int s) {
+        if (s < nsl) {
+            uint4* dst = smem + (s % kStages) * kStageChunks;
+            const int k0 = slice_of(s) * kSliceK;
+#pragma unroll
+            for (int it = 0; it < MX; ++it) {
+                const int i = threadIdx.x + it * kThreads;
+                const int m = i / kRowChunks, c = i % kRowChunks, k = k0 + 8 * c;
+                const bool valid = m < M && k < K;
+                cp_async16(dst + swizzle(m, c), valid ? x + size_t(m) * K + k : x, valid);
+            }
+        }
+        cp_async_commit();
+    };
+
+    pdl_trigger();
+    uint4 wa[kRing], wb[kRing];
+#pragma unroll
+    for (int p = 0; p < kRing; ++p) {
+        wa[p] = wb[p] = make_uint4(0, 0, 0, 0);
+        if (p < nsteps) load_step(p, wa[p], wb[p]);
+    }
+    pdl_wait();  // the weights above are in flight while the kernel that writes x finishes
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s) stage_x(s);
+
+    float acc[MX][4];
+#pragma unroll
+    for (int i = 0; i < MX; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+
+    for (int jb = 0; jb < nsteps; jb += kRing) {
+#pragma unroll
+        for (int p = 0; p < kRing; ++p) {
+            const int j = jb + p;
+            if (j < nsteps) {  // uniform across the block
+                if (j % RG == 0) {
+                    // Slice j / RG has landed for every thread, and every warp is done with the stage the
+                    // next cp.async overwrites (the one read in the previous slice).
+                    cp_async_wait<kStages - 2>();
+                    __syncthreads();
+                    stage_x(j / RG + kStages - 1);
+                }
+                const uint4* xs = smem + ((j / RG) % kStages) * kStageChunks;
+                const int c = 4 * (kg * RG + j % RG) + t;
+#pragma unroll
+                for (int mt = 0; mt < MX; ++mt) {
+                    const uint4 b = xs[swizzle(8 * mt + g, c)];
+                    mma_bf16(acc[mt], wa[p].x, wb[p].x, wa[p].y, wb[p].y, b.x, b.y);
+                    mma_bf16(acc[mt], wa[p].z, wb[p].z, wa[p].w, wb[p].w, b.z, b.w);
+                }
+                if (j + kRing < nsteps) load_step(j + kRing, wa[p], wb[p]);
+            }
+        }
+    }
+
+    // Partials of the k groups: red[kg][m][r], r the block-local weight row.
+    cp_async_wait<0>();
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem);
+    constexpr int RS = red_stride(R);
+#pragma unroll
+    for (int mt = 0; mt < MX; ++mt) {
+        const int m = 8 * mt + 2 * t, r = 16 * rg + g;
+        float* p = red + (kg * M8 + m) * RS + r;
+        p[0] = acc[mt][0];
+        p[RS] = acc[mt][1];
+        p[8] = acc[mt][2];
+        p[RS + 8] = acc[mt][3];
+    }
+    __syncthreads();
+
+    if constexpr (kSwiglu) {
+        const int I = N / 2, i_base = n_base / 2;
+        for (int e = threadIdx.x; e < M8 * (R / 2); e += kThreads) {
+            const int m = e / (R / 2), r2 = e % (R / 2), i = i_base + r2;
+            if (m >= M || i >= I) continue;
+            float gs = 0.f, us = 0.f;
+#pragma unroll
+            for (int q = 0; q < KG; ++q) {
+                gs += red[(q * M8 + m) * RS + 2 * r2];
+                us += red[(q * M8 + m) * RS + 2 * r2 + 1];
+            }
+            y_bf16[size_t(m) * I + i] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
+        }
+    } else {
+        for (int e = threadIdx.x; e < M8 * R; e += kThreads) {
+            const int m = e / R, r = e % R, n = n_base + r;
+            if (m >= M || n >= N) continue;
+            float v = 0.f;
+#pragma unroll
+            for (int q = 0; q < KG; ++q) v += red[(q * M8 + m) * RS + r];
+            if (bias) v += bf16_bits_to_f32(bias[n]);
+            const size_t o = size_t(m) * N + n;
+            if (residual) v += residual[o];
+            if (y_f32)
+                y_f32[o] = v;
+            else
+                y_bf16[o] = f32_to_bf16_bits(v);
+        }
+    }
+}
+
+using KernelFn = void (*)(const uint16_t*, const uint16_t*, const uint16_t*, const float*, float*, uint16_t*, int, int,
+                          int);
+
+template <int RG, bool kSwiglu>
+KernelFn pick_mx(int mx) {
+    switch (mx) {
+        case 1: return gemm_small_kernel<1, RG, kSwiglu>;
+        case 2: return gemm_small_kernel<2, RG, kSwiglu>;
+        case 3: return gemm_small_kernel<3, RG, kSwiglu>;
+        case 4: return gemm_small_kernel<4, RG, kSwiglu>;
+        case 5: return gemm_small_kernel<5, RG, kSwiglu>;
+        case 6: return gemm_small_kernel<6, RG, kSwiglu>;
+        case 7: return gemm_small_kernel<7, RG, kSwiglu>;
+        default: return gemm_small_kernel<8, RG, kSwiglu>;
+    }
+}
+
+template <bool kSwiglu>
+KernelFn pick(int mx, int rg) {
+    switch (rg) {
+        case 1: return pick_mx<1, kSwiglu>(mx);
+        case 2: return pick_mx<2, kSwiglu>(mx);
+        case 4: return pick_mx<4, kSwiglu>(mx);
+        default: return pick_mx<8, kSwiglu>(mx);
+    }
+}
+
+int multiprocessors() {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+        cudaGetLastError();
+        return 132;
+    }
+    return sms;
+}
+
+// Largest row group (fewest x re-reads: every block stages all of x) that still gives about one block per
+// SM; small N falls back to 16-row blocks.
+std::atomic<int> g_forced_row_groups{0};
+
+int pick_row_groups(int N) {
+    const int forced = g_forced_row_groups.load(std::memory_order_relaxed);
+    if (forced) return forced;
+    const int sms = multiprocessors();
+    for (int rg = 8; rg > 1; rg /= 2)
+        if (int64_t((N + 16 * rg - 1) / (16 * rg)) * 8 >= int64_t(sms) * 7) return rg;
+    return 1;
+}
+
+size_t smem_bytes(int mx, int rg) {
+    const size_t ring = size_t(kStages) * 8 * mx * kRowChunks * 16;
+    const size_t red = size_t(kWarps / rg) * 8 * mx * red_stride(16 * rg) * sizeof(float);
+    return ring > red ? ring : red;
+}
+
+// Raises a kernel's dynamic shared-memory limit once per device (allowed during graph capture: it is not a
+// stream operation).
+Status allow_smem(KernelFn kernel, size_t bytes) {
+    if (bytes <= 48 * 1024) return {};
+    static std::mutex mutex;
+    static std::vector<std::pair<KernelFn, int>> done;
+    int device = 0;
+    TESSERA_TRY(check(cudaGetDevice(&device), "gemm_small: cudaGetDevice"));
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& d : done)
+        if (d.first == kernel && d.second == device) return {};
+    TESSERA_TRY(check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)),
+                      "gemm_small: cudaFuncSetAttribute"));
+    done.emplace_back(kernel, device);
+    return {};
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+template <bool kSwiglu>
+Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32, bf16_t* y_bf16,
+              int M, int N, int K, cudaStream_t stream) {
+    const int mx = (M + 7) / 8, rg = pick_row_groups(N);
+    const KernelFn kernel = pick<kSwiglu>(mx, rg);
+    const size_t smem = smem_bytes(mx, rg);
+    TESSERA_TRY(allow_smem(kernel, smem));
+    const int blocks = (N + 16 * rg - 1) / (16 * rg);
+    launch_kernel(kernel, dim3(blocks), dim3(kThreads), smem, stream, W, x, bias, residual, y_f32, y_bf16, M, N, K);
+    return TESSERA_LAUNCH_CHECK(kSwiglu ? "gemm_small_swiglu_bf16" : "gemm_small_bf16");
+}
+
+std::string shape(int M, int N, int K) {
+    return "(M=" + std::to_string(M) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")";
+}
+
+}  // namespace
+
+void gemm_small_force_row_groups(int row_groups) {
+    g_forced_row_groups.store(row_groups == 1 || row_groups == 2 || row_groups == 4 || row_groups == 8 ? row_groups : 0,
+                              std::memory_order_relaxed);
+}
+
+bool gemm_small_supported(int M, int N, int K) {
+    return M >= 1 && M <= kGemmSmallMaxRows && N >= 1 && K >= 8 && K % 8 == 0;
+}
+
+Status gemm_small_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
+                       bf16_t* y_bf16, int M, int N, int K, cudaStream_t stream) {
+    if (!gemm_small_supported(M, N, K) || !W || !x || (y_f32 == nullptr) == (y_bf16 == nullptr) || !aligned16(W) ||
+        !aligned16(x))
+        return make_error(ErrorCode::InvalidArgument, "gemm_small_bf16: bad arguments " + shape(M, N, K));
+    return launch<false>(W, x, bias, residual, y_f32, y_bf16, M, N, K, stream);
+}
+
+Status gemm_small_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int M, int I, int K,
+                              cudaStream_t stream) {
+    if (I < 1 || I >= (1 << 30) || !gemm_small_supported(M, 2 * I, K) || !W_gu || !x || !act || !aligned16(W_gu) ||
+        !aligned16(x))
+        return make_error(ErrorCode::InvalidArgument, "gemm_small_swiglu_bf16: bad arguments " + shape(M, 2 * I, K));
+    return launch<true>(W_gu, x, nullptr, nullptr, nullptr, act, M, 2 * I, K, stream);
+}
+
+}  // namespace tessera::cuda
