@@ -57,6 +57,7 @@ Application::Application(ApplicationOptions options, QObject* parent)
 
     m_window = std::make_unique<MainWindow>();
     m_chat = new ChatController(m_window.get(), m_settings, m_inference, m_storage, this);
+    m_chat->setScratchDir(m_paths.cacheDir());
     m_models = new ModelController(m_window.get(), m_settings, m_inference, m_chat, this);
     m_images = new ImageGenController(m_window.get(), m_inference, m_storage, m_chat, m_models, this);
     m_images->setScratchDir(m_paths.cacheDir());

@@ -2,10 +2,12 @@
 // undo. Worker calls go through post(): a queued call that runs on the worker's thread.
 #include "app/ChatController.h"
 
+#include <QDir>
 #include <QFileInfo>
 #include <QLineEdit>
 #include <QMetaObject>
 #include <QTabWidget>
+#include <QTemporaryFile>
 
 #include "app/InferenceWorker.h"
 #include "app/Settings.h"
@@ -178,6 +180,18 @@ void ChatController::send(const QString& text, const QList<PendingImage>& images
         return;
     }
     m_pane->clearError();
+    // The model reads images by file: a pasted picture gets one first, so it is sent like a dropped file.
+    // Nothing is created when that fails (the composer keeps the message and the picture).
+    QList<QImage> imgs;
+    QStringList names;
+    QStringList paths;
+    for (const auto& p : images) {
+        QString file = p.sourcePath;
+        if (file.isEmpty() && (file = writePastedImage(p.image)).isEmpty()) return;
+        imgs << p.image;
+        names << (p.sourcePath.isEmpty() ? QStringLiteral("pasted.png") : QFileInfo(p.sourcePath).fileName());
+        paths << file;
+    }
     ensureConversation(text);
     ChatMessage m;
     m.id = nextTempId();
@@ -185,19 +199,30 @@ void ChatController::send(const QString& text, const QList<PendingImage>& images
     m.role = ChatMessage::Role::User;
     m.content = text;
     m.createdAt = QDateTime::currentDateTime();
-    QList<QImage> imgs;
-    QStringList names;
-    for (const auto& p : images) {
-        imgs << p.image;
-        names << (p.sourcePath.isEmpty() ? QStringLiteral("pasted.png") : QFileInfo(p.sourcePath).fileName());
-        if (!p.sourcePath.isEmpty()) m.imagePaths << p.sourcePath;
-    }
+    m.imagePaths = paths;
     m_messages->addMessage(m);
     post(m_storage, [w = m_storage, c = m_current.id, m, imgs, names] { w->appendUserMessage(c, m, imgs, names); });
     m_pane->composer()->clear();
     m_current.updatedAt = QDateTime::currentDateTime();
     m_conversations->upsert(m_current);
     startReply(m.id);
+}
+
+QString ChatController::writePastedImage(const QImage& image) {
+    const QString base = m_scratchDir.isEmpty() ? QDir::tempPath() : m_scratchDir;
+    const QString dir = base + QStringLiteral("/pasted");
+    QTemporaryFile file(dir + QStringLiteral("/pasted-XXXXXX.png"));
+    file.setAutoRemove(false);
+    // Quality 85 is zlib level 1 for Qt's PNG writer: lossless and quick, since this runs on the GUI thread.
+    if (!QDir().mkpath(dir) || !file.open() || !image.save(&file, "PNG", 85)) {
+        const QString reason = file.errorString();
+        if (file.isOpen()) file.remove();
+        m_pane->showError(AppError{AppError::Kind::Io, tr("Cannot keep the pasted image for the model."),
+                                   tr("Writing it to %1 failed: %2")
+                                       .arg(QDir::toNativeSeparators(dir), reason)});
+        return QString();
+    }
+    return file.fileName();
 }
 
 EngineRequest ChatController::buildRequest(qint64 upToId) const {

@@ -51,6 +51,9 @@ public:
     void editConversationSettings();
     // The model chosen for new chats changed (model manager / first load).
     void setDefaultModel(const QString& path, const QString& name);
+    // Where a pasted picture (no file of its own) is written before it is sent: the model reads images by
+    // file.
+    void setScratchDir(const QString& dir) { m_scratchDir = dir; }
 
 signals:
     void generationFinished(quint64 requestId, bool stopped);
@@ -74,6 +77,8 @@ private:
     void startReply(qint64 userMessageId);
     EngineRequest buildRequest(qint64 upToId) const;
     QString modelName(const QString& path) const;
+    // Writes a pasted picture to a file of its own in the scratch folder; empty (and a banner) on failure.
+    QString writePastedImage(const QImage& image);
     qint64 nextTempId() { return --m_tempIds; }
 
     MainWindow* m_window;
@@ -88,6 +93,7 @@ private:
     QString m_defaultModel;
     QString m_defaultModelName;
     QString m_searchText;
+    QString m_scratchDir;
     std::optional<ConversationSummary> m_pendingDelete;
     bool m_loading = false;  // setMessages in progress: leaf changes are not the user's
 

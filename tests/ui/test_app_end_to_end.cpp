@@ -1,8 +1,12 @@
 // The whole app, offscreen: the composition root with a real tiny fixture model on the CPU (type, stream,
-// stop, regenerate, edit, restart and find the conversation again), the event loop's latency while the
-// worker streams at full speed, and the banners for a bad model folder, a failure mid-reply and a full disk.
+// stop, regenerate, edit, restart and find the conversation again), a pasted picture reaching the model and
+// the saved conversation, the event loop's latency while the worker streams at full speed, and the banners
+// for a bad model folder, a failure mid-reply and a full disk.
 #include <QApplication>
+#include <QClipboard>
 #include <QElapsedTimer>
+#include <QMimeData>
+#include <QMutex>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTextDocument>
@@ -80,6 +84,50 @@ QList<Line> shown(Application& app) {
 }
 
 std::unique_ptr<ChatEngine> faulty(FaultyEngine::Options o) { return std::make_unique<FaultyEngine>(o); }
+
+// What the engine was given: the pixels of every image of every request, read from its files when the
+// request arrived (generate runs on the inference thread, hence the lock).
+struct SeenImages {
+    QMutex lock;
+    QList<QList<QImage>> requests;
+};
+
+class RecordingEngine : public FaultyEngine {
+public:
+    RecordingEngine(Options o, std::shared_ptr<SeenImages> seen)
+        : FaultyEngine(std::move(o)), m_seen(std::move(seen)) {}
+    std::optional<AppError> generate(const QString& path, const EngineRequest& request,
+                                     const EngineCallbacks& callbacks, const std::atomic<bool>& cancel,
+                                     GenerationStats* stats) override {
+        QList<QImage> images;
+        for (const EngineTurn& t : request.turns) {
+            for (const QString& file : t.imagePaths) images << QImage(file);
+        }
+        {
+            QMutexLocker locker(&m_seen->lock);
+            m_seen->requests << images;
+        }
+        return FaultyEngine::generate(path, request, callbacks, cancel, stats);
+    }
+
+private:
+    std::shared_ptr<SeenImages> m_seen;
+};
+
+// An odd-sized picture whose every pixel differs from its neighbours, so any resampling or crop shows.
+QImage testPicture() {
+    QImage image(37, 23, QImage::Format_RGB32);
+    for (int y = 0; y < image.height(); ++y) {
+        for (int x = 0; x < image.width(); ++x)
+            image.setPixel(x, y, qRgb(x * 7 % 256, y * 11 % 256, (x * y + 5) % 256));
+    }
+    return image;
+}
+
+bool samePixels(const QImage& a, const QImage& b) {
+    const auto rgb = QImage::Format_RGB888;
+    return !a.isNull() && a.convertToFormat(rgb) == b.convertToFormat(rgb);
+}
 
 }  // namespace
 
@@ -175,6 +223,73 @@ private slots:
         app->chat()->switchBranch(app->chat()->messages()->idAt(0), -1);
         QCOMPARE(app->chat()->messages()->index(0).data(MessageModel::ContentRole).toString(), QStringLiteral("Hello there"));
         QCOMPARE(app->chat()->messages()->rowCount(), 4);
+    }
+
+    void pastedPictureReachesTheModelAndIsSaved() {
+        TempDir root;
+        std::filesystem::create_directories(root / "models");
+        configure(root, {q(root / "models")}, 16);
+        FaultyEngine::Options o;
+        o.seesImages = true;
+        auto seen = std::make_shared<SeenImages>();
+        const QImage picture = testPicture();
+        qint64 conversation = 0;
+        {
+            auto app = startApp(root, [o, seen] { return std::make_unique<RecordingEngine>(o, seen); });
+            QVERIFY(waitScanned(*app));
+            Composer* composer = app->window()->chatPane()->composer();
+            QTRY_VERIFY_WITH_TIMEOUT(composer->imagesAllowed(), 10000);
+            // Paste a picture from the clipboard (image data, no file) with Ctrl+V, then ask about it.
+            auto* mime = new QMimeData;
+            mime->setImageData(picture);
+            QGuiApplication::clipboard()->setMimeData(mime);
+            composer->editor()->setFocus();
+            QTest::keyClick(composer->editor(), Qt::Key_V, Qt::ControlModifier);
+            QCOMPARE(composer->images().size(), 1);
+            QVERIFY(composer->images().first().sourcePath.isEmpty());
+            QTest::keyClicks(composer->editor(), QStringLiteral("What is in this picture?"));
+            QTest::keyClick(composer->editor(), Qt::Key_Return);
+            QVERIFY(app->chat()->isGenerating());
+            QVERIFY(waitReply(*app));
+            {
+                QMutexLocker locker(&seen->lock);
+                QCOMPARE(seen->requests.size(), 1);
+                QCOMPARE(seen->requests.first().size(), 1);
+                QVERIFY2(samePixels(seen->requests.first().first(), picture), "the model got other pixels");
+            }
+            // The message on screen holds it, and so does the next request of the conversation.
+            QCOMPARE(app->chat()->messages()->visibleMessages().first().imagePaths.size(), 1);
+            app->chat()->send(QStringLiteral("And the colours?"));
+            QVERIFY(waitReply(*app));
+            {
+                QMutexLocker locker(&seen->lock);
+                QCOMPARE(seen->requests.size(), 2);
+                QCOMPARE(seen->requests.last().size(), 1);
+                QVERIFY(samePixels(seen->requests.last().first(), picture));
+            }
+            QTRY_VERIFY_WITH_TIMEOUT(app->chat()->currentConversation() > 0, 10000);
+            conversation = app->chat()->currentConversation();
+        }
+        // Restart: the saved conversation still has the picture, and a regenerated reply sends it again.
+        auto app = startApp(root, [o, seen] { return std::make_unique<RecordingEngine>(o, seen); });
+        QVERIFY(waitScanned(*app));
+        ConversationListModel* list = app->chat()->conversations();
+        QTRY_VERIFY_WITH_TIMEOUT(list->rowOf(conversation) >= 0, 10000);
+        QSignalSpy opened(app->chat(), &ChatController::conversationOpened);
+        app->chat()->openConversation(conversation);
+        QVERIFY(opened.wait(10000));
+        const QList<ChatMessage> messages = app->chat()->messages()->visibleMessages();
+        QCOMPARE(messages.size(), 4);
+        QCOMPARE(messages.first().content, QStringLiteral("What is in this picture?"));
+        QCOMPARE(messages.first().imagePaths.size(), 1);
+        QVERIFY2(samePixels(QImage(messages.first().imagePaths.first()), picture),
+                 "the saved picture differs");
+        app->chat()->regenerate(messages.at(1).id);
+        QVERIFY(waitReply(*app));
+        QMutexLocker locker(&seen->lock);
+        QCOMPARE(seen->requests.size(), 3);
+        QCOMPARE(seen->requests.last().size(), 1);
+        QVERIFY(samePixels(seen->requests.last().first(), picture));
     }
 
     void staysResponsiveWhileStreaming() {
