@@ -13,6 +13,7 @@
 
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/device.h"
+#include "backend/cuda/gemm_small.h"
 #include "core/dtype.h"
 
 namespace tessera {
@@ -523,6 +524,8 @@ Status CudaLlm::Impl::decode_body(int B) {
         TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
         if (B <= cuda::kGemvMaxBatch)
             TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
+        else if (cuda::gemm_small_supported(B, V, H) && !std::getenv("TESSERA_NO_GEMM_SMALL"))
+            TESSERA_TRY(cuda::gemm_small_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
     }
@@ -540,6 +543,12 @@ Status CudaLlm::Impl::decode_layers(int B) {
     // RoPE and the KV-cache write in the q/k/v product's epilogue: one launch and one f32 round trip fewer
     // per layer (TESSERA_NO_QKV_ROPE=1 restores the separate kernel, for comparisons).
     const bool qkv_rope = gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
+    // 9–64 rows (batched decode, Janus's CFG batch): the tensor-core small-M products with the residual and
+    // SwiGLU in their epilogues instead of cuBLAS (split-K reductions, a silu_mul pass);
+    // TESSERA_NO_GEMM_SMALL=1 keeps cuBLAS, for comparisons.
+    const bool small = !gemv && !std::getenv("TESSERA_NO_GEMM_SMALL") && cuda::gemm_small_supported(B, QKV, H) &&
+                       cuda::gemm_small_supported(B, H, nh * hd) && cuda::gemm_small_supported(B, 2 * I, H) &&
+                       cuda::gemm_small_supported(B, H, I);
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
@@ -552,16 +561,21 @@ Status CudaLlm::Impl::decode_layers(int B) {
                                                      hd, H, opt.max_seq, q, k_cache(l), v_cache(l), s));
             else if (gemv)
                 TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
+            else if (small)
+                TESSERA_TRY(cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
             else
                 TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
         }
+        // The bias is already in qkv when a kernel of ours made it (cuBLAS leaves it to rope_kv_write).
         if (!qkv_rope)
-            TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh,
-                                            nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
+            TESSERA_TRY(cuda::rope_kv_write(qkv, gemv || small ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B,
+                                            nh, nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
         TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd, opt.max_seq, scale,
                                            attn, attn_ws, s));
         if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
+        else if (small)
+            TESSERA_TRY(cuda::gemm_small_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, B, H, nh * hd, 1.f, 1.f));
         if (fused) {
@@ -569,6 +583,9 @@ Status CudaLlm::Impl::decode_layers(int B) {
         } else if (gemv) {
             TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
+        } else if (small) {
+            TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
+            TESSERA_TRY(cuda::gemm_small_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
         } else {
             TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.gate_up, xn, gu, true, B, 2 * I, H));
@@ -576,6 +593,8 @@ Status CudaLlm::Impl::decode_layers(int B) {
         }
         if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
+        else if (small)
+            TESSERA_TRY(cuda::gemm_small_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.down, act, h, true, B, H, I, 1.f, 1.f));
     }

@@ -498,8 +498,8 @@ Status launch_norm_swiglu(const uint16_t* W, const float* xf, const uint16_t* nw
 }
 
 // Warps per row: enough blocks that every multiprocessor streams several rows at once.
-int gemv_wpr(int N) {
-    const char* e = std::getenv("TESSERA_GEMV_WPR");  // read per launch: launches happen at capture time only
+int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
+    const char* e = std::getenv(env);  // read per launch: launches happen at capture time only
     const int forced = e ? std::atoi(e) : 0;
     if (forced == 1 || forced == 2 || forced == 4) return forced;
     static const int sms = [] {
@@ -542,7 +542,7 @@ template <int B>
 void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a, int K, cudaStream_t stream) {
     const int npairs = (a.nh + 2 * a.nkv) * a.hd / 2;
     const dim3 block(kWarpsPerBlock * 32);
-    switch (gemv_wpr(npairs)) {
+    switch (gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR")) {
         case 1: launch_kernel(gemv_qkv_rope_kernel<B, 1>, dim3((npairs + 7) / 8), block, 0, stream, W, x, a, K); break;
         case 2: launch_kernel(gemv_qkv_rope_kernel<B, 2>, dim3((npairs + 3) / 4), block, 0, stream, W, x, a, K); break;
         default: launch_kernel(gemv_qkv_rope_kernel<B, 4>, dim3((npairs + 1) / 2), block, 0, stream, W, x, a, K); break;
