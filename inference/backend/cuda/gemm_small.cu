@@ -9,8 +9,8 @@
 // A block owns 16·RG weight rows; its 8 warps are RG row groups × (8 / RG) k groups. K is walked in slices
 // of 256: x[0:M, slice] is staged in shared memory by cp.async (3-stage ring, zero-filled past M and K),
 // and every warp does RG 32-wide k steps of each slice. Weights go straight from DRAM to registers
-// through a ring of kRing steps per lane (no shared-memory round trip), so about kRing KiB per warp are
-// always in flight. Partial sums of the k groups meet in shared memory at the end, in a fixed order, and
+// through a ring of 4–8 steps per lane (no shared-memory round trip), so 4–8 KiB per warp are always in
+// flight. Partial sums of the k groups meet in shared memory at the end, in a fixed order, and
 // the epilogue (bias, residual, bf16 rounding or SwiGLU) is applied there: one kernel, deterministic.
 #include "backend/cuda/gemm_small.h"
 
@@ -30,7 +30,8 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kSliceK = 256;                // k per staged x slice
 constexpr int kChunksPerSlice = kSliceK / 32;
 constexpr int kStages = 3;                  // x ring depth
-constexpr int kRing = 4;                    // weight k-steps in flight per warp (1 KiB each)
+// Weight k steps in flight per warp (1 KiB each): 8 while the accumulators leave room in 128 registers.
+constexpr int ring_steps(int mx) { return mx <= 4 ? 8 : 4; }
 constexpr int kRowChunks = kSliceK / 8;     // 16-byte chunks per staged x row
 // Each warp does RG of a slice's 32-wide chunks and the 8 / RG k groups share it out.
 static_assert(kChunksPerSlice == kWarps, "one slice is one 32-wide k step for each of the 8 warps");
@@ -83,6 +84,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     constexpr int R = 16 * RG;       // weight rows per block
     constexpr int M8 = 8 * MX;       // staged x rows
     constexpr int kStageChunks = M8 * kRowChunks;
+    constexpr int kRing = ring_steps(MX);
     extern __shared__ uint4 smem[];
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
