@@ -1,0 +1,372 @@
+// GGUF block-quantized weights on the GPU: the decode matvec straight from the blocks and the bf16
+// dequantization for prefill. Block layouts as described in backend/cpu/quant.cpp.
+//
+// Block sizes (18, 34, 144, 176, 210 bytes) do not line up with 16-byte loads, and a row need not start on
+// a 16-byte boundary (Q6_K rows of 14 super-blocks are 2940 bytes). So each warp streams its row in rounds:
+// the 16-byte-aligned chunks covering a round's whole blocks are loaded into registers (the next round's
+// while the current one is decoded, which keeps U loads in flight per lane), stored to the warp's slice of
+// shared memory, and every lane then decodes groups of eight consecutive weights from there, so the bf16
+// activations are read with 16-byte loads too. Every weight is reused for all B rows of x.
+//
+// Dequantized values are formed with the same f32 operations, in the same order, as cpu::dequantize_row
+// (__fmul_rn / __fsub_rn keep nvcc from contracting them into an FMA), so dequantize_bf16 matches it bit
+// for bit and gemv_quant differs from an exact product only by f32 accumulation order.
+#include <cuda_fp16.h>
+
+#include <string>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/gemv_quant.h"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+
+template <QuantType T>
+struct Layout;
+template <>
+struct Layout<QuantType::Q4_0> { static constexpr int elems = 32, bytes = 18; };
+template <>
+struct Layout<QuantType::Q8_0> { static constexpr int elems = 32, bytes = 34; };
+template <>
+struct Layout<QuantType::Q4_K> { static constexpr int elems = 256, bytes = 144; };
+template <>
+struct Layout<QuantType::Q5_K> { static constexpr int elems = 256, bytes = 176; };
+template <>
+struct Layout<QuantType::Q6_K> { static constexpr int elems = 256, bytes = 210; };
+
+// Blocks are 2-byte aligned wherever they are (W is 16-byte aligned, every block and row size is even), and
+// so is every field read below.
+__device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+
+__device__ __forceinline__ float ld_f16(const uint8_t* p) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(ld_u16(p))));
+}
+
+// The eight bytes at p, byte i in bits 8·(i % 4) of word i / 4.
+__device__ __forceinline__ uint2 ld8(const uint8_t* p) {
+    return make_uint2(ld_u16(p) | ld_u16(p + 2) << 16, ld_u16(p + 4) | ld_u16(p + 6) << 16);
+}
+
+// The same with one 8-byte load where p allows it: Q4_K/Q5_K blocks (144, 176 bytes) keep their fields
+// 8-byte aligned in rows that are 16-byte multiples, which holds for a whole warp at once, so the branch
+// does not diverge. (The other block sizes are 2 mod 8: their lanes would split over both paths.)
+__device__ __forceinline__ uint2 ld8_a8(const uint8_t* p) {
+    if ((reinterpret_cast<uintptr_t>(p) & 7) == 0) return *reinterpret_cast<const uint2*>(p);
+    return ld8(p);
+}
+
+__device__ __forceinline__ uint32_t byte_of(uint2 v, int i) { return ((i < 4 ? v.x : v.y) >> (8 * (i & 3))) & 0xffu; }
+
+// w[i] = the weight of element t + i of the block at blk (t a multiple of 8).
+template <QuantType T>
+__device__ __forceinline__ void decode8(const uint8_t* blk, int t, float (&w)[8]);
+
+template <>
+__device__ __forceinline__ void decode8<QuantType::Q4_0>(const uint8_t* blk, int t, float (&w)[8]) {
+    const float d = ld_f16(blk);
+    const uint2 q = ld8(blk + 2 + (t & 15));  // elements l and l + 16 share byte l
+    const int shift = t >= 16 ? 4 : 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = __fmul_rn(d, float(int((byte_of(q, i) >> shift) & 15) - 8));
+}
+
+template <>
+__device__ __forceinline__ void decode8<QuantType::Q8_0>(const uint8_t* blk, int t, float (&w)[8]) {
+    const float d = ld_f16(blk);
+    const uint2 q = ld8(blk + 2 + t);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = __fmul_rn(d, float(int8_t(byte_of(q, i))));
+}
+
+// Scale and min of sub-block j of a Q4_K/Q5_K super-block (the 12-byte packing k_scales in quant.cpp reads).
+__device__ __forceinline__ void k_scale_min(const uint8_t* s, int j, uint32_t& sc, uint32_t& mn) {
+    if (j < 4) {
+        sc = s[j] & 63u;
+        mn = s[j + 4] & 63u;
+    } else {
+        sc = (s[j + 4] & 0xFu) | ((s[j - 4] >> 6) << 4);
+        mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+template <>
+__device__ __forceinline__ void decode8<QuantType::Q4_K>(const uint8_t* blk, int t, float (&w)[8]) {
+    const int j = t >> 5, l0 = t & 31;
+    uint32_t sc, mn;
+    k_scale_min(blk + 4, j, sc, mn);
+    const float dl = __fmul_rn(ld_f16(blk), float(sc)), ml = __fmul_rn(ld_f16(blk + 2), float(mn));
+    const uint2 q = ld8_a8(blk + 16 + 32 * (j >> 1) + l0);
+    const int shift = (j & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = __fsub_rn(__fmul_rn(dl, float((byte_of(q, i) >> shift) & 15)), ml);
+}
+
+template <>
+__device__ __forceinline__ void decode8<QuantType::Q5_K>(const uint8_t* blk, int t, float (&w)[8]) {
+    const int j = t >> 5, l0 = t & 31;
+    uint32_t sc, mn;
+    k_scale_min(blk + 4, j, sc, mn);
+    const float dl = __fmul_rn(ld_f16(blk), float(sc)), ml = __fmul_rn(ld_f16(blk + 2), float(mn));
+    const uint2 h = ld8_a8(blk + 16 + l0);
+    const uint2 q = ld8_a8(blk + 48 + 32 * (j >> 1) + l0);
+    const int shift = (j & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const uint32_t v = ((byte_of(q, i) >> shift) & 15) | (((byte_of(h, i) >> j) & 1) << 4);
+        w[i] = __fsub_rn(__fmul_rn(dl, float(v)), ml);
+    }
+}
+
+template <>
+__device__ __forceinline__ void decode8<QuantType::Q6_K>(const uint8_t* blk, int t, float (&w)[8]) {
+    const int half = t >> 7, g = (t >> 5) & 3, l0 = t & 31;
+    const uint2 lo = ld8(blk + 64 * half + 32 * (g & 1) + l0);
+    const uint2 hi = ld8(blk + 128 + 32 * half + l0);
+    const int lshift = g >= 2 ? 4 : 0;
+    // The eight elements share one of the 16-element scales.
+    const float ds = __fmul_rn(ld_f16(blk + 208), float(int8_t(blk[192 + 8 * half + 2 * g + (l0 >> 4)])));
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        const int v = int(((byte_of(lo, i) >> lshift) & 15) | (((byte_of(hi, i) >> (2 * g)) & 3) << 4)) - 32;
+        w[i] = __fmul_rn(ds, float(v));
+    }
+}
+
+// The 16 bytes at W + at, of which only those before `end` exist (the allocation may stop there).
+__device__ __forceinline__ uint4 load_chunk(const uint8_t* W, size_t at, size_t end) {
+    if (at + 16 <= end) return __ldg(reinterpret_cast<const uint4*>(W + at));
+    uint32_t v[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+        if (at + i < end) v[i >> 2] |= uint32_t(W[at + i]) << (8 * (i & 3));
+    return make_uint4(v[0], v[1], v[2], v[3]);
+}
+
+__device__ __forceinline__ void bf16x8(uint4 v, float (&f)[8]) {
+    const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        f[2 * i] = __uint_as_float(u[i] << 16);
+        f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+    }
+}
+
+template <int B>
+__device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias, const float* residual,
+                                          float* y_f32, uint16_t* y_bf16, int N) {
+    const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
+#pragma unroll
+    for (int i = 0; i < B; ++i) {
+        float v = acc[i] + b;
+        if (residual) v += residual[size_t(i) * N + row];
+        if (y_f32)
+            y_f32[size_t(i) * N + row] = v;
+        else
+            y_bf16[size_t(i) * N + row] = f32_to_bf16_bits(v);
+    }
+}
+
+// One warp per row; U 16-byte chunks per lane per round. `end` is the byte offset just past the last row's
+// blocks.
+template <QuantType T, int B, int U>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end, const uint16_t* __restrict__ x,
+                      const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16, int N,
+                      int K) {
+    using L = Layout<T>;
+    constexpr int kBuf = 32 * U * 16;
+    // Whole groups of 256 elements per round, so each round has a multiple of 32 octets; 15 bytes of the
+    // buffer go to the misalignment of the round's start.
+    constexpr int kGroupBlocks = 256 / L::elems;
+    constexpr int kRoundBlocks = (kBuf - 15) / (L::bytes * kGroupBlocks) * kGroupBlocks;
+    static_assert(kRoundBlocks > 0, "round buffer too small for one group of blocks");
+    __shared__ uint4 smem[kWarpsPerBlock][32 * U];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row = blockIdx.x * kWarpsPerBlock + warp;
+    pdl_trigger();
+    if (row >= N) return;  // only warp-level synchronisation below
+    const int nb = K / L::elems;
+    const int rounds = (nb + kRoundBlocks - 1) / kRoundBlocks;
+    const size_t row_start = size_t(row) * row_bytes;
+
+    uint4 reg[U];
+    auto fetch = [&](int r) {
+        const size_t rs = row_start + size_t(r) * kRoundBlocks * L::bytes;
+        const size_t re = rs + size_t(min(kRoundBlocks, nb - r * kRoundBlocks)) * L::bytes;
+        const size_t a0 = rs & ~size_t(15);
+        const int chunks = int((re - a0 + 15) >> 4);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int c = lane + 32 * u;
+            if (c < chunks) reg[u] = load_chunk(W, a0 + 16 * size_t(c), end);
+        }
+    };
+
+    float acc[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = 0.f;
+    fetch(0);  // the weights do not depend on the previous kernel: in flight while it finishes
+    pdl_wait();
+    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    const int K8 = K >> 3;
+    uint4* buf = smem[warp];
+    for (int r = 0; r < rounds; ++r) {
+        const size_t rs = row_start + size_t(r) * kRoundBlocks * L::bytes;
+        const int blocks = min(kRoundBlocks, nb - r * kRoundBlocks);
+        const size_t a0 = rs & ~size_t(15);
+        const int chunks = int((rs + size_t(blocks) * L::bytes - a0 + 15) >> 4);
+        __syncwarp();  // every lane is done decoding the previous round
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+            if (lane + 32 * u < chunks) buf[lane + 32 * u] = reg[u];
+        __syncwarp();
+        if (r + 1 < rounds) fetch(r + 1);
+        const uint8_t* base = reinterpret_cast<const uint8_t*>(buf) + (rs - a0);
+        const int octets = blocks * (L::elems / 8);
+        const int k_round = r * kRoundBlocks * L::elems;
+        for (int o = lane; o < octets; o += 32) {
+            const int e = 8 * o;
+            float w[8];
+            decode8<T>(base + (e / L::elems) * L::bytes, e % L::elems, w);
+            const int k8 = (k_round + e) >> 3;
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                float xf[8];
+                bf16x8(__ldg(xs + size_t(b) * K8 + k8), xf);
+#pragma unroll
+                for (int i = 0; i < 8; ++i) acc[b] = fmaf(w[i], xf[i], acc[b]);
+            }
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
+    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+}
+
+// One thread per eight consecutive outputs, read straight from global memory (prefill: one pass per
+// matrix, not worth staging). The values are formed before pdl_wait; only the store waits, since the
+// previous kernel may still be reading `out` (a reused scratch buffer).
+template <QuantType T>
+__global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int N, int K, uint16_t* __restrict__ out) {
+    using L = Layout<T>;
+    pdl_trigger();
+    const size_t K8 = size_t(K) >> 3;
+    const size_t idx = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    const bool active = idx < size_t(N) * K8;
+    uint4 packed = make_uint4(0, 0, 0, 0);
+    size_t row = 0, e = 0;
+    if (active) {
+        row = idx / K8;
+        e = (idx - row * K8) * 8;
+        float w[8];
+        decode8<T>(W + row * row_bytes + (e / L::elems) * L::bytes, int(e % L::elems), w);
+        packed.x = f32_to_bf16_bits(w[0]) | uint32_t(f32_to_bf16_bits(w[1])) << 16;
+        packed.y = f32_to_bf16_bits(w[2]) | uint32_t(f32_to_bf16_bits(w[3])) << 16;
+        packed.z = f32_to_bf16_bits(w[4]) | uint32_t(f32_to_bf16_bits(w[5])) << 16;
+        packed.w = f32_to_bf16_bits(w[6]) | uint32_t(f32_to_bf16_bits(w[7])) << 16;
+    }
+    pdl_wait();
+    if (active) *reinterpret_cast<uint4*>(out + row * K + e) = packed;
+}
+
+template <QuantType T, int B>
+void launch_gemv(const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
+                 const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+    // Eight chunks in flight per lane at small batch, where registers are plentiful (as gemv_vec_kernel).
+    constexpr int U = B <= 2 ? 8 : 4;
+    launch_kernel(gemv_quant_kernel<T, B, U>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  dim3(kWarpsPerBlock * 32), 0, stream, W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K);
+}
+
+template <QuantType T>
+void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
+                   const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+    switch (B) {
+        case 1: launch_gemv<T, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 2: launch_gemv<T, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 3: launch_gemv<T, 3>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 4: launch_gemv<T, 4>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 5: launch_gemv<T, 5>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 6: launch_gemv<T, 6>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 7: launch_gemv<T, 7>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        default: launch_gemv<T, 8>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+    }
+}
+
+template <QuantType T>
+void launch_dequant(const uint8_t* W, size_t row_bytes, int N, int K, uint16_t* out, cudaStream_t stream) {
+    constexpr int kThreads = 256;
+    const size_t work = size_t(N) * (size_t(K) >> 3);
+    launch_kernel(dequant_kernel<T>, dim3(unsigned((work + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, W,
+                  row_bytes, N, K, out);
+}
+
+// The checks gemv_quant and dequantize_bf16 share; empty when the arguments are usable.
+std::string bad_layout(QuantType type, const void* W, size_t row_bytes, int N, int K) {
+    if (!gpu_quant_supported(type)) return "type " + std::string(quant_name(type)) + " has no GPU kernel";
+    const QuantTraits tr = quant_traits(type);
+    if (N < 1 || K < 1 || K % tr.block_size != 0)
+        return "K=" + std::to_string(K) + " is not a positive multiple of " + std::to_string(tr.block_size);
+    if (row_bytes < size_t(K / tr.block_size * tr.block_bytes) || row_bytes % 2 != 0)
+        return "row_bytes=" + std::to_string(row_bytes) + " does not hold K=" + std::to_string(K) + " (or is odd)";
+    if (reinterpret_cast<uintptr_t>(W) & 15) return "W is not 16-byte aligned";
+    return {};
+}
+
+}  // namespace
+
+bool gpu_quant_supported(QuantType type) {
+    switch (type) {
+        case QuantType::Q4_0:
+        case QuantType::Q8_0:
+        case QuantType::Q4_K:
+        case QuantType::Q5_K:
+        case QuantType::Q6_K: return true;
+        default: return false;
+    }
+}
+
+Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t* x, const bf16_t* bias,
+                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream) {
+    std::string bad = bad_layout(type, W, row_bytes, N, K);
+    if (bad.empty() && (B < 1 || B > kGemvMaxBatch)) bad = "B=" + std::to_string(B) + " is not in [1, 8]";
+    if (bad.empty() && ((y_f32 == nullptr) == (y_bf16 == nullptr) || (residual && !y_f32)))
+        bad = "exactly one of y_f32 / y_bf16 is needed, and residual needs y_f32";
+    if (bad.empty() && (reinterpret_cast<uintptr_t>(x) & 15)) bad = "x is not 16-byte aligned";
+    if (!bad.empty())
+        return make_error(ErrorCode::InvalidArgument, "gemv_quant (N=" + std::to_string(N) + ", K=" + std::to_string(K) +
+                                                          "): " + bad);
+    const auto* w = static_cast<const uint8_t*>(W);
+    const QuantTraits tr = quant_traits(type);
+    const size_t end = size_t(N - 1) * row_bytes + size_t(K / tr.block_size * tr.block_bytes);
+    switch (type) {
+        case QuantType::Q4_0: launch_gemv_b<QuantType::Q4_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case QuantType::Q8_0: launch_gemv_b<QuantType::Q8_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case QuantType::Q4_K: launch_gemv_b<QuantType::Q4_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case QuantType::Q5_K: launch_gemv_b<QuantType::Q5_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        default: launch_gemv_b<QuantType::Q6_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+    }
+    return TESSERA_LAUNCH_CHECK("gemv_quant");
+}
+
+Status dequantize_bf16(QuantType type, const void* W, size_t row_bytes, int N, int K, bf16_t* out, cudaStream_t stream) {
+    std::string bad = bad_layout(type, W, row_bytes, N, K);
+    if (bad.empty() && (reinterpret_cast<uintptr_t>(out) & 15)) bad = "out is not 16-byte aligned";
+    if (!bad.empty())
+        return make_error(ErrorCode::InvalidArgument, "dequantize_bf16 (N=" + std::to_string(N) + ", K=" +
+                                                          std::to_string(K) + "): " + bad);
+    const auto* w = static_cast<const uint8_t*>(W);
+    switch (type) {
+        case QuantType::Q4_0: launch_dequant<QuantType::Q4_0>(w, row_bytes, N, K, out, stream); break;
+        case QuantType::Q8_0: launch_dequant<QuantType::Q8_0>(w, row_bytes, N, K, out, stream); break;
+        case QuantType::Q4_K: launch_dequant<QuantType::Q4_K>(w, row_bytes, N, K, out, stream); break;
+        case QuantType::Q5_K: launch_dequant<QuantType::Q5_K>(w, row_bytes, N, K, out, stream); break;
+        default: launch_dequant<QuantType::Q6_K>(w, row_bytes, N, K, out, stream); break;
+    }
+    return TESSERA_LAUNCH_CHECK("dequantize_bf16");
+}
+
+}  // namespace tessera::cuda
