@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "backend/cuda/attention_prefill.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/device.h"
 #include "backend/cuda/gemm_small.h"
@@ -120,6 +121,14 @@ uint64_t weight_elems(const LlmConfig& c) {
     return total;
 }
 
+// Prefill attention through the fused kernel, which needs no [nh, chunk, max_seq] score and probability
+// scratch; TESSERA_NO_FLASH_PREFILL=1 keeps the cuBLAS path (and its scratch) for comparison. Read once, so
+// the scratch sized at allocation always matches the path taken later.
+bool flash_prefill(int hd) {
+    static const bool off = std::getenv("TESSERA_NO_FLASH_PREFILL") != nullptr;
+    return !off && cuda::attention_prefill_supported(hd);
+}
+
 }  // namespace
 
 CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o) {
@@ -132,7 +141,7 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
     const uint64_t QKV = (uint64_t(c.num_attention_heads) + 2 * uint64_t(c.num_key_value_heads)) * c.head_dim;
     const uint64_t nhd = uint64_t(c.num_attention_heads) * c.head_dim;
     e.scratch = Tm * (H * 4 + H * 2 + QKV * 4 + nhd * 4 + 2 * I * 4 + I * 2 + 16) +
-                uint64_t(c.num_attention_heads) * o.prefill_chunk * o.max_seq * 6 +
+                (flash_prefill(c.head_dim) ? 0 : uint64_t(c.num_attention_heads) * o.prefill_chunk * o.max_seq * 6) +
                 uint64_t(std::max(o.max_batch, 1)) * c.vocab_size * 4 +
                 cuda::attention_decode_workspace(o.max_batch, c.num_attention_heads, c.head_dim, o.max_seq) +
                 (64ull << 20);  // cuBLAS workspace and alignment
@@ -212,8 +221,9 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&attn), Tm * nh * hd * 2);
     part(reinterpret_cast<void**>(&gu), Tm * 2 * I * 4);
     part(reinterpret_cast<void**>(&act), Tm * I * 2);
-    part(reinterpret_cast<void**>(&S), size_t(nh) * opt.prefill_chunk * opt.max_seq * 4);
-    part(reinterpret_cast<void**>(&P), size_t(nh) * opt.prefill_chunk * opt.max_seq * 2);
+    const size_t score_elems = flash_prefill(hd) ? 0 : size_t(nh) * opt.prefill_chunk * opt.max_seq;
+    part(reinterpret_cast<void**>(&S), score_elems * 4);
+    part(reinterpret_cast<void**>(&P), score_elems * 2);
     part(reinterpret_cast<void**>(&logits), size_t(std::max(opt.max_batch, 1)) * V * 4);
     part(reinterpret_cast<void**>(&d_ids), Tm * 4);
     part(reinterpret_cast<void**>(&d_pos), Tm * 4);
@@ -378,11 +388,14 @@ Status CudaLlm::Impl::randomize(uint64_t seed) {
     return ctx->synchronize();
 }
 
-// Prefill attention as three launches per GQA offset j: S = scale·Q_h·K_gᵀ, causal softmax, O_h = P_h·V_g,
-// with h = g·G + j batched over the KV heads g.
+// Prefill attention: the fused flash kernel where the head dim allows; otherwise three launches per GQA
+// offset j: S = scale·Q_h·K_gᵀ, causal softmax, O_h = P_h·V_g, with h = g·G + j batched over the KV heads g.
 Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
-    const int G = nh / nkv, Lk = pos0 + T;
     const float scale = 1.f / std::sqrt(float(hd));
+    if (flash_prefill(hd))
+        return cuda::attention_prefill_flash(q, k_cache(layer), v_cache(layer), slot, T, pos0, nh, nkv, hd, opt.max_seq,
+                                             scale, attn, ctx->stream());
+    const int G = nh / nkv, Lk = pos0 + T;
     const float one = 1.f, zero = 0.f;
     // Cache [slots, nkv, max_seq, hd]: K_g is a [Lk, hd] matrix with row stride hd, heads max_seq·hd apart.
     const int64_t head_stride = int64_t(opt.max_seq) * hd;

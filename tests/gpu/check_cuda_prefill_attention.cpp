@@ -3,7 +3,10 @@
 // of the 64-row tile, pos0 > 0 (chunked prefill). The KV cache has several slots, a nonzero slot is read and
 // max_seq is larger than the sequence, so stride mistakes show; cache positions past the sequence hold NaN,
 // so reading them shows too. The output is poisoned (NaN) before each launch and has one guard row after it
-// that must stay untouched. Ends with timings at the 7B and 1.5B prefill shapes (T = 2048).
+// that must stay untouched. Then the wiring in CudaLlm: a random 2-layer model with head dim 64 / 128
+// prefilled in chunks that start off the tile grid, its logits at every position against teacher-forced
+// decode steps (the decode attention kernel, an independent path). Run with TESSERA_NO_FLASH_PREFILL=1 the
+// same model check covers the cuBLAS path. Ends with timings at the 7B and 1.5B prefill shapes (T = 2048).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -15,6 +18,8 @@
 
 #include "backend/cuda/attention_prefill.h"
 #include "check_support.h"
+#include "io/model_config.h"
+#include "models/llama_cuda.h"
 
 using namespace tessera;
 using namespace tessera::gpucheck;
@@ -175,6 +180,53 @@ void check_arguments(Counter& counter) {
     std::printf("%s argument checks\n", counter.failed ? "FAIL" : "PASS");
 }
 
+// Prefill logits of every position (in pieces of 37 and 113 tokens, chunk 64: chunks start at 0, 37, 101) against
+// decode steps over the same tokens in another slot.
+void check_model(Counter& counter, int hd, int nh, int nkv, bool bias) {
+    LlmConfig cfg;
+    cfg.architecture = bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    cfg.hidden_size = nh * hd;
+    cfg.intermediate_size = 2 * nh * hd;
+    cfg.num_hidden_layers = 2;
+    cfg.num_attention_heads = nh;
+    cfg.num_key_value_heads = nkv;
+    cfg.head_dim = hd;
+    cfg.vocab_size = 1000;
+    cfg.max_position_embeddings = 4096;
+    cfg.attention_bias = bias;
+    CudaLlmOptions opt;
+    opt.max_batch = 2;
+    opt.max_seq = 300;
+    opt.prefill_chunk = 64;
+    char name[96];
+    std::snprintf(name, sizeof name, "CudaLlm prefill vs decode hd=%d heads=%d/%d%s", hd, nh, nkv, bias ? " (q/k/v bias)" : "");
+    auto model = CudaLlm::create_random(cfg, opt, 11);
+    if (!model.ok()) {
+        counter.expect(false, name, model.error().to_string());
+        return;
+    }
+    CudaLlm& m = **model;
+    const int n = 150, first = 37, V = cfg.vocab_size;
+    std::vector<int32_t> ids(n);
+    std::mt19937 rng(5);
+    for (auto& id : ids) id = int32_t(rng() % uint32_t(V));
+    std::vector<float> got(size_t(n) * V), want(size_t(n) * V);
+    Status st = m.prefill(1, ids.data(), first, 0, got.data(), true);
+    if (st.ok()) st = m.prefill(1, ids.data() + first, n - first, first, got.data() + size_t(first) * V, true);
+    for (int p = 0; st.ok() && p < n; ++p) {
+        int32_t next = 0, slot = 0;
+        st = m.decode(1, &ids[size_t(p)], &p, &slot, &next, want.data() + size_t(p) * V);
+    }
+    if (!st.ok()) {
+        counter.expect(false, name, st.error().to_string());
+        return;
+    }
+    const double err = rel_error(got, want), tol = 2e-2;
+    std::printf("%s %s: logits of %d positions, max abs diff / max |decode logit| %s, tol %s\n", err <= tol ? "PASS" : "FAIL",
+                name, n, fmt(err).c_str(), fmt(tol).c_str());
+    counter.expect(err <= tol, name);
+}
+
 // Mean time of the kernel alone at a full prefill shape; FLOPs count the causal half (4·hd per query-key pair).
 void time_shape(const char* label, int nh, int nkv, int hd, int T) {
     const int max_seq = T;
@@ -224,6 +276,10 @@ int main() {
     check_case(counter, Case{64, 16, 2, 200, 1}, seed++);
     check_case(counter, Case{128, 8, 8, 1000, 1100}, seed++);
     check_case(counter, Case{64, 8, 1, 777, 1500}, seed++);
+
+    check_model(counter, 128, 4, 2, false);
+    check_model(counter, 64, 6, 1, true);
+    check_model(counter, 128, 8, 8, false);
 
     time_shape("7B", 32, 32, 128, 2048);
     time_shape("1.5B", 12, 2, 128, 2048);
