@@ -537,7 +537,7 @@ Status CudaLlm::Impl::decode_body(int B) {
         TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
         if (B <= cuda::kGemvMaxBatch)
             TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
-        else if (cuda::gemm_small_supported(B, V, H) && !std::getenv("TESSERA_NO_GEMM_SMALL"))
+        else if (cuda::gemm_small_supported(B, V, H) && std::getenv("TESSERA_GEMM_SMALL"))
             TESSERA_TRY(cuda::gemm_small_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
@@ -556,10 +556,10 @@ Status CudaLlm::Impl::decode_layers(int B) {
     // RoPE and the KV-cache write in the q/k/v product's epilogue: one launch and one f32 round trip fewer
     // per layer (TESSERA_NO_QKV_ROPE=1 restores the separate kernel, for comparisons).
     const bool qkv_rope = gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
-    // 9–64 rows (batched decode, Janus's CFG batch): the tensor-core small-M products with the residual and
-    // SwiGLU in their epilogues instead of cuBLAS (split-K reductions, a silu_mul pass);
-    // TESSERA_NO_GEMM_SMALL=1 keeps cuBLAS, for comparisons.
-    const bool small = !gemv && !std::getenv("TESSERA_NO_GEMM_SMALL") && cuda::gemm_small_supported(B, QKV, H) &&
+    // 9–64 rows: the tensor-core small-M products (residual and SwiGLU in their epilogues) are opt-in
+    // (TESSERA_GEMM_SMALL=1): on the H200 they measured 0.4–0.7× cuBLAS's speed at 16–64 rows
+    // (bench/results/2026-11-28-h200-session3.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
+    const bool small = !gemv && std::getenv("TESSERA_GEMM_SMALL") && cuda::gemm_small_supported(B, QKV, H) &&
                        cuda::gemm_small_supported(B, H, nh * hd) && cuda::gemm_small_supported(B, 2 * I, H) &&
                        cuda::gemm_small_supported(B, H, I);
     const float scale = 1.f / std::sqrt(float(hd));
