@@ -4,7 +4,8 @@
 // copies of each matrix are cycled through that the weights come from DRAM, not L2, as they do in a decode
 // step. Each figure is the mean of 50 back-to-back launches after warm-up (CUDA events), and GB/s counts
 // weight bytes only, to set against the device copy bandwidth measured the same way bench_llm does. The
-// row-group sweep (rows per block = 16·rg) is there to tune the launcher's choice. Prints JSON lines.
+// sweep over launch shapes (weight rows per block × blocks per cluster splitting K) is there to tune the
+// launcher's automatic choice. Prints JSON lines.
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -84,30 +85,34 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
         return cuda::silu_mul(yf, M, I, ab, st);
     };
 
-    cuda::gemm_small_force_row_groups(0);
+    cuda::gemm_small_force_shape(0, 0);
+    int auto_rows = 0, auto_splits = 0;
+    cuda::gemm_small_launch_shape(s.N, s.K, &auto_rows, &auto_splits);
     const double ours_us = time_us(st, ours);
     std::string sweep;
     double best_us = ours_us;
-    int best_rg = 0;
-    for (int rg : {1, 2, 4, 8}) {
-        cuda::gemm_small_force_row_groups(rg);
-        const double us = time_us(st, ours);
-        char item[64];
-        std::snprintf(item, sizeof item, "%s\"%d\":%.2f", sweep.empty() ? "" : ",", 16 * rg, us);
-        sweep += item;
-        if (us > 0 && us < best_us) {
-            best_us = us;
-            best_rg = rg;
+    char best[32] = "auto";
+    for (int rows : {16, 32, 64, 128})
+        for (int splits : {1, 2, 4, 8}) {
+            if (splits > (s.K + 255) / 256) continue;
+            cuda::gemm_small_force_shape(rows, splits);
+            const double us = time_us(st, ours);
+            char item[64];
+            std::snprintf(item, sizeof item, "%s\"%dx%d\":%.2f", sweep.empty() ? "" : ",", rows, splits, us);
+            sweep += item;
+            if (us > 0 && us < best_us) {
+                best_us = us;
+                std::snprintf(best, sizeof best, "%dx%d", rows, splits);
+            }
         }
-    }
-    cuda::gemm_small_force_row_groups(0);
+    cuda::gemm_small_force_shape(0, 0);
     const double cublas_us = time_us(st, cublas);
     const double gbs = double(w_bytes) / 1e3;  // GB/s = bytes / µs / 1e3
     std::printf("{\"shape\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"epilogue\":\"%s\",\"ours_us\":%.2f,\"cublas_us\":%.2f,"
-                "\"ours_gbs\":%.0f,\"cublas_gbs\":%.0f,\"speedup\":%.2f,\"ours_us_by_rows_per_block\":{%s},"
-                "\"best_rows_per_block\":%d,\"best_gbs\":%.0f",
+                "\"ours_gbs\":%.0f,\"cublas_gbs\":%.0f,\"speedup\":%.2f,\"auto_shape\":\"%dx%d\","
+                "\"ours_us_by_rows_x_splits\":{%s},\"best_shape\":\"%s\",\"best_gbs\":%.0f",
                 s.name, M, s.N, s.K, s.swiglu ? "swiglu" : (s.residual ? "f32+=residual" : "f32"), ours_us, cublas_us,
-                gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, sweep.c_str(), best_rg ? 16 * best_rg : 0,
+                gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, auto_rows, auto_splits, sweep.c_str(), best,
                 gbs / best_us);
     if (s.swiglu) {
         const double silu_us = time_us(st, cublas_silu);
@@ -130,7 +135,8 @@ int main(int argc, char** argv) {
     if (!ctx.ok() || !info.ok()) return 1;
     const double bw = measure_bandwidth();
     std::printf("{\"device\":\"%s\",\"sms\":%d,\"copy_bandwidth_gbs\":%.0f,\"note\":\"GB/s = weight bytes / time; "
-                "best_rows_per_block 0 = the launcher's own choice was fastest\"}\n",
+                "shapes are rows-per-block x blocks-per-cluster splitting K; best_shape auto = the launcher's own "
+                "choice was fastest\"}\n",
                 info->name.c_str(), info->multiprocessors, bw);
     const Shape shapes[] = {
         {"7b_qkv", 12288, 4096, false, false},    {"7b_o", 4096, 4096, false, true},

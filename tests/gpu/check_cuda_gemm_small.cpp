@@ -1,7 +1,8 @@
 // gemm_small_bf16 / gemm_small_swiglu_bf16 against a double-precision CPU reference on fresh random inputs:
 // every epilogue (f32 / bf16 output, bias, residual in place or apart, SwiGLU), M from 1 to 64 including
-// rows that do not fill an 8-row tile, odd N, K down to 8 and up to 11008, every block shape (forced row
-// groups) and the real decode shapes at M = 32. Outputs are poisoned (NaN bytes) before each launch and a
+// rows that do not fill an 8-row tile, odd N, K down to 8 and up to 11008, every block height and K split
+// over clusters of 1–8 blocks (forced launch shapes; on GPUs without clusters the split is 1), and the real
+// decode shapes at M = 32. Outputs are poisoned (NaN bytes) before each launch and a
 // poisoned guard region after the output must stay untouched. Bad arguments must come back as errors.
 //
 // Tolerances, per element (S = Σ_k |x_k·w_k|, the scale of the f32 accumulation error):
@@ -117,14 +118,22 @@ bool guard_intact_bf16(const std::vector<uint16_t>& v, size_t from) {
     return true;
 }
 
-std::string shape_name(const char* what, int M, int N, int K, int rg) {
-    return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
-           " rows/block=" + (rg ? std::to_string(16 * rg) : std::string("auto"));
+// A launch shape to force: weight rows per block and blocks per cluster splitting K; {0, 0} = automatic.
+struct LaunchShape {
+    int rows, splits;
+};
+
+std::string shape_name(const char* what, int M, int N, int K, LaunchShape ls) {
+    int rows = 0, splits = 0;
+    cuda::gemm_small_launch_shape(N, K, &rows, &splits);
+    const std::string launch = ls.rows ? "forced rows/block=" + std::to_string(ls.rows) + " k-split=" + std::to_string(ls.splits)
+                                       : "auto rows/block=" + std::to_string(rows) + " k-split=" + std::to_string(splits);
+    return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + " " + launch;
 }
 
 void report(Counter& c, const std::string& name, const Errors& e, bool status_ok, bool guard_ok, const char* tol) {
     const bool pass = status_ok && guard_ok && e.ok();
-    std::printf("%s %-72s max_abs=%-9.3g max_rel=%-9.3g err/tol=%-7.3g tol: %s%s%s\n", pass ? "PASS" : "FAIL",
+    std::printf("%s %-92s max_abs=%-9.3g max_rel=%-9.3g err/tol=%-7.3g tol: %s%s%s\n", pass ? "PASS" : "FAIL",
                 name.c_str(), e.max_abs, e.max_rel, e.worst, tol, status_ok ? "" : " [launch returned an error]",
                 guard_ok ? "" : " [wrote past the output]");
     if (!e.finite) std::printf("     non-finite output (an element not written, or NaN)\n");
@@ -148,7 +157,7 @@ const char* epilogue_name(Epilogue e) {
 uint64_t g_seed = 1;
 
 // One product with every forced block shape in `rgs` (0 = the launcher's choice), against one reference.
-void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vector<int>& rgs) {
+void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vector<LaunchShape>& shapes) {
     const std::vector<float> Wf = from_bf16(to_bf16(random_floats(size_t(N) * K, g_seed++)));
     const std::vector<float> xf = from_bf16(to_bf16(random_floats(size_t(M) * K, g_seed++)));
     const std::vector<uint16_t> W = to_bf16(Wf), x = to_bf16(xf), bias = to_bf16(random_floats(size_t(N), g_seed++, 4.f));
@@ -166,8 +175,8 @@ void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vect
     Dev<uint16_t> dW(W), dx(x), db(bias);
     Dev<float> dres(MN), dyf(MN + kGuard);
     Dev<uint16_t> dyb(MN + kGuard);
-    for (int rg : rgs) {
-        cuda::gemm_small_force_row_groups(rg);
+    for (const LaunchShape& ls : shapes) {
+        cuda::gemm_small_force_shape(ls.rows, ls.splits);
         dyf.poison();
         dyb.poison();
         if (in_place) cudaMemcpy(dyf.p, res.data(), MN * sizeof(float), cudaMemcpyHostToDevice);
@@ -198,13 +207,13 @@ void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vect
                 if (!out_f32) tol += std::ldexp(std::fabs(ref), -8);
                 e.add(got[i], ref, tol);
             }
-        report(c, shape_name(epilogue_name(ep), M, N, K, rg), e, launch_ok, guard,
+        report(c, shape_name(epilogue_name(ep), M, N, K, ls), e, launch_ok, guard,
                out_f32 ? "1e-4*sum|xw|" : "2^-8*|ref| + 1e-4*sum|xw|");
     }
-    cuda::gemm_small_force_row_groups(0);
+    cuda::gemm_small_force_shape(0, 0);
 }
 
-void check_swiglu(Counter& c, int M, int I, int K, const std::vector<int>& rgs) {
+void check_swiglu(Counter& c, int M, int I, int K, const std::vector<LaunchShape>& shapes) {
     const int N = 2 * I;
     const std::vector<float> Wf = from_bf16(to_bf16(random_floats(size_t(N) * K, g_seed++)));
     const std::vector<float> xf = from_bf16(to_bf16(random_floats(size_t(M) * K, g_seed++)));
@@ -213,8 +222,8 @@ void check_swiglu(Counter& c, int M, int I, int K, const std::vector<int>& rgs) 
     reference(Wf, xf, M, N, K, dot, abs);
     const size_t MI = size_t(M) * I;
     Dev<uint16_t> dW(W), dx(x), dact(MI + kGuard);
-    for (int rg : rgs) {
-        cuda::gemm_small_force_row_groups(rg);
+    for (const LaunchShape& ls : shapes) {
+        cuda::gemm_small_force_shape(ls.rows, ls.splits);
         dact.poison();
         Status st = cuda::gemm_small_swiglu_bf16(dW.p, dx.p, dact.p, M, I, K, nullptr);
         const bool launch_ok = st.ok() && cudaDeviceSynchronize() == cudaSuccess;
@@ -230,13 +239,14 @@ void check_swiglu(Counter& c, int M, int I, int K, const std::vector<int>& rgs) 
                                    1e-4 * (abs[gi] * 1.1 * std::fabs(u) + abs[ui] * std::fabs(silu)) + 1e-6;
                 e.add(bf16_to_f32(h[size_t(m) * I + i]), ref, tol);
             }
-        report(c, shape_name("swiglu", M, N, K, rg), e, launch_ok, guard_intact_bf16(h, MI),
+        report(c, shape_name("swiglu", M, N, K, ls), e, launch_ok, guard_intact_bf16(h, MI),
                "2^-8*|ref| + 1e-4*(S_g*1.1|u| + S_u*|silu(g)|)");
     }
-    cuda::gemm_small_force_row_groups(0);
+    cuda::gemm_small_force_shape(0, 0);
 }
 
-// Two launches on the same inputs give the same bits (the k-group partials meet in a fixed order).
+// Two launches on the same inputs give the same bits (the partials of k groups and of the blocks of a
+// cluster meet in a fixed order). N = 4096 takes a K split on Hopper.
 void check_deterministic(Counter& c) {
     const int M = 33, N = 4096, K = 4096;
     const auto W = to_bf16(random_floats(size_t(N) * K, g_seed++)), x = to_bf16(random_floats(size_t(M) * K, g_seed++));
@@ -297,7 +307,13 @@ int main() {
     if (info.ok())
         std::printf("device: %s, sm_%d%d, %d SMs\n", info->name.c_str(), info->sm_major, info->sm_minor, info->multiprocessors);
     Counter c;
-    const std::vector<int> all_rg = {0, 1, 2, 4, 8}, auto_rg = {0};
+    const Status prepared = cuda::gemm_small_prepare();
+    std::printf("%s gemm_small_prepare%s\n", prepared.ok() ? "PASS" : "FAIL",
+                prepared.ok() ? "" : (": " + prepared.error().to_string()).c_str());
+    c.expect(prepared.ok(), "gemm_small_prepare");
+    const std::vector<LaunchShape> all_rg = {{0, 0},  {16, 1}, {32, 1}, {64, 1},  {128, 1},
+                                             {16, 2}, {64, 3}, {128, 4}, {32, 8}},
+                                   auto_rg = {{0, 0}};
 
     // Small and odd shapes, every block shape, each M with a rotating epilogue so all of them meet all M.
     const int Ms[] = {1, 7, 16, 17, 32, 33, 64};

@@ -6,7 +6,10 @@
 // first takes k0+8t+{0..3}, the second k0+8t+{4..7}); its x fragment is the same 16 bytes of an x row, so
 // both operands use the same permutation and no shuffles are needed.
 //
-// A block owns 16·RG weight rows; its 8 warps are RG row groups × (8 / RG) k groups. K is walked in slices
+// A block owns 16·RG weight rows; its 8 warps are RG row groups × (8 / RG) k groups. Every block stages
+// all the x it multiplies, so x traffic from L2 is M / (16·RG) times the weight traffic: blocks should be
+// tall. When tall blocks would leave SMs idle (small N), a cluster of S blocks (Hopper) splits K and the
+// partial sums are added through distributed shared memory; without clusters S = 1. K is walked in slices
 // of 256: x[0:M, slice] is staged in shared memory by cp.async (3-stage ring, zero-filled past M and K),
 // and every warp does RG 32-wide k steps of each slice. Weights go straight from DRAM to registers
 // through a ring of 4–8 steps per lane (no shared-memory round trip), so 4–8 KiB per warp are always in
@@ -14,6 +17,7 @@
 // the epilogue (bias, residual, bf16 rounding or SwiGLU) is applied there: one kernel, deterministic.
 #include "backend/cuda/gemm_small.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -67,6 +71,25 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// The same shared-memory location in block `rank` of this cluster (a generic address).
+__device__ __forceinline__ const float* cluster_peer(const float* p, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint64_t out;
+    asm volatile("mapa.u64 %0, %1, %2;" : "=l"(out) : "l"(p), "r"(rank));
+    return reinterpret_cast<const float*>(out);
+#else
+    (void)rank;
+    return p;
+#endif
+}
+
+// All threads of all blocks of the cluster; orders shared-memory writes before the barrier against reads after.
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+
 // Position of 16-byte chunk c of staged x row m. Odd rows swap the two 64-byte halves of each 128 bytes, so
 // the 8 lanes of a quarter warp (rows g, g+1 × 64 bytes each) hit all 32 banks once.
 __device__ __forceinline__ int swizzle(int m, int c) { return m * kRowChunks + (c ^ ((m & 1) << 2)); }
@@ -74,12 +97,13 @@ __device__ __forceinline__ int swizzle(int m, int c) { return m * kRowChunks + (
 constexpr int red_stride(int rows) { return rows + 4; }  // pads the k-group partials against bank conflicts
 
 // MX: x tiles of 8 rows (M ≤ 8·MX); RG: 16-row weight groups per block; kSwiglu: W holds interleaved
-// gate/up rows and the output is act (y_bf16, [M, N/2]).
+// gate/up rows and the output is act (y_bf16, [M, N/2]). splits: blocks per cluster sharing one row tile,
+// each taking a contiguous share of the K slices (the launcher keeps splits ≤ the number of slices).
 // Two blocks per SM (≤ 128 registers, ≤ 96 KiB shared memory each) keep enough weight bytes in flight.
 template <int MX, int RG, bool kSwiglu>
 __global__ void __launch_bounds__(kThreads, 2)
     gemm_small_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, const uint16_t* __restrict__ bias,
-                      const float* residual, float* y_f32, uint16_t* y_bf16, int M, int N, int K) {
+                      const float* residual, float* y_f32, uint16_t* y_bf16, int M, int N, int K, int splits) {
     constexpr int KG = kWarps / RG;  // k groups
     constexpr int R = 16 * RG;       // weight rows per block
     constexpr int M8 = 8 * MX;       // staged x rows
@@ -89,11 +113,13 @@ __global__ void __launch_bounds__(kThreads, 2)
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int rg = warp % RG, kg = warp / RG;
-    const int n_base = blockIdx.x * R;
-    const int nsl = (K + kSliceK - 1) / kSliceK;
+    const int tile = blockIdx.x / splits, rank = blockIdx.x - tile * splits;  // rank: this block's cluster rank
+    const int n_base = tile * R;
+    const int nsl_all = (K + kSliceK - 1) / kSliceK;
+    const int sl_lo = rank * nsl_all / splits, nsl = (rank + 1) * nsl_all / splits - sl_lo;  // this block's slices
     const int nsteps = nsl * RG;  // k steps of 32 per warp
     // Blocks start at different slices so they do not all read the same x lines from L2 at once.
-    const int rot = blockIdx.x % nsl;
+    const int rot = tile % nsl;
     const int row0 = n_base + 16 * rg + g;
     const bool ok0 = row0 < N, ok1 = row0 + 8 < N;
     const uint16_t* w0 = W + size_t(ok0 ? row0 : 0) * K + 8 * t;
@@ -101,7 +127,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 
     auto slice_of = [&](int s) {
         const int sl = s + rot;
-        return sl >= nsl ? sl - nsl : sl;
+        return sl_lo + (sl >= nsl ? sl - nsl : sl);
     };
     // This lane's weights of step j: rows row0 and row0 + 8, 8 k values each (zero past N or K).
     auto load_step = [&](int j, uint4& a, uint4& b) {
@@ -181,27 +207,33 @@ __global__ void __launch_bounds__(kThreads, 2)
         p[RS + 8] = acc[mt][3];
     }
     __syncthreads();
+    if (splits > 1) cluster_sync();  // every block of the cluster has its partials in shared memory
 
+    // Σ over the cluster's blocks (rank order) and their k groups of the partials at [m][r]: a fixed order.
+    auto total = [&](int m, int r) {
+        float v = 0.f;
+        for (int b = 0; b < splits; ++b) {
+            const float* src = splits > 1 ? cluster_peer(red, b) : red;
+#pragma unroll
+            for (int q = 0; q < KG; ++q) v += src[(q * M8 + m) * RS + r];
+        }
+        return v;
+    };
+    // The cluster's blocks share the epilogue: block `rank` takes every splits-th run of kThreads outputs.
+    const int e0 = threadIdx.x + rank * kThreads, estep = kThreads * splits;
     if constexpr (kSwiglu) {
         const int I = N / 2, i_base = n_base / 2;
-        for (int e = threadIdx.x; e < M8 * (R / 2); e += kThreads) {
+        for (int e = e0; e < M8 * (R / 2); e += estep) {
             const int m = e / (R / 2), r2 = e % (R / 2), i = i_base + r2;
             if (m >= M || i >= I) continue;
-            float gs = 0.f, us = 0.f;
-#pragma unroll
-            for (int q = 0; q < KG; ++q) {
-                gs += red[(q * M8 + m) * RS + 2 * r2];
-                us += red[(q * M8 + m) * RS + 2 * r2 + 1];
-            }
+            const float gs = total(m, 2 * r2), us = total(m, 2 * r2 + 1);
             y_bf16[size_t(m) * I + i] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
         }
     } else {
-        for (int e = threadIdx.x; e < M8 * R; e += kThreads) {
+        for (int e = e0; e < M8 * R; e += estep) {
             const int m = e / R, r = e % R, n = n_base + r;
             if (m >= M || n >= N) continue;
-            float v = 0.f;
-#pragma unroll
-            for (int q = 0; q < KG; ++q) v += red[(q * M8 + m) * RS + r];
+            float v = total(m, r);
             if (bias) v += bf16_bits_to_f32(bias[n]);
             const size_t o = size_t(m) * N + n;
             if (residual) v += residual[o];
@@ -211,10 +243,11 @@ __global__ void __launch_bounds__(kThreads, 2)
                 y_bf16[o] = f32_to_bf16_bits(v);
         }
     }
+    if (splits > 1) cluster_sync();  // keep this block's partials alive until the whole cluster has read them
 }
 
 using KernelFn = void (*)(const uint16_t*, const uint16_t*, const uint16_t*, const float*, float*, uint16_t*, int, int,
-                          int);
+                          int, int);
 
 template <int RG, bool kSwiglu>
 KernelFn pick_mx(int mx) {
@@ -240,26 +273,49 @@ KernelFn pick(int mx, int rg) {
     }
 }
 
-int multiprocessors() {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+struct DeviceLimits {
+    int sms = 132;
+    bool clusters = false;
+};
+
+DeviceLimits device_limits() {
+    DeviceLimits d;
+    int device = 0, sms = 0, cluster = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&cluster, cudaDevAttrClusterLaunch, device) != cudaSuccess) {
         cudaGetLastError();
-        return 132;
+        return d;
     }
-    return sms;
+    d.sms = sms;
+    d.clusters = cluster != 0;
+    return d;
 }
 
-// Largest row group (fewest x re-reads: every block stages all of x) that still gives about one block per
-// SM; small N falls back to 16-row blocks.
-std::atomic<int> g_forced_row_groups{0};
+struct LaunchShape {
+    int rg = 1, splits = 1;
+};
 
-int pick_row_groups(int N) {
-    const int forced = g_forced_row_groups.load(std::memory_order_relaxed);
-    if (forced) return forced;
-    const int sms = multiprocessors();
-    for (int rg = 8; rg > 1; rg /= 2)
-        if (int64_t((N + 16 * rg - 1) / (16 * rg)) * 8 >= int64_t(sms) * 7) return rg;
-    return 1;
+std::atomic<int> g_forced_rg{0}, g_forced_splits{1};
+
+// The tallest blocks (fewest x re-reads) that, with K split over at most 4 blocks of a cluster (each keeping
+// at least 2 slices), still give about one block per SM.
+LaunchShape pick_shape(int N, int K) {
+    const DeviceLimits d = device_limits();
+    const int nsl = (K + kSliceK - 1) / kSliceK;
+    const int max_splits = d.clusters ? 4 : 1;
+    LaunchShape shape;
+    if (const int rg = g_forced_rg.load(std::memory_order_relaxed)) {
+        shape.rg = rg;
+        shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
+        return shape;
+    }
+    for (int rg = 8; rg >= 1; rg /= 2) {
+        const int64_t tiles = (N + 16 * rg - 1) / (16 * rg);
+        for (int s = 1; s <= max_splits && 2 * s <= std::max(nsl, 2); s *= 2)
+            if (tiles * s * 8 >= int64_t(d.sms) * 7) return {rg, s};
+    }
+    return shape;
 }
 
 size_t smem_bytes(int mx, int rg) {
@@ -268,8 +324,8 @@ size_t smem_bytes(int mx, int rg) {
     return ring > red ? ring : red;
 }
 
-// Raises a kernel's dynamic shared-memory limit once per device (allowed during graph capture: it is not a
-// stream operation).
+// Raises a kernel's dynamic shared-memory limit once per device. cudaFuncSetAttribute is not a stream
+// operation, but gemm_small_prepare() does it ahead for callers that capture graphs.
 Status allow_smem(KernelFn kernel, size_t bytes) {
     if (bytes <= 48 * 1024) return {};
     static std::mutex mutex;
@@ -290,13 +346,43 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 template <bool kSwiglu>
 Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32, bf16_t* y_bf16,
               int M, int N, int K, cudaStream_t stream) {
-    const int mx = (M + 7) / 8, rg = pick_row_groups(N);
-    const KernelFn kernel = pick<kSwiglu>(mx, rg);
-    const size_t smem = smem_bytes(mx, rg);
+    const int mx = (M + 7) / 8;
+    const LaunchShape shape = pick_shape(N, K);
+    const KernelFn kernel = pick<kSwiglu>(mx, shape.rg);
+    const size_t smem = smem_bytes(mx, shape.rg);
     TESSERA_TRY(allow_smem(kernel, smem));
-    const int blocks = (N + 16 * rg - 1) / (16 * rg);
-    launch_kernel(kernel, dim3(blocks), dim3(kThreads), smem, stream, W, x, bias, residual, y_f32, y_bf16, M, N, K);
+    const int tiles = (N + 16 * shape.rg - 1) / (16 * shape.rg);
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(unsigned(tiles * shape.splits));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    cudaLaunchAttribute attribute[2];
+    unsigned n = 0;
+    if (shape.splits > 1) {
+        attribute[n].id = cudaLaunchAttributeClusterDimension;
+        attribute[n].val.clusterDim.x = unsigned(shape.splits);
+        attribute[n].val.clusterDim.y = 1;
+        attribute[n].val.clusterDim.z = 1;
+        ++n;
+    }
+    if (pdl_enabled()) {
+        attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[n].val.programmaticStreamSerializationAllowed = 1;
+        ++n;
+    }
+    config.attrs = attribute;
+    config.numAttrs = n;
+    // The error, if any, is picked up by TESSERA_LAUNCH_CHECK.
+    (void)cudaLaunchKernelEx(&config, kernel, W, x, bias, residual, y_f32, y_bf16, M, N, K, shape.splits);
     return TESSERA_LAUNCH_CHECK(kSwiglu ? "gemm_small_swiglu_bf16" : "gemm_small_bf16");
+}
+
+template <bool kSwiglu>
+Status prepare_all() {
+    for (int mx = 1; mx <= 8; ++mx)
+        for (int rg = 1; rg <= 8; rg *= 2) TESSERA_TRY(allow_smem(pick<kSwiglu>(mx, rg), smem_bytes(mx, rg)));
+    return {};
 }
 
 std::string shape(int M, int N, int K) {
@@ -305,9 +391,22 @@ std::string shape(int M, int N, int K) {
 
 }  // namespace
 
-void gemm_small_force_row_groups(int row_groups) {
-    g_forced_row_groups.store(row_groups == 1 || row_groups == 2 || row_groups == 4 || row_groups == 8 ? row_groups : 0,
-                              std::memory_order_relaxed);
+Status gemm_small_prepare() {
+    TESSERA_TRY(prepare_all<false>());
+    return prepare_all<true>();
+}
+
+void gemm_small_force_shape(int rows_per_block, int k_splits) {
+    const int rg = rows_per_block / 16;
+    g_forced_splits.store(k_splits >= 1 && k_splits <= 8 ? k_splits : 1, std::memory_order_relaxed);
+    g_forced_rg.store(rows_per_block == 16 * rg && (rg == 1 || rg == 2 || rg == 4 || rg == 8) ? rg : 0,
+                      std::memory_order_relaxed);
+}
+
+void gemm_small_launch_shape(int N, int K, int* rows_per_block, int* k_splits) {
+    const LaunchShape shape = pick_shape(N, K);
+    *rows_per_block = 16 * shape.rg;
+    *k_splits = shape.splits;
 }
 
 bool gemm_small_supported(int M, int N, int K) {

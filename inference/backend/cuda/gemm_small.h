@@ -27,8 +27,18 @@ Status gemm_small_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, con
 Status gemm_small_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int M, int I, int K,
                               cudaStream_t stream);
 
-// Tuning hook for the benchmark: blocks of 16·row_groups weight rows (1, 2, 4 or 8) for every later call in
-// the process; 0 (the default) picks by N and the SM count. Not for use in the engine.
-void gemm_small_force_row_groups(int row_groups);
+// Raises the kernels' shared-memory limits on the current device ahead of use (otherwise the first call of
+// each kernel does it); call before capturing graphs, like gemv_norm_prepare.
+Status gemm_small_prepare();
+
+// The launch shape picked for an N×K weight on the current device: weight rows per block and the number of
+// blocks (a Hopper thread-block cluster) that split K between them. For benchmarks and logs.
+void gemm_small_launch_shape(int N, int K, int* rows_per_block, int* k_splits);
+
+// Tuning hook for the benchmark and the check: every later call in the process uses blocks of rows_per_block
+// weight rows (16, 32, 64 or 128) and clusters of k_splits blocks (1 to 8; capped by the number of
+// 256-wide K slices, and 1 without cluster support); rows_per_block 0 restores the automatic choice. Not
+// for use in the engine.
+void gemm_small_force_shape(int rows_per_block, int k_splits);
 
 }  // namespace tessera::cuda
