@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -216,6 +217,11 @@ void check_type(Counter& c, QuantType type) {
             c.expect(dq_ok, "dequantize_bf16 " + name(type) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
 
             for (int B : {1, 3, 8}) check_case(c, type, dW, row_bytes, wf, B, N, K, seed++ * 7919);
+            // The one-row-per-warp kernel that TESSERA_QUANT_RPW=1 selects at B = 1.
+            setenv("TESSERA_QUANT_RPW", "1", 1);
+            std::printf("  (TESSERA_QUANT_RPW=1) ");
+            check_case(c, type, dW, row_bytes, wf, 1, N, K, seed++ * 7919);
+            unsetenv("TESSERA_QUANT_RPW");
         }
 }
 
@@ -281,8 +287,10 @@ void check_errors(Counter& c) {
 }
 
 // Not a pass/fail check: weight bytes per second of gemv_quant at the R1-Distill-Qwen-7B decode shapes
-// (gate/up rows of K = 3584, down rows of K = 18944), B = 1. The bf16 gemv runs near 4 TB/s on an H200.
-void bandwidth(QuantType type) {
+// (gate/up rows of K = 3584, down rows of K = 18944), B = 1, with two rows per warp (the default) and one
+// (TESSERA_QUANT_RPW=1). The bf16 gemv runs near 4 TB/s on an H200.
+void bandwidth(QuantType type, bool one_row) {
+    if (one_row) setenv("TESSERA_QUANT_RPW", "1", 1);
     for (const auto& [N, K] : {std::pair{18944, 3584}, std::pair{3584, 18944}}) {
         const size_t row_bytes = *quant_row_bytes(type, K);
         Dev<uint8_t> dW(size_t(N) * row_bytes);
@@ -304,9 +312,10 @@ void bandwidth(QuantType type) {
         cudaEventDestroy(a);
         cudaEventDestroy(b);
         const double us = 1000.0 * double(ms) / reps;
-        std::printf("info gemv_quant %-4s B=1 N=%d K=%d: %.1f us, %.0f GB/s of weight blocks\n", name(type).c_str(), N, K, us,
-                    double(N) * row_bytes / (us * 1e3));
+        std::printf("info gemv_quant %-4s B=1 N=%-5d K=%-5d rows/warp %d: %.1f us, %.0f GB/s of weight blocks\n",
+                    name(type).c_str(), N, K, one_row ? 1 : 2, us, double(N) * row_bytes / (us * 1e3));
     }
+    unsetenv("TESSERA_QUANT_RPW");
 }
 
 }  // namespace
@@ -328,6 +337,7 @@ int main() {
     check_errors(c);
     for (QuantType type : kTypes) check_type(c, type);
     check_prefill(c, **ctx);
-    for (QuantType type : kTypes) bandwidth(type);
+    for (QuantType type : kTypes)
+        for (bool one_row : {false, true}) bandwidth(type, one_row);
     return c.finish();
 }

@@ -2,17 +2,19 @@
 // dequantization for prefill. Block layouts as described in backend/cpu/quant.cpp.
 //
 // Block sizes (18, 34, 144, 176, 210 bytes) do not line up with 16-byte loads, and a row need not start on
-// a 16-byte boundary (Q6_K rows of 14 super-blocks are 2940 bytes). So each warp streams its row in rounds:
-// the 16-byte-aligned chunks covering a round's whole blocks are loaded into registers (the next round's
-// while the current one is decoded, which keeps U loads in flight per lane), stored to the warp's slice of
-// shared memory, and every lane then decodes groups of eight consecutive weights from there, so the bf16
-// activations are read with 16-byte loads too. Every weight is reused for all B rows of x.
+// a 16-byte boundary (Q6_K rows of 14 super-blocks are 2940 bytes). So each warp streams its rows (two by
+// default) in rounds: the 16-byte-aligned chunks covering a round's whole blocks are loaded into registers
+// (the next round's while the current one is decoded, which keeps eight loads in flight per lane), stored to
+// the warp's slice of shared memory, and every lane then decodes groups of eight consecutive weights from
+// there, so the bf16 activations are read with 16-byte loads too. Every weight is reused for all B rows of
+// x, and every activation load for both weight rows.
 //
 // Dequantized values are formed with the same f32 operations, in the same order, as cpu::dequantize_row
 // (__fmul_rn / __fsub_rn keep nvcc from contracting them into an FMA), so dequantize_bf16 matches it bit
 // for bit and gemv_quant differs from an exact product only by f32 accumulation order.
 #include <cuda_fp16.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -168,9 +170,11 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
     }
 }
 
-// One warp per row; U 16-byte chunks per lane per round. `end` is the byte offset just past the last row's
-// blocks.
-template <QuantType T, int B, int U>
+// RPW rows per warp, U 16-byte chunks per lane per row and round. The lane-to-element mapping is the same
+// for every row, so each activation load serves all RPW rows: with 4-bit weights the activations are
+// read 3.5× as many bytes as the weights (from L1), which would otherwise limit B = 1. `end` is the byte
+// offset just past the last row's blocks.
+template <QuantType T, int B, int U, int RPW>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end, const uint16_t* __restrict__ x,
                       const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16, int N,
@@ -182,68 +186,88 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     constexpr int kGroupBlocks = 256 / L::elems;
     constexpr int kRoundBlocks = (kBuf - 15) / (L::bytes * kGroupBlocks) * kGroupBlocks;
     static_assert(kRoundBlocks > 0, "round buffer too small for one group of blocks");
-    __shared__ uint4 smem[kWarpsPerBlock][32 * U];
+    __shared__ uint4 smem[kWarpsPerBlock][RPW][32 * U];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int row = blockIdx.x * kWarpsPerBlock + warp;
+    const int row0 = (blockIdx.x * kWarpsPerBlock + warp) * RPW;
     pdl_trigger();
-    if (row >= N) return;  // only warp-level synchronisation below
+    if (row0 >= N) return;  // only warp-level synchronisation below
+    const int rows = min(RPW, N - row0);
     const int nb = K / L::elems;
     const int rounds = (nb + kRoundBlocks - 1) / kRoundBlocks;
-    const size_t row_start = size_t(row) * row_bytes;
-
-    uint4 reg[U];
-    auto fetch = [&](int r) {
-        const size_t rs = row_start + size_t(r) * kRoundBlocks * L::bytes;
+    // Round r of row row0 + j: bytes [rs, rs + blocks·bytes) of W, loaded as the chunks from rs rounded down.
+    auto round_start = [&](int j, int r) { return size_t(row0 + j) * row_bytes + size_t(r) * kRoundBlocks * L::bytes; };
+    auto round_chunks = [&](size_t rs, int r) {
         const size_t re = rs + size_t(min(kRoundBlocks, nb - r * kRoundBlocks)) * L::bytes;
-        const size_t a0 = rs & ~size_t(15);
-        const int chunks = int((re - a0 + 15) >> 4);
+        return int((re - (rs & ~size_t(15)) + 15) >> 4);
+    };
+
+    uint4 reg[RPW][U];
+    auto fetch = [&](int r) {
 #pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const int c = lane + 32 * u;
-            if (c < chunks) reg[u] = load_chunk(W, a0 + 16 * size_t(c), end);
+        for (int j = 0; j < RPW; ++j) {
+            if (j >= rows) break;
+            const size_t rs = round_start(j, r), a0 = rs & ~size_t(15);
+            const int chunks = round_chunks(rs, r);
+#pragma unroll
+            for (int u = 0; u < U; ++u) {
+                const int c = lane + 32 * u;
+                if (c < chunks) reg[j][u] = load_chunk(W, a0 + 16 * size_t(c), end);
+            }
         }
     };
 
-    float acc[B];
+    float acc[RPW][B];
 #pragma unroll
-    for (int b = 0; b < B; ++b) acc[b] = 0.f;
+    for (int j = 0; j < RPW; ++j)
+#pragma unroll
+        for (int b = 0; b < B; ++b) acc[j][b] = 0.f;
     fetch(0);  // the weights do not depend on the previous kernel: in flight while it finishes
     pdl_wait();
     const uint4* xs = reinterpret_cast<const uint4*>(x);
     const int K8 = K >> 3;
-    uint4* buf = smem[warp];
     for (int r = 0; r < rounds; ++r) {
-        const size_t rs = row_start + size_t(r) * kRoundBlocks * L::bytes;
         const int blocks = min(kRoundBlocks, nb - r * kRoundBlocks);
-        const size_t a0 = rs & ~size_t(15);
-        const int chunks = int((rs + size_t(blocks) * L::bytes - a0 + 15) >> 4);
+        const uint8_t* base[RPW] = {};
         __syncwarp();  // every lane is done decoding the previous round
 #pragma unroll
-        for (int u = 0; u < U; ++u)
-            if (lane + 32 * u < chunks) buf[lane + 32 * u] = reg[u];
+        for (int j = 0; j < RPW; ++j) {
+            if (j >= rows) break;
+            const size_t rs = round_start(j, r);
+            const int chunks = round_chunks(rs, r);
+#pragma unroll
+            for (int u = 0; u < U; ++u)
+                if (lane + 32 * u < chunks) smem[warp][j][lane + 32 * u] = reg[j][u];
+            base[j] = reinterpret_cast<const uint8_t*>(smem[warp][j]) + (rs & 15);
+        }
         __syncwarp();
         if (r + 1 < rounds) fetch(r + 1);
-        const uint8_t* base = reinterpret_cast<const uint8_t*>(buf) + (rs - a0);
         const int octets = blocks * (L::elems / 8);
         const int k_round = r * kRoundBlocks * L::elems;
         for (int o = lane; o < octets; o += 32) {
             const int e = 8 * o;
-            float w[8];
-            decode8<T>(base + (e / L::elems) * L::bytes, e % L::elems, w);
+            float w[RPW][8];
+#pragma unroll
+            for (int j = 0; j < RPW; ++j)
+                if (j < rows) decode8<T>(base[j] + (e / L::elems) * L::bytes, e % L::elems, w[j]);
             const int k8 = (k_round + e) >> 3;
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 float xf[8];
                 bf16x8(__ldg(xs + size_t(b) * K8 + k8), xf);
 #pragma unroll
-                for (int i = 0; i < 8; ++i) acc[b] = fmaf(w[i], xf[i], acc[b]);
+                for (int j = 0; j < RPW; ++j)
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) acc[j][b] = fmaf(w[j][i], xf[i], acc[j][b]);
             }
         }
     }
 #pragma unroll
-    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
-    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    for (int j = 0; j < RPW; ++j) {
+#pragma unroll
+        for (int b = 0; b < B; ++b) acc[j][b] = warp_sum(acc[j][b]);
+        if (lane == 0 && j < rows) store_row<B>(row0 + j, acc[j], bias, residual, y_f32, y_bf16, N);
+    }
 }
 
 // One thread per eight consecutive outputs, read straight from global memory (prefill: one pass per
@@ -272,27 +296,37 @@ __global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, 
     if (active) *reinterpret_cast<uint4*>(out + row * K + e) = packed;
 }
 
-template <QuantType T, int B>
+template <QuantType T, int B, int RPW>
 void launch_gemv(const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
                  const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
-    // Eight chunks in flight per lane at small batch, where registers are plentiful (as gemv_vec_kernel).
-    constexpr int U = B <= 2 ? 8 : 4;
-    launch_kernel(gemv_quant_kernel<T, B, U>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock),
+    // Eight chunks in flight per lane (as gemv_vec_kernel at small batch): one row with U = 8 or two rows
+    // with U = 4, which also keeps the static shared memory at 32 KiB a block.
+    constexpr int U = RPW == 1 && B <= 2 ? 8 : 4;
+    constexpr int kRowsPerBlock = kWarpsPerBlock * RPW;
+    launch_kernel(gemv_quant_kernel<T, B, U, RPW>, dim3((N + kRowsPerBlock - 1) / kRowsPerBlock),
                   dim3(kWarpsPerBlock * 32), 0, stream, W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K);
 }
 
+// Two rows per warp unless TESSERA_QUANT_RPW=1 asks for one at B = 1 (kept to measure the difference).
 template <QuantType T>
 void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+    const char* rpw = std::getenv("TESSERA_QUANT_RPW");
+    const bool one_row = rpw && rpw[0] == '1';
     switch (B) {
-        case 1: launch_gemv<T, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 2: launch_gemv<T, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 3: launch_gemv<T, 3>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 4: launch_gemv<T, 4>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 5: launch_gemv<T, 5>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 6: launch_gemv<T, 6>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 7: launch_gemv<T, 7>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        default: launch_gemv<T, 8>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 1:
+            if (one_row)
+                launch_gemv<T, 1, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            else
+                launch_gemv<T, 1, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 2: launch_gemv<T, 2, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 3: launch_gemv<T, 3, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 4: launch_gemv<T, 4, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 5: launch_gemv<T, 5, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 6: launch_gemv<T, 6, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 7: launch_gemv<T, 7, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        default: launch_gemv<T, 8, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
     }
 }
 
