@@ -198,6 +198,40 @@ Result<JanusConfig> parse_janus_config(const nlohmann::json& cfg) {
     return c;
 }
 
+Result<bool> janus_uses_plain_roles(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(dir / "preprocessor_config.json", ec)) {
+        const std::string label = "preprocessor_config.json";
+        TESSERA_ASSIGN(nlohmann::json p, read_json_file(dir / label));
+        if (!p.is_object()) return make_error(ErrorCode::Config, label + ": must be a JSON object");
+        if (json_has(p, "do_normalize")) {
+            TESSERA_ASSIGN(bool normalize, json_get_bool(p, "do_normalize", label));
+            if (!normalize) return true;
+        }
+    }
+    if (std::filesystem::is_regular_file(dir / "special_tokens_map.json", ec)) {
+        const std::string label = "special_tokens_map.json";
+        TESSERA_ASSIGN(nlohmann::json m, read_json_file(dir / label));
+        if (!m.is_object()) return make_error(ErrorCode::Config, label + ": must be a JSON object");
+        if (!m.contains("additional_special_tokens")) return true;
+        const nlohmann::json& list = m.at("additional_special_tokens");
+        if (!list.is_array())
+            return make_error(ErrorCode::Config,
+                              label + ": field 'additional_special_tokens' must be an array");
+        bool user = false, assistant = false;
+        for (const nlohmann::json& t : list) {
+            // Entries are strings or AddedToken objects {"content": ...}.
+            const nlohmann::json* content = &t;
+            if (t.is_object() && t.contains("content")) content = &t.at("content");
+            if (!content->is_string()) continue;
+            user = user || *content == "<|User|>";
+            assistant = assistant || *content == "<|Assistant|>";
+        }
+        return !(user && assistant);
+    }
+    return false;
+}
+
 Result<JanusConfig> load_janus_config(const std::filesystem::path& dir) {
     TESSERA_ASSIGN(nlohmann::json cfg, read_json_file(dir / kConfig));
     TESSERA_ASSIGN(JanusConfig c, parse_janus_config(cfg));
@@ -234,6 +268,7 @@ Result<JanusConfig> load_janus_config(const std::filesystem::path& dir) {
                                                          std::to_string(c.vision.image_size));
         }
     }
+    TESSERA_ASSIGN(c.plain_roles, janus_uses_plain_roles(dir));
     return c;
 }
 

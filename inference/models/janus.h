@@ -2,7 +2,7 @@
 // SigLIP tower + MLP aligner for understanding (§7.4), gen_embed → gen_aligner as the image-token input and
 // gen_head as the image-token output for generation (§7.5), and the VQ-16 decoder (§7.6). The language model
 // itself is a LlamaModel loaded from the same checkpoint under "language_model." and handed to the caller as a
-// CausalLm, so the runtime drives it exactly like a text model.
+// CausalLm, so the runtime drives it exactly like a text model. Janus-1.3B has the same shape (plain_roles).
 #pragma once
 
 #include <filesystem>
@@ -19,6 +19,7 @@
 #include "models/siglip.h"
 #include "models/vq_decoder.h"
 #include "tessera/error.h"
+#include "tokenizer/chat_format.h"
 
 namespace tessera {
 
@@ -41,11 +42,25 @@ struct JanusConfig {
     int gen_head_embed = 0;         // gen_head_config.params.image_token_embed
     int gen_image_tokens = 576;     // default tokens per generated image: (384 / 16)²
     JanusProcessorConfig processor;
+    // The first Janus (Janus-1.3B): prompts name the roles "User"/"Assistant" instead of Janus-Pro's
+    // <|User|>/<|Assistant|> tokens (models.md §7.5, §11.38). See janus_uses_plain_roles.
+    bool plain_roles = false;
 };
 
 // True when dir/config.json says model_type "multi_modality" (no other check).
 bool is_janus_folder(const std::filesystem::path& dir);
-// config.json (+ processor_config.json, preprocessor_config.json when present). Errors name the file and field.
+// Whether the folder is the first Janus (Janus-1.3B), whose prompts use plain "User"/"Assistant" roles. Its
+// config.json has the same shape as Janus-Pro-1B's, so the other files decide: preprocessor_config.json with
+// do_normalize false (Janus-1.3B's, §11.16; Janus-Pro's is true), or a special_tokens_map.json whose
+// additional_special_tokens lack <|User|> or <|Assistant|> (Janus-Pro lists both, §9: without them the Pro
+// roles would be split into ordinary text pieces). Absent files say nothing, so a folder without either
+// keeps the Janus-Pro format.
+Result<bool> janus_uses_plain_roles(const std::filesystem::path& dir);
+inline ChatFormat janus_chat_format(const JanusConfig& c) {
+    return c.plain_roles ? ChatFormat::JanusPlain : ChatFormat::Janus;
+}
+// config.json (+ processor_config.json, preprocessor_config.json, special_tokens_map.json when present).
+// Errors name the file and field.
 Result<JanusConfig> load_janus_config(const std::filesystem::path& dir);
 Result<JanusConfig> parse_janus_config(const nlohmann::json& config);
 

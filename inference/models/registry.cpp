@@ -81,11 +81,14 @@ Result<ResolvedModel> resolve_model(const std::filesystem::path& dir) {
     ResolvedModel r;
     if (is_janus_folder(dir)) {
         // Janus-Pro (§7): understanding samples as the official demo does (T 0.1, top_p 0.95, §10); the model
-        // is assembled by Model::load (load_janus), not through spec.load.
+        // is assembled by Model::load (load_janus), not through spec.load. Janus-1.3B differs only in its
+        // prompts' role names.
         TESSERA_ASSIGN(JanusConfig janus, load_janus_config(dir));
         r.config = janus.llm;
+        const bool plain = janus.plain_roles;
         r.janus = std::make_shared<const JanusConfig>(std::move(janus));
-        r.spec = ModelSpec{ModelKind::Janus, ChatFormat::Janus, "janus", nullptr, &decoder_state_bytes};
+        r.spec = ModelSpec{ModelKind::Janus, janus_chat_format(*r.janus), plain ? "janus-1.3b" : "janus",
+                           nullptr, &decoder_state_bytes};
         SamplingParams janus_defaults;
         janus_defaults.temperature = 0.1f;
         janus_defaults.top_p = 0.95f;

@@ -63,12 +63,12 @@ Error cancelled_error() { return make_error(ErrorCode::Cancelled, "image generat
 
 }  // namespace
 
-std::vector<int32_t> janus_generation_ids(const Tokenizer& tokenizer, const std::string& bos_text,
-                                          const std::string& eos_text, const std::string& image_start_tag,
-                                          std::string_view prompt) {
+std::vector<int32_t> janus_generation_ids(const Tokenizer& tokenizer, ChatFormat format,
+                                          const std::string& bos_text, const std::string& eos_text,
+                                          const std::string& image_start_tag, std::string_view prompt) {
     // Empty system prompt, one user turn, the generation prompt, then the image start tag.
     const std::vector<ChatMessage> chat{{"system", ""}, {"user", std::string(prompt)}};
-    const std::string text = render_chat(ChatFormat::Janus, chat, bos_text, eos_text) + image_start_tag;
+    const std::string text = render_chat(format, chat, bos_text, eos_text) + image_start_tag;
     return tokenizer.encode(text, /*add_special=*/false);
 }
 
@@ -106,8 +106,9 @@ Result<ImageGenerationResult> generate_janus_images(const ModelState& m, std::st
     };
     if (!report(ImageGenerationProgress::Phase::Prompt, 0, 1)) return cancelled_error();
 
-    const std::vector<int32_t> cond = janus_generation_ids(*m.tokenizer, m.bos_text, m.eos_text,
-                                                           janus.config().processor.image_start_tag, prompt);
+    const std::vector<int32_t> cond =
+        janus_generation_ids(*m.tokenizer, janus_chat_format(janus.config()), m.bos_text, m.eos_text,
+                             janus.config().processor.image_start_tag, prompt);
     const int T = int(cond.size());
     if (T < 2) return make_error(ErrorCode::Internal, "generation prompt too short");
     if (T + N > m.resolved.config.max_position_embeddings)

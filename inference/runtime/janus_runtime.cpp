@@ -50,8 +50,8 @@ std::vector<int32_t> ModelState::janus_chat_prompt(const std::vector<Message>& m
         }
         chat.push_back(ChatMessage{m.role, std::move(content)});
     }
-    const std::vector<int32_t> ids = tokenizer->encode(render_chat(ChatFormat::Janus, chat, bos_text, eos_text),
-                                                       /*add_special=*/false);
+    const std::string text = render_chat(janus_chat_format(janus->config()), chat, bos_text, eos_text);
+    const std::vector<int32_t> ids = tokenizer->encode(text, /*add_special=*/false);
     // Each placeholder becomes <begin_of_image>, num_image_tokens placeholders, <end_of_image>.
     std::vector<int32_t> out;
     out.reserve(ids.size());

@@ -67,11 +67,12 @@ Result<ImageGenerationResult> generate_janus_images(const ModelState& model, std
                                                     const ImageProgressCallback& progress);
 // Input embeddings [ids.size(), hidden] of a Janus understanding prompt: text embeddings with the
 // placeholder rows of each image (in order) overwritten by its aligned features (§7.4 step 5).
-// The text-to-image prompt ids (§7.5 step 1): BOS "<|User|>: p\n\n<|Assistant|>:<begin_of_image>", and the
-// unconditional row of the CFG pair (step 2): the same with everything between BOS and the last token padded.
-std::vector<int32_t> janus_generation_ids(const Tokenizer& tokenizer, const std::string& bos_text,
-                                          const std::string& eos_text, const std::string& image_start_tag,
-                                          std::string_view prompt);
+// The text-to-image prompt ids (§7.5 step 1): BOS "<|User|>: p\n\n<|Assistant|>:<begin_of_image>" (plain
+// "User"/"Assistant" in the JanusPlain format), and the unconditional row of the CFG pair (step 2): the same
+// with everything between BOS and the last token padded.
+std::vector<int32_t> janus_generation_ids(const Tokenizer& tokenizer, ChatFormat format,
+                                          const std::string& bos_text, const std::string& eos_text,
+                                          const std::string& image_start_tag, std::string_view prompt);
 std::vector<int32_t> janus_uncond_ids(std::vector<int32_t> cond, int32_t pad);
 Result<std::vector<float>> janus_prompt_embeddings(const ModelState& model, const std::vector<int32_t>& ids,
                                                    const std::vector<const Image*>& images);

@@ -1,5 +1,5 @@
-// Chat prompt rendering for DeepSeek LLM (models.md §2.4, §9) and the R1 distills (§3.4, §9), and the
-// streaming split of R1 output into thinking and answer.
+// Chat prompt rendering for DeepSeek LLM (models.md §2.4, §9), the R1 distills (§3.4, §9) and Janus (§7.4),
+// and the streaming split of R1 output into thinking and answer.
 #include "tokenizer/chat_format.h"
 
 #include <algorithm>
@@ -64,8 +64,11 @@ std::string_view strip(std::string_view s) {
 
 // Janus "deepseek" conversation template (janus/utils/conversation.py, SeparatorStyle.DeepSeek): system + "\n\n",
 // then each message i as "role: text" + ("\n\n" for even i, EOS text for odd i), an empty message as
-// "role:"; every message stripped, the whole prompt stripped, then BOS (the tokenizer's, added here).
-std::string render_janus(const std::vector<ChatMessage>& messages, const std::string& bos, const std::string& eos) {
+// "role:"; every message stripped, the whole prompt stripped, then BOS (the tokenizer's, added here). The
+// role names come from the caller in the official code: <|User|>/<|Assistant|> for Janus-Pro, plain
+// User/Assistant for Janus-1.3B.
+std::string render_janus(const std::vector<ChatMessage>& messages, const std::string& bos,
+                         const std::string& eos, const char* user_role, const char* assistant_role) {
     std::string system = kJanusSystemPrompt;
     for (const ChatMessage& m : messages)
         if (m.role == "system") system = m.content;
@@ -83,10 +86,10 @@ std::string render_janus(const std::vector<ChatMessage>& messages, const std::st
         ++i;
     };
     for (const ChatMessage& m : messages) {
-        if (m.role == "user") add("<|User|>", strip(m.content));
-        else if (m.role == "assistant") add("<|Assistant|>", strip(m.content));
+        if (m.role == "user") add(user_role, strip(m.content));
+        else if (m.role == "assistant") add(assistant_role, strip(m.content));
     }
-    add("<|Assistant|>", {});
+    add(assistant_role, {});
     return bos + std::string(strip(out));
 }
 
@@ -111,7 +114,8 @@ std::string render_chat(ChatFormat format, const std::vector<ChatMessage>& messa
     switch (format) {
         case ChatFormat::DeepSeekLlm: return render_deepseek_llm(messages, bos, eos);
         case ChatFormat::R1Distill: return render_r1_distill(messages, bos, eos);
-        case ChatFormat::Janus: return render_janus(messages, bos, eos);
+        case ChatFormat::Janus: return render_janus(messages, bos, eos, "<|User|>", "<|Assistant|>");
+        case ChatFormat::JanusPlain: return render_janus(messages, bos, eos, "User", "Assistant");
     }
     return {};
 }

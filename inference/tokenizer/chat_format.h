@@ -7,7 +7,9 @@
 
 namespace tessera {
 
-enum class ChatFormat { DeepSeekLlm, R1Distill, Janus };
+// Janus is Janus-Pro's form (role tokens <|User|>/<|Assistant|>); JanusPlain is the same template with the
+// plain "User"/"Assistant" roles of the first Janus (Janus-1.3B, models.md §7.5, §11.38).
+enum class ChatFormat { DeepSeekLlm, R1Distill, Janus, JanusPlain };
 
 struct ChatMessage {
     std::string role;  // "system" | "user" | "assistant"
@@ -20,6 +22,7 @@ struct ChatMessage {
 //   R1Distill:   BOS [sys] "<｜User｜>u" "<｜Assistant｜>a_after_last_</think>" EOS ... "<｜Assistant｜><think>\n"
 //   Janus:       BOS sys "\n\n" "<|User|>: u\n\n" "<|Assistant|>: a" EOS ... "<|Assistant|>:" (models.md §7.4;
 //                sys is the processor's default sentence unless a system message replaces it)
+//   JanusPlain:  BOS sys "\n\n" "User: u\n\n" "Assistant: a" EOS ... "Assistant:" (the same rules)
 // The Janus processor's default system prompt (VLChatProcessor.system_prompt, models.md §7.4).
 extern const char* const kJanusSystemPrompt;
 

@@ -275,7 +275,8 @@ private slots:
         const std::string bos = p.tokenizer->token_bytes(*p.tokenizer->bos_id());
         const std::string eos = p.tokenizer->token_bytes(*p.tokenizer->eos_id());
         const std::vector<int32_t> cond =
-            janus_generation_ids(*p.tokenizer, bos, eos, "<begin_of_image>", "A red fox sitting in the snow.");
+            janus_generation_ids(*p.tokenizer, ChatFormat::Janus, bos, eos, "<begin_of_image>",
+                                 "A red fox sitting in the snow.");
         QCOMPARE(cond, m_json["gen_ids"].get<std::vector<int32_t>>());
         const int32_t pad = m_json["pad_id"];
         QCOMPARE(*p.tokenizer->token_to_id("<｜▁pad▁｜>"), pad);

@@ -40,7 +40,7 @@ struct ModelInfo {
     std::filesystem::path dir;
     ModelKind kind = ModelKind::Llama;
     std::string architecture;   // config.json "architectures"[0], e.g. "Qwen2ForCausalLM"
-    std::string chat_format;    // "deepseek-llm" | "r1-distill" | "janus"
+    std::string chat_format;    // "deepseek-llm" | "r1-distill" | "janus" | "janus-1.3b"
     std::string weight_format;  // "safetensors" | "pytorch"
     std::string dtype;          // the dtype holding most weight bytes: "bf16" | "f16" | "f32"
     int64_t parameters = 0;     // elements of every weight the model uses (a tied lm_head counted once)
