@@ -87,7 +87,7 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
 
     cuda::gemm_small_force_shape(0, 0);
     int auto_rows = 0, auto_splits = 0;
-    cuda::gemm_small_launch_shape(s.N, s.K, &auto_rows, &auto_splits);
+    cuda::gemm_small_launch_shape(M, s.N, s.K, &auto_rows, &auto_splits);
     const double ours_us = time_us(st, ours);
     std::string sweep;
     double best_us = ours_us;

@@ -125,7 +125,7 @@ struct LaunchShape {
 
 std::string shape_name(const char* what, int M, int N, int K, LaunchShape ls) {
     int rows = 0, splits = 0;
-    cuda::gemm_small_launch_shape(N, K, &rows, &splits);
+    cuda::gemm_small_launch_shape(M, N, K, &rows, &splits);
     const std::string launch = ls.rows ? "forced rows/block=" + std::to_string(ls.rows) + " k-split=" + std::to_string(ls.splits)
                                        : "auto rows/block=" + std::to_string(rows) + " k-split=" + std::to_string(splits);
     return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + " " + launch;

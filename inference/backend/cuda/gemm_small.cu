@@ -8,7 +8,7 @@
 //
 // A block owns 16·RG weight rows; its 8 warps are RG row groups × (8 / RG) k groups. Every block stages
 // all the x it multiplies, so x traffic from L2 is M / (16·RG) times the weight traffic: blocks should be
-// tall. When tall blocks would leave SMs idle (small N), a cluster of S blocks (Hopper) splits K and the
+// tall. When tall blocks would leave SMs idle (small N), a cluster of S ≤ 8 blocks (Hopper) splits K and the
 // partial sums are added through distributed shared memory; without clusters S = 1. K is walked in slices
 // of 256: x[0:M, slice] is staged in shared memory by cp.async (3-stage ring, zero-filled past M and K),
 // and every warp does RG 32-wide k steps of each slice. Weights go straight from DRAM to registers
@@ -298,22 +298,25 @@ struct LaunchShape {
 
 std::atomic<int> g_forced_rg{0}, g_forced_splits{1};
 
-// The tallest blocks (fewest x re-reads) that, with K split over at most 4 blocks of a cluster (each keeping
-// at least 2 slices), still give about one block per SM.
-LaunchShape pick_shape(int N, int K) {
+// The tallest blocks (fewest x re-reads) that, with K split over up to 8 blocks of a cluster (each keeping
+// at least 2 slices), still fill the GPU: about one block per SM when a warp keeps 8 weight steps in flight
+// (M ≤ 32), two when it keeps 4.
+LaunchShape pick_shape(int M, int N, int K) {
     const DeviceLimits d = device_limits();
     const int nsl = (K + kSliceK - 1) / kSliceK;
-    const int max_splits = d.clusters ? 4 : 1;
     LaunchShape shape;
     if (const int rg = g_forced_rg.load(std::memory_order_relaxed)) {
         shape.rg = rg;
         shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
         return shape;
     }
+    const int per_sm = ring_steps((M + 7) / 8) >= 8 ? 1 : 2;
+    const int64_t target = int64_t(d.sms) * per_sm * 7 / 8;
+    const int max_splits = d.clusters ? 8 : 1;
     for (int rg = 8; rg >= 1; rg /= 2) {
         const int64_t tiles = (N + 16 * rg - 1) / (16 * rg);
         for (int s = 1; s <= max_splits && 2 * s <= std::max(nsl, 2); s *= 2)
-            if (tiles * s * 8 >= int64_t(d.sms) * 7) return {rg, s};
+            if (tiles * s >= target) return {rg, s};
     }
     return shape;
 }
@@ -347,7 +350,7 @@ template <bool kSwiglu>
 Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32, bf16_t* y_bf16,
               int M, int N, int K, cudaStream_t stream) {
     const int mx = (M + 7) / 8;
-    const LaunchShape shape = pick_shape(N, K);
+    const LaunchShape shape = pick_shape(M, N, K);
     const KernelFn kernel = pick<kSwiglu>(mx, shape.rg);
     const size_t smem = smem_bytes(mx, shape.rg);
     TESSERA_TRY(allow_smem(kernel, smem));
@@ -403,8 +406,8 @@ void gemm_small_force_shape(int rows_per_block, int k_splits) {
                       std::memory_order_relaxed);
 }
 
-void gemm_small_launch_shape(int N, int K, int* rows_per_block, int* k_splits) {
-    const LaunchShape shape = pick_shape(N, K);
+void gemm_small_launch_shape(int M, int N, int K, int* rows_per_block, int* k_splits) {
+    const LaunchShape shape = pick_shape(M, N, K);
     *rows_per_block = 16 * shape.rg;
     *k_splits = shape.splits;
 }

@@ -31,9 +31,9 @@ Status gemm_small_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, 
 // each kernel does it); call before capturing graphs, like gemv_norm_prepare.
 Status gemm_small_prepare();
 
-// The launch shape picked for an N×K weight on the current device: weight rows per block and the number of
-// blocks (a Hopper thread-block cluster) that split K between them. For benchmarks and logs.
-void gemm_small_launch_shape(int N, int K, int* rows_per_block, int* k_splits);
+// The launch shape picked for M rows and an N×K weight on the current device: weight rows per block and the
+// number of blocks (a Hopper thread-block cluster) that split K between them. For benchmarks and logs.
+void gemm_small_launch_shape(int M, int N, int K, int* rows_per_block, int* k_splits);
 
 // Tuning hook for the benchmark and the check: every later call in the process uses blocks of rows_per_block
 // weight rows (16, 32, 64 or 128) and clusters of k_splits blocks (1 to 8; capped by the number of
