@@ -3,6 +3,7 @@
 
 #include <QBuffer>
 #include <QDateTime>
+#include <QFileInfo>
 
 #include <nlohmann/json.hpp>
 
@@ -430,10 +431,28 @@ bool StorageWorker::write(const Unsaved& u) {
         return false;
     }
     m_msgIds.insert(u.message.id, saved->id);
-    if (u.images.isEmpty()) return true;
+    if (u.images.isEmpty() && (reply || u.message.imagePaths.isEmpty())) return true;
     // The message is saved; an image that does not fit is reported but does not hold the queue up.
     st::AttachmentStore store(*m_db, ss(m_dataDir));
     QStringList paths;
+    if (u.images.isEmpty()) {
+        // An edited copy of a message comes with its original's files only: they are attached as they are.
+        for (const QString& file : u.message.imagePaths) {
+            auto a = store.add_file(std::filesystem::path(ss(file)));
+            if (!a) {
+                TESSERA_STORAGE_FAIL(tr("Cannot save the attached image"), a);
+                return true;
+            }
+            auto linked = store.link(saved->id, a->id, ss(QFileInfo(file).fileName()));
+            if (!linked) {
+                TESSERA_STORAGE_FAIL(tr("Cannot save the attached image"), linked);
+                return true;
+            }
+            paths << qs(store.file_path(*a).string());
+        }
+        emit attachmentsStored(u.message.id, paths);
+        return true;
+    }
     for (int i = 0; i < u.images.size(); ++i) {
         QByteArray png;
         QBuffer buffer(&png);

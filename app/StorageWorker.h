@@ -43,7 +43,8 @@ public slots:
     void deleteConversation(qint64 id);
     void loadConversation(qint64 id);
     void search(const QString& text);
-    // A finished message of the user's (parent 0 = first message). Images are stored as attachments.
+    // A finished message of the user's (parent 0 = first message). Images are stored as attachments; without
+    // images, the files in message.imagePaths are (an edited copy keeps its original's pictures).
     void appendUserMessage(qint64 conversationId, const ChatMessage& message, const QList<QImage>& images,
                            const QStringList& names);
     void beginReply(qint64 conversationId, qint64 tempId, qint64 parentId, const QString& model,

@@ -286,10 +286,31 @@ private slots:
                  "the saved picture differs");
         app->chat()->regenerate(messages.at(1).id);
         QVERIFY(waitReply(*app));
-        QMutexLocker locker(&seen->lock);
-        QCOMPARE(seen->requests.size(), 3);
-        QCOMPARE(seen->requests.last().size(), 1);
-        QVERIFY(samePixels(seen->requests.last().first(), picture));
+        {
+            QMutexLocker locker(&seen->lock);
+            QCOMPARE(seen->requests.size(), 3);
+            QCOMPARE(seen->requests.last().size(), 1);
+            QVERIFY(samePixels(seen->requests.last().first(), picture));
+        }
+        // An edited question keeps the picture, for the model and in what is saved.
+        app->chat()->editAndResend(messages.first().id, QStringLiteral("Which animal is this?"));
+        QVERIFY(waitReply(*app));
+        {
+            QMutexLocker locker(&seen->lock);
+            QCOMPARE(seen->requests.size(), 4);
+            QCOMPARE(seen->requests.last().size(), 1);
+            QVERIFY(samePixels(seen->requests.last().first(), picture));
+        }
+        app.reset();
+        app = startApp(root, [o, seen] { return std::make_unique<RecordingEngine>(o, seen); });
+        QTRY_VERIFY_WITH_TIMEOUT(app->chat()->conversations()->rowOf(conversation) >= 0, 10000);
+        QSignalSpy reopened(app->chat(), &ChatController::conversationOpened);
+        app->chat()->openConversation(conversation);
+        QVERIFY(reopened.wait(10000));
+        const ChatMessage edited = app->chat()->messages()->visibleMessages().first();
+        QCOMPARE(edited.content, QStringLiteral("Which animal is this?"));
+        QCOMPARE(edited.imagePaths.size(), 1);
+        QVERIFY2(samePixels(QImage(edited.imagePaths.first()), picture), "the edited copy lost its picture");
     }
 
     void staysResponsiveWhileStreaming() {
