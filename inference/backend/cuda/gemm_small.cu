@@ -209,38 +209,67 @@ __global__ void __launch_bounds__(kThreads, 2)
     __syncthreads();
     if (splits > 1) cluster_sync();  // every block of the cluster has its partials in shared memory
 
-    // Σ over the cluster's blocks (rank order) and their k groups of the partials at [m][r]: a fixed order.
-    auto total = [&](int m, int r) {
-        float v = 0.f;
+    // The cluster's blocks share the epilogue: block `rank` takes every splits-th run of kThreads outputs.
+    // Outputs go in batches whose loads (partials, possibly in other blocks' shared memory; bias; residual)
+    // are all issued before any store: the residual may alias y, so one at a time they would be a chain of
+    // round trips to memory.
+    constexpr int kBatch = 8;
+    constexpr int kCols = kSwiglu ? R / 2 : R;  // outputs per x row of this tile
+    constexpr int kOut = M8 * kCols;
+    const int e0 = threadIdx.x + rank * kThreads, estep = kThreads * splits;
+    for (int eb = e0; eb < kOut; eb += estep * kBatch) {
+        float v[kBatch], w[kBatch];  // the sums at [m][c] (gate sums for SwiGLU), and the up sums
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) v[u] = w[u] = 0.f;
+        // Σ over the cluster's blocks in rank order, then their k groups: a fixed order.
         for (int b = 0; b < splits; ++b) {
             const float* src = splits > 1 ? cluster_peer(red, b) : red;
 #pragma unroll
-            for (int q = 0; q < KG; ++q) v += src[(q * M8 + m) * RS + r];
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep;
+                if (e < kOut) {
+                    const int m = e / kCols, c = e % kCols;
+#pragma unroll
+                    for (int q = 0; q < KG; ++q) {
+                        const float* row = src + (q * M8 + m) * RS;
+                        if constexpr (kSwiglu) {
+                            v[u] += row[2 * c];
+                            w[u] += row[2 * c + 1];
+                        } else {
+                            v[u] += row[c];
+                        }
+                    }
+                }
+            }
         }
-        return v;
-    };
-    // The cluster's blocks share the epilogue: block `rank` takes every splits-th run of kThreads outputs.
-    const int e0 = threadIdx.x + rank * kThreads, estep = kThreads * splits;
-    if constexpr (kSwiglu) {
-        const int I = N / 2, i_base = n_base / 2;
-        for (int e = e0; e < M8 * (R / 2); e += estep) {
-            const int m = e / (R / 2), r2 = e % (R / 2), i = i_base + r2;
-            if (m >= M || i >= I) continue;
-            const float gs = total(m, 2 * r2), us = total(m, 2 * r2 + 1);
-            y_bf16[size_t(m) * I + i] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
-        }
-    } else {
-        for (int e = e0; e < M8 * R; e += estep) {
-            const int m = e / R, r = e % R, n = n_base + r;
-            if (m >= M || n >= N) continue;
-            float v = total(m, r);
-            if (bias) v += bf16_bits_to_f32(bias[n]);
-            const size_t o = size_t(m) * N + n;
-            if (residual) v += residual[o];
-            if (y_f32)
-                y_f32[o] = v;
-            else
-                y_bf16[o] = f32_to_bf16_bits(v);
+        if constexpr (kSwiglu) {
+            const int I = N / 2, i_base = n_base / 2;
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep, m = e / kCols, i = i_base + e % kCols;
+                if (e < kOut && m < M && i < I)
+                    y_bf16[size_t(m) * I + i] = f32_to_bf16_bits(v[u] / (1.f + __expf(-v[u])) * w[u]);
+            }
+        } else {
+            float bv[kBatch], rv[kBatch];
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep, m = e / kCols, n = n_base + e % kCols;
+                const bool live = e < kOut && m < M && n < N;
+                bv[u] = live && bias ? bf16_bits_to_f32(bias[n]) : 0.f;
+                rv[u] = live && residual ? residual[size_t(m) * N + n] : 0.f;
+            }
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep, m = e / kCols, n = n_base + e % kCols;
+                if (e < kOut && m < M && n < N) {
+                    const float o = (v[u] + bv[u]) + rv[u];  // bias, then residual, as gemv_bf16 adds them
+                    if (y_f32)
+                        y_f32[size_t(m) * N + n] = o;
+                    else
+                        y_bf16[size_t(m) * N + n] = f32_to_bf16_bits(o);
+                }
+            }
         }
     }
     if (splits > 1) cluster_sync();  // keep this block's partials alive until the whole cluster has read them
