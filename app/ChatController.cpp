@@ -208,9 +208,22 @@ void ChatController::send(const QString& text, const QList<PendingImage>& images
     startReply(m.id);
 }
 
+QString ChatController::pastedDir() const {
+    return (m_scratchDir.isEmpty() ? QDir::tempPath() : m_scratchDir) + QStringLiteral("/pasted");
+}
+
+void ChatController::setScratchDir(const QString& dir) {
+    m_scratchDir = dir;
+    const QDateTime dayAgo = QDateTime::currentDateTime().addDays(-1);
+    const QFileInfoList files =
+        QDir(pastedDir()).entryInfoList({QStringLiteral("pasted-*.png")}, QDir::Files | QDir::NoSymLinks);
+    for (const QFileInfo& f : files) {
+        if (f.lastModified() < dayAgo) QFile::remove(f.absoluteFilePath());
+    }
+}
+
 QString ChatController::writePastedImage(const QImage& image) {
-    const QString base = m_scratchDir.isEmpty() ? QDir::tempPath() : m_scratchDir;
-    const QString dir = base + QStringLiteral("/pasted");
+    const QString dir = pastedDir();
     QTemporaryFile file(dir + QStringLiteral("/pasted-XXXXXX.png"));
     file.setAutoRemove(false);
     // Quality 85 is zlib level 1 for Qt's PNG writer: lossless and quick, since this runs on the GUI thread.

@@ -52,8 +52,8 @@ public:
     // The model chosen for new chats changed (model manager / first load).
     void setDefaultModel(const QString& path, const QString& name);
     // Where a pasted picture (no file of its own) is written before it is sent: the model reads images by
-    // file.
-    void setScratchDir(const QString& dir) { m_scratchDir = dir; }
+    // file. Such files older than a day are removed here (the conversation keeps its own copy).
+    void setScratchDir(const QString& dir);
 
 signals:
     void generationFinished(quint64 requestId, bool stopped);
@@ -79,6 +79,7 @@ private:
     QString modelName(const QString& path) const;
     // Writes a pasted picture to a file of its own in the scratch folder; empty (and a banner) on failure.
     QString writePastedImage(const QImage& image);
+    QString pastedDir() const;
     qint64 nextTempId() { return --m_tempIds; }
 
     MainWindow* m_window;

@@ -234,8 +234,23 @@ private slots:
         auto seen = std::make_shared<SeenImages>();
         const QImage picture = testPicture();
         qint64 conversation = 0;
+        // A pasted picture's file left from an earlier run goes at start; one from today stays.
+        const QString scratch = q(root.path()) + QStringLiteral("/cache/pasted");
+        QVERIFY(QDir().mkpath(scratch));
+        for (const QString& name : {QStringLiteral("pasted-old.png"), QStringLiteral("pasted-new.png")}) {
+            QVERIFY(picture.save(scratch + QLatin1Char('/') + name));
+        }
+        {
+            QFile old(scratch + QStringLiteral("/pasted-old.png"));
+            QVERIFY(old.open(QIODevice::ReadWrite));
+            const QDateTime threeDaysAgo = QDateTime::currentDateTime().addDays(-3);
+            QVERIFY(old.setFileTime(threeDaysAgo, QFileDevice::FileModificationTime));
+        }
         {
             auto app = startApp(root, [o, seen] { return std::make_unique<RecordingEngine>(o, seen); });
+            QCOMPARE(app->paths().cacheDir() + QStringLiteral("/pasted"), scratch);
+            QVERIFY(!QFileInfo::exists(scratch + QStringLiteral("/pasted-old.png")));
+            QVERIFY(QFileInfo::exists(scratch + QStringLiteral("/pasted-new.png")));
             QVERIFY(waitScanned(*app));
             Composer* composer = app->window()->chatPane()->composer();
             QTRY_VERIFY_WITH_TIMEOUT(composer->imagesAllowed(), 10000);
@@ -258,7 +273,9 @@ private slots:
                 QVERIFY2(samePixels(seen->requests.first().first(), picture), "the model got other pixels");
             }
             // The message on screen holds it, and so does the next request of the conversation.
-            QCOMPARE(app->chat()->messages()->visibleMessages().first().imagePaths.size(), 1);
+            const QStringList files = app->chat()->messages()->visibleMessages().first().imagePaths;
+            QCOMPARE(files.size(), 1);
+            QVERIFY2(files.first().startsWith(scratch + QLatin1Char('/')), qPrintable(files.first()));
             app->chat()->send(QStringLiteral("And the colours?"));
             QVERIFY(waitReply(*app));
             {
