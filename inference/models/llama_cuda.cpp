@@ -1,6 +1,8 @@
 // Llama / Qwen2 decoder on the GPU (models.md §2.3, §3.3): RMSNorm → attention with rotate-half RoPE →
 // residual → RMSNorm → SwiGLU → residual; final norm and lm_head. Prefill runs cuBLAS products over the
 // whole chunk; decode runs our GEMV kernels (B ≤ 8) or cuBLAS (larger batches), captured in a CUDA graph.
+// GGUF block-quantized layers (quant_layer) take the unfused path with the block GEMV (gemv_quant.h) for
+// B ≤ 8 and cuBLAS over a dequantized copy of each matrix otherwise.
 #include "models/llama_cuda.h"
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/device.h"
 #include "backend/cuda/gemm_small.h"
+#include "backend/cuda/gemv_quant.h"
 #include "core/dtype.h"
 
 namespace tessera {
@@ -35,7 +38,72 @@ struct LayerWeights {
     bf16_t* ln2 = nullptr;     // [H]                   post_attention_layernorm
 };
 
+// A layer matrix of a block-quantized GGUF kept on the device as the file stores it: row n at
+// blocks + n·row_bytes (see gemv_quant.h).
+struct QuantMatrix {
+    uint8_t* blocks = nullptr;
+    QuantType type = QuantType::F32;
+    size_t row_bytes = 0;
+    int rows = 0, cols = 0;
+    size_t bytes() const { return size_t(rows) * row_bytes; }
+};
+
+// The layer matrices of a block-quantized GGUF (instead of LayerWeights' bf16 qkv/o/gate_up/down): q, k and
+// v stay three matrices, since files give them different types (Q4_K_M stores v in Q6_K); gate and up rows
+// are interleaved into one matrix, as in gate_up, so one product feeds silu_mul.
+struct QuantLayer {
+    QuantMatrix q, k, v, o, gate_up, down;
+};
+
 size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+// The checkpoint names of layer l's matrices, in QuantLayer order (gate and up both feed gate_up).
+std::vector<std::string> layer_matrix_names(const std::string& prefix, int l) {
+    const std::string p = prefix + "model.layers." + std::to_string(l) + ".";
+    return {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight",
+            p + "self_attn.o_proj.weight", p + "mlp.gate_proj.weight",   p + "mlp.up_proj.weight",
+            p + "mlp.down_proj.weight"};
+}
+
+// Whether the layers are GGUF blocks; errors for what the GPU cannot run: a type without a GPU kernel, or a
+// mix of float and block matrices, or gate and up in different types. The embedding and lm_head may be
+// blocks either way: they are dequantized to bf16 at load.
+Result<bool> quantized_layers(const LlmConfig& c, const std::string& prefix, const Checkpoint& ck) {
+    int quant = 0, total = 0;
+    for (int l = 0; l < c.num_hidden_layers; ++l) {
+        const auto names = layer_matrix_names(prefix, l);
+        for (const std::string& n : names) {
+            const TensorEntry* e = ck.find(n);
+            if (!e) continue;  // reported by the shape checks at upload
+            ++total;
+            if (!e->quant) continue;
+            ++quant;
+            if (!cuda::gpu_quant_supported(*e->quant))
+                return make_error(ErrorCode::Unsupported, n + ": type " + std::string(quant_name(*e->quant)) +
+                                                              " has no GPU kernel (the GPU runs Q4_0, Q8_0, Q4_K, Q5_K and "
+                                                              "Q6_K blocks; use --device cpu) (" + e->file + ")");
+        }
+        const TensorEntry *g = ck.find(names[4]), *u = ck.find(names[5]);
+        if (g && u && g->quant && u->quant && *g->quant != *u->quant)
+            return make_error(ErrorCode::Unsupported, names[4] + " is " + std::string(quant_name(*g->quant)) + " but " +
+                                                          names[5] + " is " + std::string(quant_name(*u->quant)) +
+                                                          ": the GPU needs gate and up in one type (use --device cpu)");
+    }
+    if (quant != 0 && quant != total)
+        return make_error(ErrorCode::Unsupported, "the layers mix float and block-quantized matrices, which the GPU path "
+                                                  "does not run (use --device cpu)");
+    return quant != 0;
+}
+
+// Embedding / lm_head entries that are blocks (dequantized to bf16 on the device at load).
+Result<const TensorEntry*> quantized_entry(const Checkpoint& ck, const std::string& name) {
+    const TensorEntry* e = ck.find(name);
+    if (!e || !e->quant) return static_cast<const TensorEntry*>(nullptr);
+    if (!cuda::gpu_quant_supported(*e->quant))
+        return make_error(ErrorCode::Unsupported, name + ": type " + std::string(quant_name(*e->quant)) +
+                                                      " has no GPU kernel (use --device cpu) (" + e->file + ")");
+    return e;
+}
 
 }  // namespace
 
@@ -51,6 +119,9 @@ struct CudaLlm::Impl {
     bf16_t* norm = nullptr;    // [H]    model.norm.weight
     bf16_t* lm_head = nullptr; // [V, H] lm_head.weight (or embed when tied)
     std::vector<LayerWeights> layers;
+    bool quant = false;               // the layer matrices are GGUF blocks (qlayers; layers keep norms, biases)
+    std::vector<QuantLayer> qlayers;
+    bf16_t* deq = nullptr;            // [largest layer matrix] bf16: a quantized matrix for cuBLAS (prefill, B > 8)
 
     DeviceBuffer kv;  // per layer: K [slots, max_seq, nkv, hd] then V
     DeviceBuffer inv_freq;
@@ -93,8 +164,11 @@ struct CudaLlm::Impl {
     size_t kv_elems_per_layer() const { return size_t(opt.max_batch) * opt.max_seq * nkv * hd; }
     int tmax() const { return std::max(opt.prefill_chunk, opt.max_batch); }
 
-    Status init_shapes(const LlmConfig& c, const CudaLlmOptions& o);
-    Status allocate_weights();
+    Status init_shapes(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint* ck);
+    Status upload_quant(const Checkpoint& ck);
+    Status quant_product(const QuantMatrix& m, const bf16_t* x, float* y, bool accumulate, int T, bool gemv);
+    Status quant_layer(int l, int T, bool decode, int slot, int pos0);
+    Status allocate_weights(const Checkpoint* ck);
     Status allocate_runtime();
     Status upload(const Checkpoint& ck);
     Status randomize(uint64_t seed);
@@ -148,7 +222,37 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
     return e;
 }
 
-Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o) {
+namespace {
+
+size_t largest_layer_matrix(const LlmConfig& c) {
+    const size_t H = size_t(c.hidden_size), I = size_t(c.intermediate_size), hd = size_t(c.head_dim);
+    const size_t QKV = (size_t(c.num_attention_heads) + 2 * size_t(c.num_key_value_heads)) * hd;
+    return std::max({QKV * H, H * size_t(c.num_attention_heads) * hd, 2 * I * H, H * I});
+}
+
+}  // namespace
+
+CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint& ck) {
+    CudaMemoryEstimate e = estimate(c, o);
+    auto quant = quantized_layers(c, o.name_prefix, ck);
+    uint64_t blocks_at_load = 0;  // embedding / lm_head blocks, on the device only while they are dequantized
+    for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"})
+        if (const TensorEntry* t = ck.find(o.name_prefix + name); t && t->quant)
+            blocks_at_load = std::max(blocks_at_load, t->quant_bytes);
+    e.scratch += blocks_at_load;
+    if (!quant.ok() || !*quant) return e;
+    // The layer matrices take their block bytes instead of bf16, plus one bf16 matrix of dequantization scratch.
+    const uint64_t H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size), hd = uint64_t(c.head_dim);
+    const uint64_t QKV = (uint64_t(c.num_attention_heads) + 2 * uint64_t(c.num_key_value_heads)) * hd;
+    e.weights -= uint64_t(c.num_hidden_layers) * (QKV * H + H * uint64_t(c.num_attention_heads) * hd + 3 * I * H) * 2;
+    for (int l = 0; l < c.num_hidden_layers; ++l)
+        for (const std::string& n : layer_matrix_names(o.name_prefix, l))
+            if (const TensorEntry* t = ck.find(n)) e.weights += align_up(t->quant_bytes, 256);
+    e.scratch += largest_layer_matrix(c) * 2;
+    return e;
+}
+
+Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint* ck) {
     cfg = c;
     opt = o;
     H = c.hidden_size;
@@ -163,9 +267,12 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o) {
         return make_error(ErrorCode::InvalidArgument, "CUDA model options: batch, context and chunk must be positive");
     if (H < 1 || I < 1 || L < 1 || nh < 1 || nkv < 1 || hd < 2 || V < 1 || nh % nkv != 0 || hd % 2 != 0)
         return make_error(ErrorCode::Config, "config.json: inconsistent model shape for the CUDA backend");
+    if (ck) {
+        TESSERA_ASSIGN(quant, quantized_layers(c, o.name_prefix, *ck));
+    }
     TESSERA_ASSIGN(ctx, cuda::CudaContext::create(o.device));
     TESSERA_ASSIGN(info, cuda::device_info(o.device));
-    const CudaMemoryEstimate e = CudaLlm::estimate(c, o);
+    const CudaMemoryEstimate e = ck ? CudaLlm::estimate(c, o, *ck) : CudaLlm::estimate(c, o);
     if (e.total() > info.free_bytes)
         return make_error(ErrorCode::OutOfMemory,
                           "model needs about " + std::to_string(e.total() >> 20) + " MiB of GPU memory (weights " +
@@ -178,32 +285,53 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o) {
     return {};
 }
 
-Status CudaLlm::Impl::allocate_weights() {
+Status CudaLlm::Impl::allocate_weights(const Checkpoint* ck) {
     // Lay every weight out in one allocation, each region 256-byte aligned for vector loads.
     size_t offset = 0;
-    std::vector<std::pair<bf16_t**, size_t>> regions;
-    auto region = [&](bf16_t** p, size_t elems) { regions.emplace_back(p, elems); };
+    std::vector<std::pair<void**, size_t>> regions;  // bytes
+    auto region = [&](bf16_t** p, size_t elems) { regions.emplace_back(reinterpret_cast<void**>(p), elems * 2); };
     layers.assign(size_t(L), LayerWeights{});
     region(&embed, size_t(V) * H);
     region(&norm, size_t(H));
     if (!cfg.tie_word_embeddings) region(&lm_head, size_t(V) * H);
-    for (auto& lw : layers) {
-        region(&lw.qkv, size_t(QKV) * H);
+    if (quant) qlayers.assign(size_t(L), QuantLayer{});
+    for (int l = 0; l < L; ++l) {
+        LayerWeights& lw = layers[size_t(l)];
+        if (quant) {
+            // Shapes and types were validated by quantized_layers and are checked again at upload.
+            QuantLayer& ql = qlayers[size_t(l)];
+            const auto names = layer_matrix_names(opt.name_prefix, l);
+            QuantMatrix* mats[] = {&ql.q, &ql.k, &ql.v, &ql.o, &ql.gate_up, &ql.down};
+            const int rows[] = {nh * hd, nkv * hd, nkv * hd, H, 2 * I, H}, cols[] = {H, H, H, nh * hd, H, I};
+            const size_t name_of[] = {0, 1, 2, 3, 4, 6};
+            for (int m = 0; m < 6; ++m) {
+                const TensorEntry* e = ck->find(names[name_of[m]]);
+                if (!e || !e->quant)
+                    return make_error(ErrorCode::Format, names[name_of[m]] + ": missing, or not blocks like the other layer matrices");
+                QuantMatrix& qm = *mats[m];
+                qm.type = *e->quant;
+                qm.rows = rows[m];
+                qm.cols = cols[m];
+                qm.row_bytes = size_t(quant_row_bytes(qm.type, qm.cols).value_or(0));
+                regions.emplace_back(reinterpret_cast<void**>(&qm.blocks), qm.bytes());
+            }
+        } else {
+            region(&lw.qkv, size_t(QKV) * H);
+            region(&lw.o, size_t(H) * nh * hd);
+            region(&lw.gate_up, size_t(2) * I * H);
+            region(&lw.down, size_t(H) * I);
+        }
         if (cfg.attention_bias) region(&lw.qkv_bias, size_t(QKV));
-        region(&lw.o, size_t(H) * nh * hd);
-        region(&lw.gate_up, size_t(2) * I * H);
-        region(&lw.down, size_t(H) * I);
         region(&lw.ln1, size_t(H));
         region(&lw.ln2, size_t(H));
     }
     std::vector<size_t> offsets;
     for (auto& [p, n] : regions) {
         offsets.push_back(offset);
-        offset = align_up(offset + n * 2, 256);
+        offset = align_up(offset + n, 256);
     }
     TESSERA_ASSIGN(weights, DeviceBuffer::allocate(offset, "model weights"));
-    for (size_t i = 0; i < regions.size(); ++i)
-        *regions[i].first = reinterpret_cast<bf16_t*>(static_cast<std::byte*>(weights.data()) + offsets[i]);
+    for (size_t i = 0; i < regions.size(); ++i) *regions[i].first = static_cast<std::byte*>(weights.data()) + offsets[i];
     if (cfg.tie_word_embeddings) lm_head = embed;
     return {};
 }
@@ -231,6 +359,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&d_next), size_t(opt.max_batch) * 4);
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
+    if (quant) part(reinterpret_cast<void**>(&deq), largest_layer_matrix(cfg) * 2);
     std::vector<size_t> offsets;
     for (auto& [p, n] : parts) {
         offsets.push_back(off);
@@ -340,30 +469,73 @@ Status CudaLlm::Impl::upload(const Checkpoint& ck) {
         TESSERA_ASSIGN(Tensor t, ck.get(name, shape));
         return up.put_rows(t, dst + size_t(which) * H, size_t(2) * H);
     };
+    // GGUF blocks of the embedding / lm_head: dequantized to bf16 on the device (a lookup and the one
+    // product at the end; the layers are where the bytes are).
+    auto put_matrix = [&](const std::string& name, const Shape& shape, bf16_t* dst) -> Status {
+        TESSERA_ASSIGN(const TensorEntry* qe, quantized_entry(ck, name));
+        if (!qe) return put(name, shape, dst);
+        TESSERA_ASSIGN(Tensor t, ck.get(name, shape));  // the shape check and its message
+        (void)t;
+        TESSERA_ASSIGN(DeviceBuffer blocks, DeviceBuffer::allocate(qe->quant_bytes, "GGUF blocks"));
+        TESSERA_TRY(check(cudaMemcpy(blocks.data(), qe->quant_data, qe->quant_bytes, cudaMemcpyHostToDevice),
+                          "upload weights"));
+        const size_t rb = size_t(quant_row_bytes(*qe->quant, shape[1]).value_or(0));
+        TESSERA_TRY(cuda::dequantize_bf16(*qe->quant, blocks.data(), rb, int(shape[0]), int(shape[1]), dst, ctx->stream()));
+        return ctx->synchronize();  // before the blocks are freed
+    };
     const int64_t h64 = H, i64 = I, q_rows = int64_t(nh) * hd, kv_rows = int64_t(nkv) * hd;
     const std::string& pre = opt.name_prefix;
-    TESSERA_TRY(put(pre + "model.embed_tokens.weight", {V, h64}, embed));
+    TESSERA_TRY(put_matrix(pre + "model.embed_tokens.weight", {V, h64}, embed));
     TESSERA_TRY(put(pre + "model.norm.weight", {h64}, norm));
-    if (!cfg.tie_word_embeddings) TESSERA_TRY(put(pre + "lm_head.weight", {V, h64}, lm_head));
+    if (!cfg.tie_word_embeddings) TESSERA_TRY(put_matrix(pre + "lm_head.weight", {V, h64}, lm_head));
+    if (quant) TESSERA_TRY(upload_quant(ck));
     for (int l = 0; l < L; ++l) {
         const std::string p = pre + "model.layers." + std::to_string(l) + ".";
         LayerWeights& w = layers[size_t(l)];
-        TESSERA_TRY(put(p + "self_attn.q_proj.weight", {q_rows, h64}, w.qkv));
-        TESSERA_TRY(put(p + "self_attn.k_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows) * H));
-        TESSERA_TRY(put(p + "self_attn.v_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows + kv_rows) * H));
         if (cfg.attention_bias) {
             TESSERA_TRY(put(p + "self_attn.q_proj.bias", {q_rows}, w.qkv_bias));
             TESSERA_TRY(put(p + "self_attn.k_proj.bias", {kv_rows}, w.qkv_bias + q_rows));
             TESSERA_TRY(put(p + "self_attn.v_proj.bias", {kv_rows}, w.qkv_bias + q_rows + kv_rows));
         }
+        TESSERA_TRY(put(p + "input_layernorm.weight", {h64}, w.ln1));
+        TESSERA_TRY(put(p + "post_attention_layernorm.weight", {h64}, w.ln2));
+        if (quant) continue;
+        TESSERA_TRY(put(p + "self_attn.q_proj.weight", {q_rows, h64}, w.qkv));
+        TESSERA_TRY(put(p + "self_attn.k_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows) * H));
+        TESSERA_TRY(put(p + "self_attn.v_proj.weight", {kv_rows, h64}, w.qkv + size_t(q_rows + kv_rows) * H));
         TESSERA_TRY(put(p + "self_attn.o_proj.weight", {h64, q_rows}, w.o));
         TESSERA_TRY(put_rows_interleaved(p + "mlp.gate_proj.weight", {i64, h64}, w.gate_up, 0));
         TESSERA_TRY(put_rows_interleaved(p + "mlp.up_proj.weight", {i64, h64}, w.gate_up, 1));
         TESSERA_TRY(put(p + "mlp.down_proj.weight", {h64, i64}, w.down));
-        TESSERA_TRY(put(p + "input_layernorm.weight", {h64}, w.ln1));
-        TESSERA_TRY(put(p + "post_attention_layernorm.weight", {h64}, w.ln2));
     }
     return ctx->synchronize();
+}
+
+// The layers' GGUF blocks, copied as stored (llama's q/k rows are already in Hugging Face order: the
+// checkpoint un-permutes whole rows); gate row i goes to row 2i of gate_up and up row i to 2i + 1.
+Status CudaLlm::Impl::upload_quant(const Checkpoint& ck) {
+    auto put = [&](const std::string& name, const QuantMatrix& m, int rows, size_t pitch, size_t offset) -> Status {
+        TESSERA_ASSIGN(Tensor t, ck.get(name, {int64_t(rows), int64_t(m.cols)}));  // the shape check
+        (void)t;
+        const TensorEntry* e = ck.find(name);
+        if (!e->quant || *e->quant != m.type || e->quant_bytes != uint64_t(rows) * m.row_bytes || !e->quant_data)
+            return make_error(ErrorCode::Format, name + ": blocks do not match the layout planned for them (" + e->file + ")");
+        return check(cudaMemcpy2D(m.blocks + offset, pitch, e->quant_data, m.row_bytes, m.row_bytes, size_t(rows),
+                                  cudaMemcpyHostToDevice),
+                     "upload weights");
+    };
+    for (int l = 0; l < L; ++l) {
+        const QuantLayer& m = qlayers[size_t(l)];
+        const auto n = layer_matrix_names(opt.name_prefix, l);
+        TESSERA_TRY(put(n[0], m.q, m.q.rows, m.q.row_bytes, 0));
+        TESSERA_TRY(put(n[1], m.k, m.k.rows, m.k.row_bytes, 0));
+        TESSERA_TRY(put(n[2], m.v, m.v.rows, m.v.row_bytes, 0));
+        TESSERA_TRY(put(n[3], m.o, m.o.rows, m.o.row_bytes, 0));
+        TESSERA_TRY(put(n[4], m.gate_up, I, 2 * m.gate_up.row_bytes, 0));
+        TESSERA_TRY(put(n[5], m.gate_up, I, 2 * m.gate_up.row_bytes, m.gate_up.row_bytes));
+        TESSERA_TRY(put(n[6], m.down, m.down.rows, m.down.row_bytes, 0));
+    }
+    return {};
 }
 
 Status CudaLlm::Impl::randomize(uint64_t seed) {
@@ -421,7 +593,56 @@ Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
     return {};
 }
 
+// y (+)= x·dequant(m)ᵀ for T rows: the block kernel for decode batches (T ≤ 8), else cuBLAS over the matrix
+// dequantized into deq.
+Status CudaLlm::Impl::quant_product(const QuantMatrix& m, const bf16_t* x, float* y, bool accumulate, int T, bool gemv) {
+    if (gemv)
+        return cuda::gemv_quant(m.type, m.blocks, m.row_bytes, x, nullptr, accumulate ? y : nullptr, y, nullptr, T, m.rows,
+                                m.cols, ctx->stream());
+    TESSERA_TRY(cuda::dequantize_bf16(m.type, m.blocks, m.row_bytes, m.rows, m.cols, deq, ctx->stream()));
+    return cuda::gemm_bf16(*ctx, deq, x, y, true, T, m.rows, m.cols, 1.f, accumulate ? 1.f : 0.f);
+}
+
+// One layer over T rows with GGUF block weights, on the unfused path: RMSNorm → q/k/v (three matrices into
+// the columns of qkv) → RoPE + KV write → attention (decode, or prefill of `slot` from pos0) → o (+
+// residual) → RMSNorm → gate/up → SwiGLU → down (+ residual).
+Status CudaLlm::Impl::quant_layer(int l, int T, bool decode, int slot, int pos0) {
+    const LayerWeights& w = layers[size_t(l)];
+    const QuantLayer& ql = qlayers[size_t(l)];
+    const cudaStream_t s = ctx->stream();
+    const bool gemv = T <= cuda::kGemvMaxBatch;
+    const int q_rows = nh * hd, kv_rows = nkv * hd;
+    TESSERA_TRY(cuda::rms_norm(h, w.ln1, T, H, cfg.rms_norm_eps, xn, s));
+    if (gemv) {
+        const bf16_t* b = w.qkv_bias;
+        TESSERA_TRY(cuda::gemv_quant(ql.q.type, ql.q.blocks, ql.q.row_bytes, xn, b, nullptr, qkv, nullptr, T, q_rows, H, s, QKV));
+        TESSERA_TRY(cuda::gemv_quant(ql.k.type, ql.k.blocks, ql.k.row_bytes, xn, b ? b + q_rows : nullptr, nullptr,
+                                     qkv + q_rows, nullptr, T, kv_rows, H, s, QKV));
+        TESSERA_TRY(cuda::gemv_quant(ql.v.type, ql.v.blocks, ql.v.row_bytes, xn, b ? b + q_rows + kv_rows : nullptr, nullptr,
+                                     qkv + q_rows + kv_rows, nullptr, T, kv_rows, H, s, QKV));
+    } else {  // the three dequantized one after another are the [QKV, H] matrix of the bf16 path
+        TESSERA_TRY(cuda::dequantize_bf16(ql.q.type, ql.q.blocks, ql.q.row_bytes, q_rows, H, deq, s));
+        TESSERA_TRY(cuda::dequantize_bf16(ql.k.type, ql.k.blocks, ql.k.row_bytes, kv_rows, H, deq + size_t(q_rows) * H, s));
+        TESSERA_TRY(cuda::dequantize_bf16(ql.v.type, ql.v.blocks, ql.v.row_bytes, kv_rows, H,
+                                          deq + size_t(q_rows + kv_rows) * H, s));
+        TESSERA_TRY(cuda::gemm_bf16(*ctx, deq, xn, qkv, true, T, QKV, H));
+    }
+    TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T, nh, nkv, hd,
+                                    opt.max_seq, q, k_cache(l), v_cache(l), s));
+    if (decode)
+        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, T, nh, nkv, hd, opt.max_seq,
+                                           1.f / std::sqrt(float(hd)), attn, attn_ws, s));
+    else
+        TESSERA_TRY(attention_prefill(l, slot, T, pos0));
+    TESSERA_TRY(quant_product(ql.o, attn, h, true, T, gemv));  // h += attn·Woᵀ
+    TESSERA_TRY(cuda::rms_norm(h, w.ln2, T, H, cfg.rms_norm_eps, xn, s));
+    TESSERA_TRY(quant_product(ql.gate_up, xn, gu, false, T, gemv));
+    TESSERA_TRY(cuda::silu_mul(gu, T, I, act, s));
+    return quant_product(ql.down, act, h, true, T, gemv);  // h += act·Wdᵀ
+}
+
 Status CudaLlm::Impl::layer_forward_prefill(int l, int slot, int T, int pos0) {
+    if (quant) return quant_layer(l, T, /*decode=*/false, slot, pos0);
     const LayerWeights& w = layers[size_t(l)];
     const cudaStream_t s = ctx->stream();
     TESSERA_TRY(cuda::rms_norm(h, w.ln1, T, H, cfg.rms_norm_eps, xn, s));
@@ -446,8 +667,8 @@ float CudaLlm::last_gpu_ms() const { return m_impl->last_ms; }
 Result<std::unique_ptr<CudaLlm>> CudaLlm::load(const LlmConfig& config, const Checkpoint& checkpoint,
                                                const CudaLlmOptions& options) {
     auto impl = std::make_unique<Impl>();
-    TESSERA_TRY(impl->init_shapes(config, options));
-    TESSERA_TRY(impl->allocate_weights());
+    TESSERA_TRY(impl->init_shapes(config, options, &checkpoint));
+    TESSERA_TRY(impl->allocate_weights(&checkpoint));
     TESSERA_TRY(impl->allocate_runtime());
     TESSERA_TRY(impl->upload(checkpoint));
     return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
@@ -456,8 +677,8 @@ Result<std::unique_ptr<CudaLlm>> CudaLlm::load(const LlmConfig& config, const Ch
 Result<std::unique_ptr<CudaLlm>> CudaLlm::create_random(const LlmConfig& config, const CudaLlmOptions& options,
                                                         uint64_t seed) {
     auto impl = std::make_unique<Impl>();
-    TESSERA_TRY(impl->init_shapes(config, options));
-    TESSERA_TRY(impl->allocate_weights());
+    TESSERA_TRY(impl->init_shapes(config, options, nullptr));
+    TESSERA_TRY(impl->allocate_weights(nullptr));
     TESSERA_TRY(impl->allocate_runtime());
     TESSERA_TRY(impl->randomize(seed));
     return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
@@ -547,6 +768,10 @@ Status CudaLlm::Impl::decode_body(int B) {
 
 // The transformer blocks of one decode step over the residual stream h[0, B).
 Status CudaLlm::Impl::decode_layers(int B) {
+    if (quant) {
+        for (int l = 0; l < L; ++l) TESSERA_TRY(quant_layer(l, B, /*decode=*/true, 0, 0));
+        return {};
+    }
     const cudaStream_t s = ctx->stream();
     const bool gemv = B <= cuda::kGemvMaxBatch;
     // RMSNorm fused into the product after it: measured slower on the H200 (every block re-reads and

@@ -1,6 +1,7 @@
 // The Llama-family decoder (DeepSeek LLM, and Qwen2 for the R1 distills: same block plus q/k/v biases) on
 // the CUDA backend. Weights live on the device in bf16, packed per layer ([q;k;v] and [gate;up] stacked so
-// one product reads them); the residual stream is f32; the KV cache holds several sequences ("slots") so
+// one product reads them), or, for a GGUF with block-quantized layers, as the file's blocks (decode
+// dequantizes them inside the products, prefill into a bf16 scratch for cuBLAS); the residual stream is f32; the KV cache holds several sequences ("slots") so
 // decode can run a batch. Decode steps are captured once per batch size in a CUDA graph and replayed.
 #pragma once
 
@@ -47,6 +48,8 @@ struct CudaMemoryEstimate {
 class CudaLlm {
 public:
     static CudaMemoryEstimate estimate(const LlmConfig& config, const CudaLlmOptions& options);
+    // The same for a given checkpoint: GGUF block-quantized layers count their block bytes.
+    static CudaMemoryEstimate estimate(const LlmConfig& config, const CudaLlmOptions& options, const Checkpoint& checkpoint);
     // Checks the estimate against free device memory before allocating anything.
     static Result<std::unique_ptr<CudaLlm>> load(const LlmConfig& config, const Checkpoint& checkpoint,
                                                  const CudaLlmOptions& options);

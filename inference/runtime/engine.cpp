@@ -137,12 +137,11 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
         gpu.max_seq = std::min(st->resolved.config.max_position_embeddings > 0 ? st->resolved.config.max_position_embeddings
                                                                                 : kDefaultContext,
                                kDefaultContext);
-        // GGUF block-quantized weights have CPU kernels only.
+        // GGUF block-quantized weights run on the GPU when asked for (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K; the GPU
+        // model names any other type it meets); Auto keeps them on the CPU, whose kernels the file's
+        // quantization was tuned against.
         const bool block_quantized = std::any_of(st->checkpoint->tensors().begin(), st->checkpoint->tensors().end(),
                                                  [](const TensorEntry& e) { return e.quant.has_value(); });
-        if (block_quantized && options.device == Device::Cuda)
-            return make_error(ErrorCode::Unsupported, dir.string() + ": block-quantized GGUF weights run on the CPU only "
-                                                                     "(use --device cpu or auto)");
         bool use_gpu = options.device == Device::Cuda;
         if (options.device == Device::Auto && cuda_device_count() > 0 && !block_quantized)
             use_gpu = cuda_memory_estimate(st->resolved.config, gpu) < cuda_free_memory(gpu.device);

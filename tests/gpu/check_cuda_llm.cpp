@@ -132,6 +132,94 @@ void check_engine_api(Counter& c, const std::string& name) {
     c.expect(stats.ok() && same * 2 >= cont.size(), name + " Session::generate greedy on the GPU");
 }
 
+
+// GGUF block-quantized fixtures (tests/fixtures/gguf/quant_models.json: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and a
+// llama Q4_K with permuted q/k rows) on the GPU (block kernels for decode, dequantized cuBLAS for prefill)
+// against the CPU path and the exact-dequantization reference. The CPU rounds activations to int8 per block,
+// the GPU to bf16; the fixture records the CPU-style rounding's gap to exact ("actq_gap"), and the GPU may be
+// three times that far from exact and four times from the CPU. Greedy continuations must match the CPU's,
+// or differ first where the CPU's two candidates are within one gap of each other (a near-tie).
+void check_quantized_gguf(Counter& c) {
+    const std::string dir = std::string(TESSERA_FIXTURES_DIR) + "/gguf/";
+    std::ifstream jf(dir + "quant_models.json");
+    const nlohmann::json cases = nlohmann::json::parse(jf, nullptr, false);
+    if (cases.is_discarded()) {
+        c.expect(false, "quant_models.json");
+        return;
+    }
+    auto max_abs_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+        if (a.size() != b.size()) return double(INFINITY);
+        double m = 0;
+        for (size_t i = 0; i < a.size(); ++i)
+            m = std::max(m, std::isfinite(a[i]) ? std::fabs(double(a[i]) - double(b[i])) : double(INFINITY));
+        return m;
+    };
+    for (const auto& q : cases["cases"]) {
+        const std::string file = q["file"].get<std::string>(), path = dir + file;
+        const std::vector<int32_t> ids = q["ids"].get<std::vector<int32_t>>();
+        const std::vector<float> exact = read_f32(dir + q["logits_file"].get<std::string>());
+        const double gap = q["actq_gap"].get<double>();
+        LoadOptions gl, cl;
+        gl.device = Device::Cuda;
+        cl.device = Device::Cpu;
+        auto gpu = Model::load(path, gl);
+        auto cpu = Model::load(path, cl);
+        c.expect(gpu.ok() && (*gpu)->device() == Device::Cuda, file + " Model::load on the GPU",
+                 gpu.ok() ? (*gpu)->device_name() : gpu.error().to_string());
+        if (!gpu.ok() || !cpu.ok()) return;
+        auto gs = (*gpu)->open_session();
+        auto cs = (*cpu)->open_session();
+        if (!gs.ok() || !cs.ok()) {
+            c.expect(false, file + " open_session");
+            continue;
+        }
+        auto gl_logits = (*gs)->logits(ids);
+        auto cl_logits = (*cs)->logits(ids);
+        const double vs_exact = gl_logits.ok() ? max_abs_diff(*gl_logits, exact) : double(INFINITY);
+        const double vs_cpu = gl_logits.ok() && cl_logits.ok() ? max_abs_diff(*gl_logits, *cl_logits) : double(INFINITY);
+        const double cpu_exact = cl_logits.ok() ? max_abs_diff(*cl_logits, exact) : double(INFINITY);
+        const bool logits_ok = vs_exact <= 3 * gap && vs_cpu <= 4 * gap;
+        std::printf("%s %-24s logits max |gpu-exact| %.3g (allowed %.3g), |gpu-cpu| %.3g (allowed %.3g), |cpu-exact| %.3g\n",
+                    logits_ok ? "PASS" : "FAIL", file.c_str(), vs_exact, 3 * gap, vs_cpu, 4 * gap, cpu_exact);
+        c.expect(logits_ok, file + " GPU logits", gl_logits.ok() ? "" : gl_logits.error().to_string());
+
+        GenerateOptions go;
+        go.sampling.greedy = true;
+        go.stop_at_eos = false;
+        go.max_tokens = 16;
+        auto g_out = (*gs)->generate(ids, go);
+        auto c_out = (*cs)->generate(ids, go);
+        if (!g_out.ok() || !c_out.ok()) {
+            c.expect(false, file + " greedy generate", g_out.ok() ? c_out.error().to_string() : g_out.error().to_string());
+            continue;
+        }
+        const auto& gt = g_out->tokens;
+        const auto& ct = c_out->tokens;
+        size_t same = 0;
+        while (same < gt.size() && same < ct.size() && gt[same] == ct[same]) ++same;
+        bool ok = same == ct.size() && gt.size() == ct.size();
+        double tie = 0;
+        if (!ok && same < gt.size() && same < ct.size()) {
+            // The CPU's logits at the first difference: how far apart were the two choices?
+            std::vector<int32_t> prefix = ids;
+            prefix.insert(prefix.end(), ct.begin(), ct.begin() + std::ptrdiff_t(same));
+            auto cs2 = (*cpu)->open_session();
+            auto lg = cs2.ok() ? (*cs2)->logits(prefix) : Result<std::vector<float>>(make_error(ErrorCode::Internal, "session"));
+            if (lg.ok()) {
+                const size_t V = lg->size() / prefix.size();
+                const float* last = lg->data() + (prefix.size() - 1) * V;
+                tie = std::fabs(double(last[size_t(ct[same])]) - double(last[size_t(gt[same])]));
+                ok = tie <= gap;
+            }
+        }
+        std::printf("%s %-24s greedy: %zu/%zu tokens equal to the CPU's%s\n", ok ? "PASS" : "FAIL", file.c_str(), same,
+                    ct.size(), same < ct.size() ? (", first difference a near-tie? CPU logit gap " + fmt(tie) +
+                                                   " (allowed " + fmt(gap) + ")").c_str()
+                                                : "");
+        c.expect(ok, file + " GPU greedy continuation");
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -144,5 +232,6 @@ int main() {
                           "qwen2_bin_sharded"})
         check_fixture(c, f);
     for (const char* f : {"llama_st_single", "qwen2_bin_sharded"}) check_engine_api(c, f);
+    check_quantized_gguf(c);
     return c.finish();
 }

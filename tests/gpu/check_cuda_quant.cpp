@@ -286,6 +286,36 @@ void check_errors(Counter& c) {
     expect_error(cuda::dequantize_bf16(QuantType::Q4_0, dW.p, 18 * 8, 4, 256, dx.p + 1, nullptr), "dequantize out not aligned");
 }
 
+// ldy > N: separate q/k/v matrices write their columns of one [B, q + k + v] buffer. Columns outside
+// [col0, col0 + N) must keep their poison; the written ones must equal a plain (ldy = N) call's output.
+void check_ldy(Counter& c) {
+    const QuantType type = QuantType::Q6_K;
+    const int B = 3, N = 37, K = 512, ldy = 101, col0 = 40;
+    const size_t row_bytes = *quant_row_bytes(type, K);
+    Dev<uint8_t> dW(random_blocks(type, N, K, row_bytes, 4242));
+    Dev<uint16_t> dx(to_bf16(random_floats(size_t(B) * K, 4243)));
+    Dev<float> wide(size_t(B) * ldy), plain(size_t(B) * N);
+    Status st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, wide.p + col0, nullptr, B, N, K, nullptr, ldy);
+    if (st.ok()) st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, plain.p, nullptr, B, N, K, nullptr);
+    cudaDeviceSynchronize();
+    const auto w = wide.download(), p = plain.download();
+    size_t wrong = 0, touched = 0;
+    for (int b = 0; b < B; ++b)
+        for (int j = 0; j < ldy; ++j) {
+            const float v = w[size_t(b) * ldy + size_t(j)];
+            if (j >= col0 && j < col0 + N)
+                wrong += !(v == p[size_t(b) * N + size_t(j - col0)]);
+            else
+                touched += !std::isnan(v);
+        }
+    const bool ok = st.ok() && wrong == 0 && touched == 0;
+    std::printf("%s gemv_quant ldy: Q6_K B=%d N=%d K=%d into columns [%d, %d) of rows of %d: %zu wrong, %zu written "
+                "outside%s\n",
+                ok ? "PASS" : "FAIL", B, N, K, col0, col0 + N, ldy, wrong, touched,
+                st.ok() ? "" : (" " + st.error().to_string()).c_str());
+    c.expect(ok, "gemv_quant ldy");
+}
+
 // Not a pass/fail check: weight bytes per second of gemv_quant at the R1-Distill-Qwen-7B decode shapes
 // (gate/up rows of K = 3584, down rows of K = 18944), B = 1, with two rows per warp (the default) and one
 // (TESSERA_QUANT_RPW=1). The bf16 gemv runs near 4 TB/s on an H200.
@@ -335,6 +365,7 @@ int main() {
                 kTolF32);
     Counter c;
     check_errors(c);
+    check_ldy(c);
     for (QuantType type : kTypes) check_type(c, type);
     check_prefill(c, **ctx);
     for (QuantType type : kTypes)

@@ -157,16 +157,16 @@ __device__ __forceinline__ void bf16x8(uint4 v, float (&f)[8]) {
 
 template <int B>
 __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias, const float* residual,
-                                          float* y_f32, uint16_t* y_bf16, int N) {
+                                          float* y_f32, uint16_t* y_bf16, int ldy) {
     const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
 #pragma unroll
     for (int i = 0; i < B; ++i) {
         float v = acc[i] + b;
-        if (residual) v += residual[size_t(i) * N + row];
+        if (residual) v += residual[size_t(i) * ldy + row];
         if (y_f32)
-            y_f32[size_t(i) * N + row] = v;
+            y_f32[size_t(i) * ldy + row] = v;
         else
-            y_bf16[size_t(i) * N + row] = f32_to_bf16_bits(v);
+            y_bf16[size_t(i) * ldy + row] = f32_to_bf16_bits(v);
     }
 }
 
@@ -178,7 +178,7 @@ template <QuantType T, int B, int U, int RPW>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end, const uint16_t* __restrict__ x,
                       const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16, int N,
-                      int K) {
+                      int K, int ldy) {
     using L = Layout<T>;
     constexpr int kBuf = 32 * U * 16;
     // Whole groups of 256 elements per round, so each round has a multiple of 32 octets; 15 bytes of the
@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     for (int j = 0; j < RPW; ++j) {
 #pragma unroll
         for (int b = 0; b < B; ++b) acc[j][b] = warp_sum(acc[j][b]);
-        if (lane == 0 && j < rows) store_row<B>(row0 + j, acc[j], bias, residual, y_f32, y_bf16, N);
+        if (lane == 0 && j < rows) store_row<B>(row0 + j, acc[j], bias, residual, y_f32, y_bf16, ldy);
     }
 }
 
@@ -298,35 +298,35 @@ __global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, 
 
 template <QuantType T, int B, int RPW>
 void launch_gemv(const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
-                 const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+                 const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy, cudaStream_t stream) {
     // Eight chunks in flight per lane (as gemv_vec_kernel at small batch): one row with U = 8 or two rows
     // with U = 4, which also keeps the static shared memory at 32 KiB a block.
     constexpr int U = RPW == 1 && B <= 2 ? 8 : 4;
     constexpr int kRowsPerBlock = kWarpsPerBlock * RPW;
     launch_kernel(gemv_quant_kernel<T, B, U, RPW>, dim3((N + kRowsPerBlock - 1) / kRowsPerBlock),
-                  dim3(kWarpsPerBlock * 32), 0, stream, W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K);
+                  dim3(kWarpsPerBlock * 32), 0, stream, W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy);
 }
 
 // Two rows per warp unless TESSERA_QUANT_RPW=1 asks for one at B = 1 (kept to measure the difference).
 template <QuantType T>
 void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
-                   const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+                   const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy, cudaStream_t stream) {
     const char* rpw = std::getenv("TESSERA_QUANT_RPW");
     const bool one_row = rpw && rpw[0] == '1';
     switch (B) {
         case 1:
             if (one_row)
-                launch_gemv<T, 1, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream);
+                launch_gemv<T, 1, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
             else
-                launch_gemv<T, 1, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream);
+                launch_gemv<T, 1, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
             break;
-        case 2: launch_gemv<T, 2, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 3: launch_gemv<T, 3, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 4: launch_gemv<T, 4, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 5: launch_gemv<T, 5, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 6: launch_gemv<T, 6, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 7: launch_gemv<T, 7, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        default: launch_gemv<T, 8, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 2: launch_gemv<T, 2, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case 3: launch_gemv<T, 3, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case 4: launch_gemv<T, 4, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case 5: launch_gemv<T, 5, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case 6: launch_gemv<T, 6, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case 7: launch_gemv<T, 7, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        default: launch_gemv<T, 8, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
     }
 }
 
@@ -364,8 +364,10 @@ bool gpu_quant_supported(QuantType type) {
 }
 
 Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t* x, const bf16_t* bias,
-                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream) {
+                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream, int ldy) {
     std::string bad = bad_layout(type, W, row_bytes, N, K);
+    if (ldy == 0) ldy = N;
+    if (bad.empty() && ldy < N) bad = "ldy=" + std::to_string(ldy) + " is less than N";
     if (bad.empty() && (B < 1 || B > kGemvMaxBatch)) bad = "B=" + std::to_string(B) + " is not in [1, 8]";
     if (bad.empty() && ((y_f32 == nullptr) == (y_bf16 == nullptr) || (residual && !y_f32)))
         bad = "exactly one of y_f32 / y_bf16 is needed, and residual needs y_f32";
@@ -377,11 +379,11 @@ Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t*
     const QuantTraits tr = quant_traits(type);
     const size_t end = size_t(N - 1) * row_bytes + size_t(K / tr.block_size * tr.block_bytes);
     switch (type) {
-        case QuantType::Q4_0: launch_gemv_b<QuantType::Q4_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case QuantType::Q8_0: launch_gemv_b<QuantType::Q8_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case QuantType::Q4_K: launch_gemv_b<QuantType::Q4_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case QuantType::Q5_K: launch_gemv_b<QuantType::Q5_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        default: launch_gemv_b<QuantType::Q6_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case QuantType::Q4_0: launch_gemv_b<QuantType::Q4_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case QuantType::Q8_0: launch_gemv_b<QuantType::Q8_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case QuantType::Q4_K: launch_gemv_b<QuantType::Q4_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case QuantType::Q5_K: launch_gemv_b<QuantType::Q5_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        default: launch_gemv_b<QuantType::Q6_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_quant");
 }

@@ -20,10 +20,13 @@ bool gpu_quant_supported(QuantType type);
 //      last row's blocks is read.
 //   x: bf16 [B, K], 16-byte aligned; K a multiple of the block size. bias: bf16 [N] or null.
 //   Output: y_f32 [B, N] (may alias residual) or y_bf16 [B, N]; exactly one; residual needs y_f32.
+//   ldy: the row stride of y and residual in elements (0: N), so separate q/k/v matrices can write their
+//   columns of one [B, q + k + v] buffer.
 // The activations are used as they are (bf16 → f32, no int8 rounding as in the CPU kernels) and each weight
 // takes the f32 value dequantize_row gives it; accumulation is f32.
 Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t* x, const bf16_t* bias,
-                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream);
+                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream,
+                  int ldy = 0);
 
 // out bf16 [N, K] (row-major, 16-byte aligned) = bf16(dequant(W)) for rows [0, N): bit for bit
 // f32_to_bf16 of cpu::dequantize_row. Same W layout and requirements as gemv_quant.
