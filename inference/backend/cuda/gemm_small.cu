@@ -84,9 +84,10 @@ __device__ __forceinline__ const float* cluster_peer(const float* p, int rank) {
 }
 
 // All threads of all blocks of the cluster; orders shared-memory writes before the barrier against reads after.
+// Not .aligned: threads may leave the epilogue loops at different iterations.
 __device__ __forceinline__ void cluster_sync() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    asm volatile("barrier.cluster.arrive.release;\n\tbarrier.cluster.wait.acquire;" ::: "memory");
 #endif
 }
 
