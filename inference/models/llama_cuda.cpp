@@ -49,7 +49,7 @@ struct QuantMatrix {
 };
 
 // The layer matrices of a block-quantized GGUF (instead of LayerWeights' bf16 qkv/o/gate_up/down): q, k and
-// v stay three matrices, since files give them different types (Q4_K_M stores v in Q6_K); gate and up rows
+// v stay three matrices, since files give them different types (Q4_K_M keeps some layers' v in Q6_K); gate and up rows
 // are interleaved into one matrix, as in gate_up, so one product feeds silu_mul.
 struct QuantLayer {
     QuantMatrix q, k, v, o, gate_up, down;

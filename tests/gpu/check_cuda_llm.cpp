@@ -166,7 +166,8 @@ void check_quantized_gguf(Counter& c) {
         auto cpu = Model::load(path, cl);
         c.expect(gpu.ok() && (*gpu)->device() == Device::Cuda, file + " Model::load on the GPU",
                  gpu.ok() ? (*gpu)->device_name() : gpu.error().to_string());
-        if (!gpu.ok() || !cpu.ok()) return;
+        c.expect(cpu.ok(), file + " Model::load on the CPU", cpu.ok() ? "" : cpu.error().to_string());
+        if (!gpu.ok() || !cpu.ok()) continue;
         auto gs = (*gpu)->open_session();
         auto cs = (*cpu)->open_session();
         if (!gs.ok() || !cs.ok()) {
