@@ -5,7 +5,8 @@
 // step. Each figure is the mean of 50 back-to-back launches after warm-up (CUDA events), and GB/s counts
 // weight bytes only, to set against the device copy bandwidth measured the same way bench_llm does. The
 // sweep over launch shapes (weight rows per block × blocks per cluster splitting K) is there to tune the
-// launcher's automatic choice. Prints JSON lines.
+// launcher's automatic choice; x_bytes_per_weight_byte is the x traffic from L2 that the automatic shape
+// adds (every block stages all of its x). Prints JSON lines.
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -110,9 +111,11 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
     const double gbs = double(w_bytes) / 1e3;  // GB/s = bytes / µs / 1e3
     std::printf("{\"shape\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"epilogue\":\"%s\",\"ours_us\":%.2f,\"cublas_us\":%.2f,"
                 "\"ours_gbs\":%.0f,\"cublas_gbs\":%.0f,\"speedup\":%.2f,\"auto_shape\":\"%dx%d\","
-                "\"ours_us_by_rows_x_splits\":{%s},\"best_shape\":\"%s\",\"best_gbs\":%.0f",
+                "\"x_bytes_per_weight_byte\":%.2f,\"ours_us_by_rows_x_splits\":{%s},\"best_shape\":\"%s\","
+                "\"best_gbs\":%.0f",
                 s.name, M, s.N, s.K, s.swiglu ? "swiglu" : (s.residual ? "f32+=residual" : "f32"), ours_us, cublas_us,
-                gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, auto_rows, auto_splits, sweep.c_str(), best,
+                gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, auto_rows, auto_splits,
+                double(8 * ((M + 7) / 8)) / auto_rows, sweep.c_str(), best,
                 gbs / best_us);
     if (s.swiglu) {
         const double silu_us = time_us(st, cublas_silu);
