@@ -118,6 +118,7 @@ struct CudaLlm::Impl {
     bf16_t* embed = nullptr;   // [V, H] model.embed_tokens.weight
     bf16_t* norm = nullptr;    // [H]    model.norm.weight
     bf16_t* lm_head = nullptr; // [V, H] lm_head.weight (or embed when tied)
+    QuantMatrix lm_head_q;     // GGUF blocks of an untied lm_head, kept for the decode product (B ≤ 8)
     std::vector<LayerWeights> layers;
     bool quant = false;               // the layer matrices are GGUF blocks (qlayers; layers keep norms, biases)
     std::vector<QuantLayer> qlayers;
@@ -235,11 +236,12 @@ size_t largest_layer_matrix(const LlmConfig& c) {
 CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint& ck) {
     CudaMemoryEstimate e = estimate(c, o);
     auto quant = quantized_layers(c, o.name_prefix, ck);
-    uint64_t blocks_at_load = 0;  // embedding / lm_head blocks, on the device only while they are dequantized
-    for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"})
-        if (const TensorEntry* t = ck.find(o.name_prefix + name); t && t->quant)
-            blocks_at_load = std::max(blocks_at_load, t->quant_bytes);
-    e.scratch += blocks_at_load;
+    // Embedding blocks are on the device only while they are dequantized; an untied lm_head keeps its blocks
+    // for decode besides the bf16 copy prefill uses.
+    if (const TensorEntry* t = ck.find(o.name_prefix + "model.embed_tokens.weight"); t && t->quant)
+        e.scratch += t->quant_bytes;
+    if (const TensorEntry* t = ck.find(o.name_prefix + "lm_head.weight"); t && t->quant && !c.tie_word_embeddings)
+        e.weights += align_up(t->quant_bytes, 256);
     if (!quant.ok() || !*quant) return e;
     // The layer matrices take their block bytes instead of bf16, plus one bf16 matrix of dequantization scratch.
     const uint64_t H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size), hd = uint64_t(c.head_dim);
@@ -294,6 +296,14 @@ Status CudaLlm::Impl::allocate_weights(const Checkpoint* ck) {
     region(&embed, size_t(V) * H);
     region(&norm, size_t(H));
     if (!cfg.tie_word_embeddings) region(&lm_head, size_t(V) * H);
+    if (const TensorEntry* e = ck ? ck->find(opt.name_prefix + "lm_head.weight") : nullptr;
+        e && e->quant && !cfg.tie_word_embeddings && cuda::gpu_quant_supported(*e->quant)) {
+        lm_head_q.type = *e->quant;
+        lm_head_q.rows = V;
+        lm_head_q.cols = H;
+        lm_head_q.row_bytes = size_t(quant_row_bytes(lm_head_q.type, H).value_or(0));
+        regions.emplace_back(reinterpret_cast<void**>(&lm_head_q.blocks), lm_head_q.bytes());
+    }
     if (quant) qlayers.assign(size_t(L), QuantLayer{});
     for (int l = 0; l < L; ++l) {
         LayerWeights& lw = layers[size_t(l)];
@@ -471,23 +481,28 @@ Status CudaLlm::Impl::upload(const Checkpoint& ck) {
     };
     // GGUF blocks of the embedding / lm_head: dequantized to bf16 on the device (a lookup and the one
     // product at the end; the layers are where the bytes are).
-    auto put_matrix = [&](const std::string& name, const Shape& shape, bf16_t* dst) -> Status {
+    // `keep`: a region for the blocks that stays (lm_head_q); otherwise they live only until dequantized.
+    auto put_matrix = [&](const std::string& name, const Shape& shape, bf16_t* dst, const QuantMatrix* keep) -> Status {
         TESSERA_ASSIGN(const TensorEntry* qe, quantized_entry(ck, name));
         if (!qe) return put(name, shape, dst);
         TESSERA_ASSIGN(Tensor t, ck.get(name, shape));  // the shape check and its message
         (void)t;
-        TESSERA_ASSIGN(DeviceBuffer blocks, DeviceBuffer::allocate(qe->quant_bytes, "GGUF blocks"));
-        TESSERA_TRY(check(cudaMemcpy(blocks.data(), qe->quant_data, qe->quant_bytes, cudaMemcpyHostToDevice),
-                          "upload weights"));
+        DeviceBuffer temp;
+        void* blocks = keep && keep->blocks && keep->bytes() == qe->quant_bytes ? static_cast<void*>(keep->blocks) : nullptr;
+        if (!blocks) {
+            TESSERA_ASSIGN(temp, DeviceBuffer::allocate(qe->quant_bytes, "GGUF blocks"));
+            blocks = temp.data();
+        }
+        TESSERA_TRY(check(cudaMemcpy(blocks, qe->quant_data, qe->quant_bytes, cudaMemcpyHostToDevice), "upload weights"));
         const size_t rb = size_t(quant_row_bytes(*qe->quant, shape[1]).value_or(0));
-        TESSERA_TRY(cuda::dequantize_bf16(*qe->quant, blocks.data(), rb, int(shape[0]), int(shape[1]), dst, ctx->stream()));
-        return ctx->synchronize();  // before the blocks are freed
+        TESSERA_TRY(cuda::dequantize_bf16(*qe->quant, blocks, rb, int(shape[0]), int(shape[1]), dst, ctx->stream()));
+        return ctx->synchronize();  // before temp is freed
     };
     const int64_t h64 = H, i64 = I, q_rows = int64_t(nh) * hd, kv_rows = int64_t(nkv) * hd;
     const std::string& pre = opt.name_prefix;
-    TESSERA_TRY(put_matrix(pre + "model.embed_tokens.weight", {V, h64}, embed));
+    TESSERA_TRY(put_matrix(pre + "model.embed_tokens.weight", {V, h64}, embed, nullptr));
     TESSERA_TRY(put(pre + "model.norm.weight", {h64}, norm));
-    if (!cfg.tie_word_embeddings) TESSERA_TRY(put_matrix(pre + "lm_head.weight", {V, h64}, lm_head));
+    if (!cfg.tie_word_embeddings) TESSERA_TRY(put_matrix(pre + "lm_head.weight", {V, h64}, lm_head, &lm_head_q));
     if (quant) TESSERA_TRY(upload_quant(ck));
     for (int l = 0; l < L; ++l) {
         const std::string p = pre + "model.layers." + std::to_string(l) + ".";
@@ -756,7 +771,10 @@ Status CudaLlm::Impl::decode_body(int B) {
         TESSERA_TRY(cuda::gemv_norm_bf16(lm_head, h, norm, cfg.rms_norm_eps, nullptr, nullptr, logits, nullptr, V, H, B, s));
     } else {
         TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
-        if (B <= cuda::kGemvMaxBatch)
+        if (B <= cuda::kGemvMaxBatch && lm_head_q.blocks)  // a GGUF's blocks: fewer bytes than its bf16 copy
+            TESSERA_TRY(cuda::gemv_quant(lm_head_q.type, lm_head_q.blocks, lm_head_q.row_bytes, xn, nullptr, nullptr, logits,
+                                         nullptr, B, V, H, s));
+        else if (B <= cuda::kGemvMaxBatch)
             TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
         else if (cuda::gemm_small_supported(B, V, H) && std::getenv("TESSERA_GEMM_SMALL"))
             TESSERA_TRY(cuda::gemm_small_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
