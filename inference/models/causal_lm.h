@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "io/model_config.h"
+#include "tessera/engine.h"
 #include "tessera/error.h"
 
 namespace tessera {
@@ -38,6 +39,16 @@ public:
     // The CPU models cannot fail here; a GPU model reports device faults as an error.
     virtual Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
                          bool all_positions, ThreadPool& pool) const = 0;
+
+    // Models that can draw the next token where their logits are (the GPU: no [V] logits to the host per
+    // token) say so for the parameters they support; forward_sample then runs the single token `id` at `pos`
+    // and draws the next one with `params` as draw number `step` (models.md §1.10 without the repetition
+    // penalty). Same preconditions as forward().
+    virtual bool samples_on_device(const SamplingParams& /*params*/) const { return false; }
+    virtual Status forward_sample(ForwardState& /*state*/, int32_t /*id*/, int /*pos*/, const SamplingParams& /*params*/,
+                                  int /*step*/, int32_t* /*next*/) const {
+        return make_error(ErrorCode::Unsupported, "this model samples on the host");
+    }
 
     // Multimodal models (Janus, models.md §7.3-7.5): the same step on input embeddings x [T, H] instead of
     // ids. out: logits as forward() writes them, or with hidden_only the final-normed hidden states

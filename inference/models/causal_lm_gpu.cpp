@@ -65,6 +65,21 @@ public:
         return m_llm->prefill(slot, ids, T, pos, logits, all_positions);
     }
 
+    // The device sampler has no repetition penalty (it would need the seen ids on the device).
+    bool samples_on_device(const SamplingParams& params) const override { return params.repetition_penalty == 1.0f; }
+
+    Status forward_sample(ForwardState& state, int32_t id, int pos, const SamplingParams& params, int step,
+                          int32_t* next) const override {
+        const int slot = static_cast<CudaState&>(state).slot;
+        CudaSampling s;
+        s.temperature = params.greedy ? 0.f : params.temperature;
+        s.top_k = params.top_k;
+        s.top_p = params.top_p;
+        s.seed = params.seed;
+        s.step = step;
+        return m_llm->decode_sampled(1, &id, &pos, &slot, &s, next);
+    }
+
     void release(int slot) const {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_slot_used[size_t(slot)] = false;

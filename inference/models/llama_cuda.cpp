@@ -141,19 +141,23 @@ struct CudaLlm::Impl {
     int32_t* d_pos = nullptr;
     int32_t* d_slot = nullptr;
     int32_t* d_next = nullptr; // [max_batch]
+    cuda::TextSampleParams* d_sampling = nullptr;  // [max_batch] for sampled decode steps
     bf16_t* hidden_out = nullptr;  // [max_batch, H] final-normed hidden state (hooked decode, prefill_hidden)
     void* attn_ws = nullptr;
     cuda::PinnedBuffer host_io;  // ids/pos/slot staging and next ids coming back
+    cuda::PinnedBuffer host_sampling;  // [max_batch] TextSampleParams staging
 
     DeviceBuffer all_logits;  // [chunk, V], allocated on first all-positions prefill
     std::unordered_map<int, cudaGraphExec_t> graphs;
     std::unordered_map<int, cudaGraphExec_t> hooked_graphs;
+    std::unordered_map<int, cudaGraphExec_t> sampled_graphs;  // decode steps ending in sample_text
     cudaEvent_t ev_start = nullptr, ev_stop = nullptr;
     float last_ms = 0.f;
 
     ~Impl() {
         for (auto& [b, g] : graphs) cudaGraphExecDestroy(g);
         for (auto& [b, g] : hooked_graphs) cudaGraphExecDestroy(g);
+        for (auto& [b, g] : sampled_graphs) cudaGraphExecDestroy(g);
         if (ev_start) cudaEventDestroy(ev_start);
         if (ev_stop) cudaEventDestroy(ev_stop);
     }
@@ -177,8 +181,10 @@ struct CudaLlm::Impl {
     Status layer_forward_prefill(int layer, int slot, int T, int pos0);
     Status check_rows(int B, const int32_t* pos, const int32_t* slot) const;
     Status decode_layers(int B);
-    Status decode_body(int B);
-    Status run_decode(int B);
+    Status decode_body(int B, bool sampled);
+    Status run_decode(int B, bool sampled);
+    Status decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, const CudaSampling* sampling,
+                       int32_t* next, float* logits_out);
     Status capture(const std::function<Status()>& body, cudaGraphExec_t* exec);
     Status prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions,
                         int hidden_row);
@@ -367,6 +373,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&d_pos), Tm * 4);
     part(reinterpret_cast<void**>(&d_slot), Tm * 4);
     part(reinterpret_cast<void**>(&d_next), size_t(opt.max_batch) * 4);
+    part(reinterpret_cast<void**>(&d_sampling), size_t(opt.max_batch) * sizeof(cuda::TextSampleParams));
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
     if (quant) part(reinterpret_cast<void**>(&deq), largest_layer_matrix(cfg) * 2);
@@ -380,6 +387,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     TESSERA_TRY(check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
                       "clear attention workspace"));
     TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
+    TESSERA_ASSIGN(host_sampling, cuda::PinnedBuffer::allocate(size_t(opt.max_batch) * sizeof(cuda::TextSampleParams)));
 
     // §1.6: inv_freq[i] = 1 / θ^(2i/d) in f32.
     std::vector<float> f(size_t(hd / 2));
@@ -763,7 +771,7 @@ Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0
 }
 
 // The decode step body; inputs already in d_ids/d_pos/d_slot. Captured into a graph per batch size.
-Status CudaLlm::Impl::decode_body(int B) {
+Status CudaLlm::Impl::decode_body(int B, bool sampled) {
     TESSERA_TRY(cuda::embedding(embed, d_ids, B, H, V, h, ctx->stream()));
     TESSERA_TRY(decode_layers(B));
     const cudaStream_t s = ctx->stream();
@@ -781,7 +789,7 @@ Status CudaLlm::Impl::decode_body(int B) {
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
     }
-    return cuda::argmax(logits, B, V, d_next, s);
+    return sampled ? cuda::sample_text(logits, B, V, d_sampling, d_next, s) : cuda::argmax(logits, B, V, d_next, s);
 }
 
 // The transformer blocks of one decode step over the residual stream h[0, B).
@@ -873,14 +881,15 @@ Status CudaLlm::Impl::capture(const std::function<Status()>& body, cudaGraphExec
     return check(inst, "cudaGraphInstantiate");
 }
 
-Status CudaLlm::Impl::run_decode(int B) {
+Status CudaLlm::Impl::run_decode(int B, bool sampled) {
     const cudaStream_t s = ctx->stream();
-    if (!opt.use_graphs) return decode_body(B);
-    auto it = graphs.find(B);
-    if (it == graphs.end()) {
+    if (!opt.use_graphs) return decode_body(B, sampled);
+    auto& cache = sampled ? sampled_graphs : graphs;
+    auto it = cache.find(B);
+    if (it == cache.end()) {
         cudaGraphExec_t exec = nullptr;
-        TESSERA_TRY(capture([&] { return decode_body(B); }, &exec));
-        it = graphs.emplace(B, exec).first;
+        TESSERA_TRY(capture([&] { return decode_body(B, sampled); }, &exec));
+        it = cache.emplace(B, exec).first;
     }
     return check(cudaGraphLaunch(it->second, s), "cudaGraphLaunch");
 }
@@ -902,7 +911,23 @@ Status CudaLlm::Impl::check_rows(int B, const int32_t* pos, const int32_t* slot)
 
 Status CudaLlm::decode(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, int32_t* next,
                        float* logits_out) {
-    Impl& m = *m_impl;
+    return m_impl->decode_step(B, ids, pos, slot, nullptr, next, logits_out);
+}
+
+Status CudaLlm::decode_sampled(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,
+                               const CudaSampling* sampling, int32_t* next) {
+    for (int b = 0; b < B; ++b) {
+        const CudaSampling& p = sampling[b];
+        if (!(p.temperature <= 0.f || std::isfinite(p.temperature)) || p.top_k < 0 || !(p.top_p > 0.f && p.top_p <= 1.f))
+            return make_error(ErrorCode::InvalidArgument, "decode_sampled: row " + std::to_string(b) +
+                                                              " has invalid sampling parameters (temperature, top_k or top_p)");
+    }
+    return m_impl->decode_step(B, ids, pos, slot, sampling, next, nullptr);
+}
+
+Status CudaLlm::Impl::decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,
+                                  const CudaSampling* sampling, int32_t* next, float* logits_out) {
+    Impl& m = *this;
     TESSERA_TRY(m.check_rows(B, pos, slot));
     for (int b = 0; b < B; ++b)
         if (ids[b] < 0 || ids[b] >= m.V)
@@ -916,7 +941,14 @@ Status CudaLlm::decode(int B, const int32_t* ids, const int32_t* pos, const int3
     TESSERA_TRY(check(cudaMemcpyAsync(m.d_ids, hio, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
     TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
     TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
-    TESSERA_TRY(m.run_decode(B));
+    if (sampling) {
+        auto* hs = m.host_sampling.as<cuda::TextSampleParams>();
+        for (int b = 0; b < B; ++b)
+            hs[b] = {sampling[b].temperature, sampling[b].top_k, sampling[b].top_p, sampling[b].seed, sampling[b].step};
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_sampling, hs, size_t(B) * sizeof(cuda::TextSampleParams), cudaMemcpyHostToDevice, s),
+                          "upload sampling parameters"));
+    }
+    TESSERA_TRY(m.run_decode(B, sampling != nullptr));
     int32_t* hnext = hio + 3 * m.tmax();
     TESSERA_TRY(check(cudaMemcpyAsync(hnext, m.d_next, size_t(B) * 4, cudaMemcpyDeviceToHost, s), "download tokens"));
     if (logits_out)

@@ -40,6 +40,17 @@ struct DecodeHooks {
     std::function<Status(cudaStream_t)> output;
 };
 
+// Sampling of one row on the device (models.md §1.10 without the repetition penalty): temperature ≤ 0 is
+// greedy; else temperature → top-k (0: off) → top-p (1: off) → one draw keyed by (seed, step), so a seed
+// replays the same tokens on the GPU (the draws differ from the CPU sampler's mt19937_64).
+struct CudaSampling {
+    float temperature = 0.f;
+    int top_k = 0;
+    float top_p = 1.f;
+    uint64_t seed = 0;
+    int32_t step = 0;
+};
+
 struct CudaMemoryEstimate {
     uint64_t weights = 0, kv_cache = 0, scratch = 0;
     uint64_t total() const { return weights + kv_cache + scratch; }
@@ -69,6 +80,11 @@ public:
     // receives the greedy token; logits (optional, [B, V]) the f32 logits. One host synchronisation.
     Status decode(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, int32_t* next,
                   float* logits = nullptr);
+
+    // The same step with the token drawn on the device by sampling[b] instead of greedy; no logits leave
+    // the device.
+    Status decode_sampled(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, const CudaSampling* sampling,
+                          int32_t* next);
 
     // Prefill that keeps no logits: the final-normed hidden state of the last position goes to
     // final_hidden() row `out_row`.

@@ -131,12 +131,15 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
     const auto t_decode = Clock::now();
     int steps = 0;
     stats.stop_reason = StopReason::MaxTokens;
+    // A GPU model draws the tokens after the first on the device (no logits to the host per token).
+    const bool device_sampling = model->lm->samples_on_device(opt.sampling);
+    int32_t drawn = -1;
     while (stats.generated_tokens < opt.max_tokens) {
         if (opt.cancel && opt.cancel->load(std::memory_order_relaxed)) {
             stats.stop_reason = StopReason::Cancelled;
             break;
         }
-        const int32_t token = sampler.sample(logits.data(), seen_ids.data(), seen_ids.size());
+        const int32_t token = drawn >= 0 ? drawn : sampler.sample(logits.data(), seen_ids.data(), seen_ids.size());
         history.push_back(token);
         stats.tokens.push_back(token);
         ++stats.generated_tokens;
@@ -162,7 +165,11 @@ Result<GenerationStats> Session::Impl::generate(const std::vector<int32_t>& cont
             break;
         }
         // One decode step: the new token at position `cached` (§1.9).
-        TESSERA_TRY(model->lm->forward(*state, &history[size_t(cached)], 1, cached, logits.data(), false, pool()));
+        if (device_sampling)
+            TESSERA_TRY(model->lm->forward_sample(*state, history[size_t(cached)], cached, opt.sampling,
+                                                  stats.generated_tokens, &drawn));
+        else
+            TESSERA_TRY(model->lm->forward(*state, &history[size_t(cached)], 1, cached, logits.data(), false, pool()));
         ++cached;
         ++steps;
     }

@@ -130,6 +130,28 @@ void check_engine_api(Counter& c, const std::string& name) {
                 stats.ok() ? stats->decode_tokens_per_second : 0.0);
     // Near-ties were shown by check_fixture; here at least the first half must agree.
     c.expect(stats.ok() && same * 2 >= cont.size(), name + " Session::generate greedy on the GPU");
+    if (!stats.ok()) return;
+
+    // Tokens after the first are drawn on the device (sample_text in the decode graph). Parameters that
+    // leave one candidate must give the greedy tokens; a seed must replay; another seed must not.
+    const auto prompt = ref["greedy"]["prompt_ids"].get<std::vector<int32_t>>();
+    auto sampled = [&](float temperature, int top_k, float top_p, uint64_t seed) {
+        GenerateOptions so = go;
+        so.sampling.greedy = false;
+        so.sampling.temperature = temperature;
+        so.sampling.top_k = top_k;
+        so.sampling.top_p = top_p;
+        so.sampling.seed = seed;
+        auto r = (*session)->generate(prompt, so);
+        return r.ok() ? r->tokens : std::vector<int32_t>{};
+    };
+    const std::vector<int32_t> greedy = stats->tokens;
+    const auto k1 = sampled(0.7f, 1, 1.f, 3), p0 = sampled(1.3f, 0, 1e-6f, 4);
+    const auto a = sampled(1.f, 0, 1.f, 7), b = sampled(1.f, 0, 1.f, 7), d = sampled(1.f, 0, 1.f, 8);
+    c.expect(k1 == greedy, name + " device sampling top_k=1 equals greedy");
+    c.expect(p0 == greedy, name + " device sampling top_p=1e-6 equals greedy");
+    c.expect(!a.empty() && a == b, name + " device sampling: the same seed replays the same tokens");
+    c.expect(!a.empty() && a != d, name + " device sampling: another seed gives other tokens");
 }
 
 
