@@ -248,7 +248,9 @@ void check_prefill(Counter& c, cuda::CudaContext& ctx) {
             const auto got = dy.download();
             for (size_t i = 0; i < got.size(); ++i) {
                 const double err = std::isfinite(got[i]) ? std::fabs(double(got[i]) - ref.y[i]) : double(INFINITY);
-                worst = std::max(worst, err / (kTolF32 * ref.abs[i] + 1e-30));
+                // cuBLAS's blocked f32 accumulation order is its own: a looser bound than the GEMV's, still
+                // far below what a misplaced row or block gives.
+                worst = std::max(worst, err / (1e-4 * ref.abs[i] + 1e-30));
             }
         }
         const bool ok = st.ok() && worst <= 1.0;
