@@ -319,11 +319,11 @@ void check_ldy(Counter& c) {
 }
 
 // Not a pass/fail check: weight bytes per second of gemv_quant at the R1-Distill-Qwen-7B decode shapes
-// (gate/up rows of K = 3584, down rows of K = 18944), B = 1, with two rows per warp (the default) and one
+// (gate/up rows of K = 3584, down rows of K = 18944, k/v's 512 rows), B = 1, with two rows per warp (the default) and one
 // (TESSERA_QUANT_RPW=1). The bf16 gemv runs near 4 TB/s on an H200.
 void bandwidth(QuantType type, bool one_row) {
     if (one_row) setenv("TESSERA_QUANT_RPW", "1", 1);
-    for (const auto& [N, K] : {std::pair{18944, 3584}, std::pair{3584, 18944}}) {
+    for (const auto& [N, K] : {std::pair{18944, 3584}, std::pair{3584, 18944}, std::pair{512, 3584}}) {
         const size_t row_bytes = *quant_row_bytes(type, K);
         Dev<uint8_t> dW(size_t(N) * row_bytes);
         cudaMemset(dW.p, 0x11, size_t(N) * row_bytes);  // small finite f16 scales (0x1111)
