@@ -5,7 +5,8 @@
 // step. Each figure is the mean of 50 back-to-back launches after warm-up (CUDA events), and GB/s counts
 // weight bytes only, to set against the device copy bandwidth measured the same way bench_llm does. The
 // sweep over launch shapes (weight rows per block × blocks per cluster splitting K) is there to tune the
-// launcher's automatic choice; x_bytes_per_weight_byte is the x traffic from L2 that the automatic shape
+// launcher's automatic choice, and smem_weights_* time variant B (weights staged through shared memory by
+// cp.async in whole 128-byte lines; gemm_small_force_variant(2)); x_bytes_per_weight_byte is the x traffic from L2 that the automatic shape
 // adds (every block stages all of its x). Prints JSON lines.
 #include <cuda_runtime_api.h>
 
@@ -107,6 +108,22 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
             }
         }
     cuda::gemm_small_force_shape(0, 0);
+    // Variant B: weights through shared memory (128 rows per block), automatic split and each split.
+    cuda::gemm_small_force_variant(2);
+    int b_rows = 0, b_splits = 0;
+    cuda::gemm_small_launch_shape(M, s.N, s.K, &b_rows, &b_splits);
+    const double smem_us = time_us(st, ours);
+    std::string smem_sweep;
+    for (int splits : {1, 2, 4, 8}) {
+        if (splits > (s.K + 255) / 256) continue;
+        cuda::gemm_small_force_shape(128, splits);
+        const double us = time_us(st, ours);
+        char item[64];
+        std::snprintf(item, sizeof item, "%s\"%d\":%.2f", smem_sweep.empty() ? "" : ",", splits, us);
+        smem_sweep += item;
+    }
+    cuda::gemm_small_force_shape(0, 0);
+    cuda::gemm_small_force_variant(0);
     const double cublas_us = time_us(st, cublas);
     const double gbs = double(w_bytes) / 1e3;  // GB/s = bytes / µs / 1e3
     std::printf("{\"shape\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"epilogue\":\"%s\",\"ours_us\":%.2f,\"cublas_us\":%.2f,"
@@ -117,6 +134,9 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
                 gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, auto_rows, auto_splits,
                 double(8 * ((M + 7) / 8)) / auto_rows, sweep.c_str(), best,
                 gbs / best_us);
+    std::printf(",\"smem_weights_us\":%.2f,\"smem_weights_gbs\":%.0f,\"smem_weights_shape\":\"%dx%d\","
+                "\"smem_weights_us_by_splits\":{%s}",
+                smem_us, gbs / smem_us, b_rows, b_splits, smem_sweep.c_str());
     if (s.swiglu) {
         const double silu_us = time_us(st, cublas_silu);
         std::printf(",\"cublas_silu_mul_us\":%.2f,\"speedup_vs_cublas_silu_mul\":%.2f", silu_us, silu_us / ours_us);

@@ -118,16 +118,19 @@ bool guard_intact_bf16(const std::vector<uint16_t>& v, size_t from) {
     return true;
 }
 
-// A launch shape to force: weight rows per block and blocks per cluster splitting K; {0, 0} = automatic.
+// A launch shape to force: weight rows per block and blocks per cluster splitting K ({0, 0} = automatic),
+// and the kernel variant (1: weights through registers, 2: through shared memory; where variant 2 does not
+// fit in shared memory the launcher uses 1).
 struct LaunchShape {
-    int rows, splits;
+    int rows, splits, variant = 1;
 };
 
 std::string shape_name(const char* what, int M, int N, int K, LaunchShape ls) {
     int rows = 0, splits = 0;
     cuda::gemm_small_launch_shape(M, N, K, &rows, &splits);
-    const std::string launch = ls.rows ? "forced rows/block=" + std::to_string(ls.rows) + " k-split=" + std::to_string(ls.splits)
-                                       : "auto rows/block=" + std::to_string(rows) + " k-split=" + std::to_string(splits);
+    std::string launch = ls.rows ? "forced rows/block=" + std::to_string(ls.rows) + " k-split=" + std::to_string(ls.splits)
+                                 : "auto rows/block=" + std::to_string(rows) + " k-split=" + std::to_string(splits);
+    if (ls.variant == 2) launch = "smem-weights " + launch;
     return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + " " + launch;
 }
 
@@ -176,6 +179,7 @@ void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vect
     Dev<float> dres(MN), dyf(MN + kGuard);
     Dev<uint16_t> dyb(MN + kGuard);
     for (const LaunchShape& ls : shapes) {
+        cuda::gemm_small_force_variant(ls.variant);
         cuda::gemm_small_force_shape(ls.rows, ls.splits);
         dyf.poison();
         dyb.poison();
@@ -211,6 +215,7 @@ void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vect
                out_f32 ? "1e-4*sum|xw|" : "2^-8*|ref| + 1e-4*sum|xw|");
     }
     cuda::gemm_small_force_shape(0, 0);
+    cuda::gemm_small_force_variant(0);
 }
 
 void check_swiglu(Counter& c, int M, int I, int K, const std::vector<LaunchShape>& shapes) {
@@ -223,6 +228,7 @@ void check_swiglu(Counter& c, int M, int I, int K, const std::vector<LaunchShape
     const size_t MI = size_t(M) * I;
     Dev<uint16_t> dW(W), dx(x), dact(MI + kGuard);
     for (const LaunchShape& ls : shapes) {
+        cuda::gemm_small_force_variant(ls.variant);
         cuda::gemm_small_force_shape(ls.rows, ls.splits);
         dact.poison();
         Status st = cuda::gemm_small_swiglu_bf16(dW.p, dx.p, dact.p, M, I, K, nullptr);
@@ -243,6 +249,7 @@ void check_swiglu(Counter& c, int M, int I, int K, const std::vector<LaunchShape
                "2^-8*|ref| + 1e-4*(S_g*1.1|u| + S_u*|silu(g)|)");
     }
     cuda::gemm_small_force_shape(0, 0);
+    cuda::gemm_small_force_variant(0);
 }
 
 // Two launches on the same inputs give the same bits (the partials of k groups and of the blocks of a
@@ -311,9 +318,10 @@ int main() {
     std::printf("%s gemm_small_prepare%s\n", prepared.ok() ? "PASS" : "FAIL",
                 prepared.ok() ? "" : (": " + prepared.error().to_string()).c_str());
     c.expect(prepared.ok(), "gemm_small_prepare");
-    const std::vector<LaunchShape> all_rg = {{0, 0},  {16, 1}, {32, 1}, {64, 1},  {128, 1},
-                                             {16, 2}, {64, 3}, {128, 4}, {32, 8}},
-                                   auto_rg = {{0, 0}};
+    const std::vector<LaunchShape> all_rg = {{0, 0},      {16, 1},      {32, 1},      {64, 1},  {128, 1},
+                                             {16, 2},     {64, 3},      {128, 4},     {32, 8},  {0, 0, 2},
+                                             {128, 1, 2}, {128, 3, 2}, {128, 8, 2}},
+                                   auto_rg = {{0, 0}, {0, 0, 2}};
 
     // Small and odd shapes, every block shape, each M with a rotating epilogue so all of them meet all M.
     const int Ms[] = {1, 7, 16, 17, 32, 33, 64};

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -97,6 +98,99 @@ __device__ __forceinline__ int swizzle(int m, int c) { return m * kRowChunks + (
 
 constexpr int red_stride(int rows) { return rows + 4; }  // pads the k-group partials against bank conflicts
 
+// The end of both kernels: the k groups' partials (and, in a cluster, the other blocks') meet in shared
+// memory and the epilogue writes the outputs. acc holds this warp's 16 weight rows (row group rg, k group kg).
+template <int MX, int RG, bool kSwiglu>
+__device__ __forceinline__ void finish(const float (&acc)[MX][4], int rg, int kg, int n_base, int rank, int splits,
+                                       const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
+                                       uint16_t* y_bf16, int M, int N, uint4* smem) {
+    constexpr int KG = kWarps / RG;
+    constexpr int R = 16 * RG;
+    constexpr int M8 = 8 * MX;
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    // Partials of the k groups: red[kg][m][r], r the block-local weight row.
+    cp_async_wait<0>();
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem);
+    constexpr int RS = red_stride(R);
+#pragma unroll
+    for (int mt = 0; mt < MX; ++mt) {
+        const int m = 8 * mt + 2 * t, r = 16 * rg + g;
+        float* p = red + (kg * M8 + m) * RS + r;
+        p[0] = acc[mt][0];
+        p[RS] = acc[mt][1];
+        p[8] = acc[mt][2];
+        p[RS + 8] = acc[mt][3];
+    }
+    __syncthreads();
+    if (splits > 1) cluster_sync();  // every block of the cluster has its partials in shared memory
+
+    // The cluster's blocks share the epilogue: block `rank` takes every splits-th run of kThreads outputs.
+    // Outputs go in batches whose loads (partials, possibly in other blocks' shared memory; bias; residual)
+    // are all issued before any store: the residual may alias y, so one at a time they would be a chain of
+    // round trips to memory.
+    constexpr int kBatch = 8;
+    constexpr int kCols = kSwiglu ? R / 2 : R;  // outputs per x row of this tile
+    constexpr int kOut = M8 * kCols;
+    const int e0 = threadIdx.x + rank * kThreads, estep = kThreads * splits;
+    for (int eb = e0; eb < kOut; eb += estep * kBatch) {
+        float v[kBatch], w[kBatch];  // the sums at [m][c] (gate sums for SwiGLU), and the up sums
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) v[u] = w[u] = 0.f;
+        // Σ over the cluster's blocks in rank order, then their k groups: a fixed order.
+        for (int b = 0; b < splits; ++b) {
+            const float* src = splits > 1 ? cluster_peer(red, b) : red;
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep;
+                if (e < kOut) {
+                    const int m = e / kCols, c = e % kCols;
+#pragma unroll
+                    for (int q = 0; q < KG; ++q) {
+                        const float* row = src + (q * M8 + m) * RS;
+                        if constexpr (kSwiglu) {
+                            v[u] += row[2 * c];
+                            w[u] += row[2 * c + 1];
+                        } else {
+                            v[u] += row[c];
+                        }
+                    }
+                }
+            }
+        }
+        if constexpr (kSwiglu) {
+            const int I = N / 2, i_base = n_base / 2;
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep, m = e / kCols, i = i_base + e % kCols;
+                if (e < kOut && m < M && i < I)
+                    y_bf16[size_t(m) * I + i] = f32_to_bf16_bits(v[u] / (1.f + __expf(-v[u])) * w[u]);
+            }
+        } else {
+            float bv[kBatch], rv[kBatch];
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep, m = e / kCols, n = n_base + e % kCols;
+                const bool live = e < kOut && m < M && n < N;
+                bv[u] = live && bias ? bf16_bits_to_f32(bias[n]) : 0.f;
+                rv[u] = live && residual ? residual[size_t(m) * N + n] : 0.f;
+            }
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int e = eb + u * estep, m = e / kCols, n = n_base + e % kCols;
+                if (e < kOut && m < M && n < N) {
+                    const float o = (v[u] + bv[u]) + rv[u];  // bias, then residual, as gemv_bf16 adds them
+                    if (y_f32)
+                        y_f32[size_t(m) * N + n] = o;
+                    else
+                        y_bf16[size_t(m) * N + n] = f32_to_bf16_bits(o);
+                }
+            }
+        }
+    }
+    if (splits > 1) cluster_sync();  // keep this block's partials alive until the whole cluster has read them
+}
+
 // MX: x tiles of 8 rows (M ≤ 8·MX); RG: 16-row weight groups per block; kSwiglu: W holds interleaved
 // gate/up rows and the output is act (y_bf16, [M, N/2]). splits: blocks per cluster sharing one row tile,
 // each taking a contiguous share of the K slices (the launcher keeps splits ≤ the number of slices).
@@ -105,9 +199,8 @@ template <int MX, int RG, bool kSwiglu>
 __global__ void __launch_bounds__(kThreads, 2)
     gemm_small_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, const uint16_t* __restrict__ bias,
                       const float* residual, float* y_f32, uint16_t* y_bf16, int M, int N, int K, int splits) {
-    constexpr int KG = kWarps / RG;  // k groups
-    constexpr int R = 16 * RG;       // weight rows per block
-    constexpr int M8 = 8 * MX;       // staged x rows
+    constexpr int R = 16 * RG;  // weight rows per block
+    constexpr int M8 = 8 * MX;  // staged x rows
     constexpr int kStageChunks = M8 * kRowChunks;
     constexpr int kRing = ring_steps(MX);
     extern __shared__ uint4 smem[];
@@ -193,87 +286,108 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
     }
 
-    // Partials of the k groups: red[kg][m][r], r the block-local weight row.
-    cp_async_wait<0>();
-    __syncthreads();
-    float* red = reinterpret_cast<float*>(smem);
-    constexpr int RS = red_stride(R);
-#pragma unroll
-    for (int mt = 0; mt < MX; ++mt) {
-        const int m = 8 * mt + 2 * t, r = 16 * rg + g;
-        float* p = red + (kg * M8 + m) * RS + r;
-        p[0] = acc[mt][0];
-        p[RS] = acc[mt][1];
-        p[8] = acc[mt][2];
-        p[RS + 8] = acc[mt][3];
-    }
-    __syncthreads();
-    if (splits > 1) cluster_sync();  // every block of the cluster has its partials in shared memory
+    finish<MX, RG, kSwiglu>(acc, rg, kg, n_base, rank, splits, bias, residual, y_f32, y_bf16, M, N, smem);
+}
 
-    // The cluster's blocks share the epilogue: block `rank` takes every splits-th run of kThreads outputs.
-    // Outputs go in batches whose loads (partials, possibly in other blocks' shared memory; bias; residual)
-    // are all issued before any store: the residual may alias y, so one at a time they would be a chain of
-    // round trips to memory.
-    constexpr int kBatch = 8;
-    constexpr int kCols = kSwiglu ? R / 2 : R;  // outputs per x row of this tile
-    constexpr int kOut = M8 * kCols;
-    const int e0 = threadIdx.x + rank * kThreads, estep = kThreads * splits;
-    for (int eb = e0; eb < kOut; eb += estep * kBatch) {
-        float v[kBatch], w[kBatch];  // the sums at [m][c] (gate sums for SwiGLU), and the up sums
+// Variant B: the weights are staged through shared memory as well (cp.async), so every warp instruction
+// fetches whole 128-byte lines (2 rows × 256 bytes) instead of 8 rows × 64 bytes as the register ring
+// does; fragments are then read from shared memory. 128 weight rows per block (8 warps × 16 rows, one k
+// group), K split only across a cluster. Units of 128 k (4 steps per warp): the weights of unit u + 2
+// and, every other unit, the x slice they need are one cp.async group, issued while unit u is computed.
+// Needs 96 KiB + MX·8 KiB of shared memory: one block per SM, Hopper / A100 only.
+constexpr int kUnitK = 128;
+constexpr int kUnitChunks = 128 * (kUnitK / 8);  // 16-byte chunks of one unit of 128 weight rows (32 KiB)
+constexpr int kWStages = 3;                      // weight ring
+constexpr int kXStagesB = 2;                     // x ring (slices)
+constexpr int kAhead = 2;                        // units in flight ahead of the one computed
+
+size_t smem_bytes_b(int mx) { return (size_t(kWStages) * kUnitChunks + size_t(kXStagesB) * 8 * mx * kRowChunks) * 16; }
+
+template <int MX, bool kSwiglu>
+__global__ void __launch_bounds__(kThreads, 1)
+    gemm_small_smem_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
+                           const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
+                           int M, int N, int K, int splits) {
+    constexpr int M8 = 8 * MX;
+    constexpr int kXChunks = M8 * kRowChunks;
+    extern __shared__ uint4 smem[];
+    uint4* wring = smem;
+    uint4* xring = smem + kWStages * kUnitChunks;
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int tile = blockIdx.x / splits, rank = blockIdx.x - tile * splits;
+    const int n_base = tile * 128;
+    const int nsl_all = (K + kSliceK - 1) / kSliceK;
+    const int sl_lo = rank * nsl_all / splits, nsl = (rank + 1) * nsl_all / splits - sl_lo;
+    const int nunits = 2 * nsl;
+    const int rot = tile % nsl;
+    auto slice_of = [&](int s) {
+        const int sl = s + rot;
+        return sl_lo + (sl >= nsl ? sl - nsl : sl);
+    };
+    // Unit u: weight rows [n_base, n_base + 128) × k [k0, k0 + 128) into ring stage u % kWStages, rows
+    // swizzled like the x rows; zero past N and K.
+    auto issue_w = [&](int u) {
+        if (u >= nunits) return;
+        uint4* dst = wring + (u % kWStages) * kUnitChunks;
+        const int k0 = slice_of(u >> 1) * kSliceK + (u & 1) * kUnitK;
 #pragma unroll
-        for (int u = 0; u < kBatch; ++u) v[u] = w[u] = 0.f;
-        // Σ over the cluster's blocks in rank order, then their k groups: a fixed order.
-        for (int b = 0; b < splits; ++b) {
-            const float* src = splits > 1 ? cluster_peer(red, b) : red;
-#pragma unroll
-            for (int u = 0; u < kBatch; ++u) {
-                const int e = eb + u * estep;
-                if (e < kOut) {
-                    const int m = e / kCols, c = e % kCols;
-#pragma unroll
-                    for (int q = 0; q < KG; ++q) {
-                        const float* row = src + (q * M8 + m) * RS;
-                        if constexpr (kSwiglu) {
-                            v[u] += row[2 * c];
-                            w[u] += row[2 * c + 1];
-                        } else {
-                            v[u] += row[c];
-                        }
-                    }
-                }
-            }
+        for (int it = 0; it < kUnitChunks / kThreads; ++it) {
+            const int q = it * kThreads + threadIdx.x, r = q >> 4, c = q & 15;
+            const int n = n_base + r, k = k0 + 8 * c;
+            const bool valid = n < N && k < K;
+            cp_async16(dst + r * 16 + (c ^ ((r & 1) << 2)), valid ? W + size_t(n) * K + k : W, valid);
         }
-        if constexpr (kSwiglu) {
-            const int I = N / 2, i_base = n_base / 2;
+    };
+    auto issue_x = [&](int s) {
+        if (s >= nsl) return;
+        uint4* dst = xring + (s % kXStagesB) * kXChunks;
+        const int k0 = slice_of(s) * kSliceK;
 #pragma unroll
-            for (int u = 0; u < kBatch; ++u) {
-                const int e = eb + u * estep, m = e / kCols, i = i_base + e % kCols;
-                if (e < kOut && m < M && i < I)
-                    y_bf16[size_t(m) * I + i] = f32_to_bf16_bits(v[u] / (1.f + __expf(-v[u])) * w[u]);
-            }
-        } else {
-            float bv[kBatch], rv[kBatch];
+        for (int it = 0; it < MX; ++it) {
+            const int i = threadIdx.x + it * kThreads;
+            const int m = i / kRowChunks, c = i % kRowChunks, k = k0 + 8 * c;
+            const bool valid = m < M && k < K;
+            cp_async16(dst + swizzle(m, c), valid ? x + size_t(m) * K + k : x, valid);
+        }
+    };
+
+    pdl_trigger();
+    issue_w(0);
+    issue_w(1);
+    pdl_wait();  // the first weights are in flight while the kernel that writes x finishes
+    issue_x(0);
+    cp_async_commit();  // group 0: units 0 and 1 and slice 0
+    cp_async_commit();  // group 1: empty, so that unit u always waits for group u
+
+    float acc[MX][4];
 #pragma unroll
-            for (int u = 0; u < kBatch; ++u) {
-                const int e = eb + u * estep, m = e / kCols, n = n_base + e % kCols;
-                const bool live = e < kOut && m < M && n < N;
-                bv[u] = live && bias ? bf16_bits_to_f32(bias[n]) : 0.f;
-                rv[u] = live && residual ? residual[size_t(m) * N + n] : 0.f;
-            }
+    for (int i = 0; i < MX; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    const int r0 = 16 * warp + g, r1 = r0 + 8;
+    for (int u = 0; u < nunits; ++u) {
+        // Unit u (and its slice) has landed for every thread, and every warp is done with unit u − 1, whose
+        // weight stage unit u + 2 overwrites (and, at an even u + 2, with the x slice it overwrites).
+        cp_async_wait<kAhead - 1>();
+        __syncthreads();
+        issue_w(u + kAhead);
+        if (((u + kAhead) & 1) == 0) issue_x((u + kAhead) >> 1);
+        cp_async_commit();
+        const uint4* ws = wring + (u % kWStages) * kUnitChunks;
+        const uint4* xs = xring + ((u >> 1) % kXStagesB) * kXChunks;
 #pragma unroll
-            for (int u = 0; u < kBatch; ++u) {
-                const int e = eb + u * estep, m = e / kCols, n = n_base + e % kCols;
-                if (e < kOut && m < M && n < N) {
-                    const float o = (v[u] + bv[u]) + rv[u];  // bias, then residual, as gemv_bf16 adds them
-                    if (y_f32)
-                        y_f32[size_t(m) * N + n] = o;
-                    else
-                        y_bf16[size_t(m) * N + n] = f32_to_bf16_bits(o);
-                }
+        for (int h = 0; h < kUnitK / 32; ++h) {
+            const int c = 4 * h + t;
+            const uint4 wa = ws[r0 * 16 + (c ^ ((r0 & 1) << 2))];
+            const uint4 wb = ws[r1 * 16 + (c ^ ((r1 & 1) << 2))];
+#pragma unroll
+            for (int mt = 0; mt < MX; ++mt) {
+                const uint4 b = xs[swizzle(8 * mt + g, 16 * (u & 1) + c)];
+                mma_bf16(acc[mt], wa.x, wb.x, wa.y, wb.y, b.x, b.y);
+                mma_bf16(acc[mt], wa.z, wb.z, wa.w, wb.w, b.z, b.w);
             }
         }
     }
-    if (splits > 1) cluster_sync();  // keep this block's partials alive until the whole cluster has read them
+    finish<MX, 8, kSwiglu>(acc, warp, 0, n_base, rank, splits, bias, residual, y_f32, y_bf16, M, N, smem);
 }
 
 using KernelFn = void (*)(const uint16_t*, const uint16_t*, const uint16_t*, const float*, float*, uint16_t*, int, int,
@@ -303,30 +417,58 @@ KernelFn pick(int mx, int rg) {
     }
 }
 
+template <bool kSwiglu>
+KernelFn pick_smem(int mx) {
+    switch (mx) {
+        case 1: return gemm_small_smem_kernel<1, kSwiglu>;
+        case 2: return gemm_small_smem_kernel<2, kSwiglu>;
+        case 3: return gemm_small_smem_kernel<3, kSwiglu>;
+        case 4: return gemm_small_smem_kernel<4, kSwiglu>;
+        case 5: return gemm_small_smem_kernel<5, kSwiglu>;
+        case 6: return gemm_small_smem_kernel<6, kSwiglu>;
+        case 7: return gemm_small_smem_kernel<7, kSwiglu>;
+        default: return gemm_small_smem_kernel<8, kSwiglu>;
+    }
+}
+
 struct DeviceLimits {
     int sms = 132;
     bool clusters = false;
+    size_t smem_optin = 48 * 1024;
 };
 
 DeviceLimits device_limits() {
     DeviceLimits d;
-    int device = 0, sms = 0, cluster = 0;
+    int device = 0, sms = 0, cluster = 0, optin = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&cluster, cudaDevAttrClusterLaunch, device) != cudaSuccess) {
+        cudaDeviceGetAttribute(&cluster, cudaDevAttrClusterLaunch, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
         cudaGetLastError();
         return d;
     }
     d.sms = sms;
     d.clusters = cluster != 0;
+    d.smem_optin = size_t(optin);
     return d;
 }
 
 struct LaunchShape {
     int rg = 1, splits = 1;
+    bool smem_weights = false;  // variant B (gemm_small_smem_kernel), always 128 rows per block
 };
 
-std::atomic<int> g_forced_rg{0}, g_forced_splits{1};
+std::atomic<int> g_forced_rg{0}, g_forced_splits{1}, g_variant{0};
+
+// Variant B when asked for (gemm_small_force_variant, or TESSERA_GEMM_SMALL_SMEM_W=1) and it fits.
+bool want_smem_weights(int M, const DeviceLimits& d) {
+    static const bool env = [] {
+        const char* v = std::getenv("TESSERA_GEMM_SMALL_SMEM_W");
+        return v && v[0] == '1';
+    }();
+    const int v = g_variant.load(std::memory_order_relaxed);
+    return (v == 2 || (v == 0 && env)) && d.smem_optin >= smem_bytes_b((M + 7) / 8);
+}
 
 // The tallest blocks (fewest x re-reads) that, with K split over up to 8 blocks of a cluster (each keeping
 // at least 2 slices), still fill the GPU: about one block per SM when a warp keeps 8 weight steps in flight
@@ -335,6 +477,20 @@ LaunchShape pick_shape(int M, int N, int K) {
     const DeviceLimits d = device_limits();
     const int nsl = (K + kSliceK - 1) / kSliceK;
     LaunchShape shape;
+    if (want_smem_weights(M, d)) {  // 128 rows, one block per SM: split K until that fills the GPU
+        shape.rg = 8;
+        shape.smem_weights = true;
+        if (g_forced_rg.load(std::memory_order_relaxed)) {
+            shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
+            return shape;
+        }
+        const int64_t tiles = (N + 127) / 128, target = int64_t(d.sms) * 7 / 8;
+        for (int s = 1; s <= (d.clusters ? 8 : 1) && 2 * s <= std::max(nsl, 2); s *= 2) {
+            shape.splits = s;
+            if (tiles * s >= target) break;
+        }
+        return shape;
+    }
     if (const int rg = g_forced_rg.load(std::memory_order_relaxed)) {
         shape.rg = rg;
         shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
@@ -381,8 +537,8 @@ Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float*
               int M, int N, int K, cudaStream_t stream) {
     const int mx = (M + 7) / 8;
     const LaunchShape shape = pick_shape(M, N, K);
-    const KernelFn kernel = pick<kSwiglu>(mx, shape.rg);
-    const size_t smem = smem_bytes(mx, shape.rg);
+    const KernelFn kernel = shape.smem_weights ? pick_smem<kSwiglu>(mx) : pick<kSwiglu>(mx, shape.rg);
+    const size_t smem = shape.smem_weights ? smem_bytes_b(mx) : smem_bytes(mx, shape.rg);
     TESSERA_TRY(allow_smem(kernel, smem));
     const int tiles = (N + 16 * shape.rg - 1) / (16 * shape.rg);
     cudaLaunchConfig_t config{};
@@ -413,8 +569,11 @@ Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float*
 
 template <bool kSwiglu>
 Status prepare_all() {
-    for (int mx = 1; mx <= 8; ++mx)
+    const size_t optin = device_limits().smem_optin;
+    for (int mx = 1; mx <= 8; ++mx) {
         for (int rg = 1; rg <= 8; rg *= 2) TESSERA_TRY(allow_smem(pick<kSwiglu>(mx, rg), smem_bytes(mx, rg)));
+        if (smem_bytes_b(mx) <= optin) TESSERA_TRY(allow_smem(pick_smem<kSwiglu>(mx), smem_bytes_b(mx)));
+    }
     return {};
 }
 
@@ -434,6 +593,10 @@ void gemm_small_force_shape(int rows_per_block, int k_splits) {
     g_forced_splits.store(k_splits >= 1 && k_splits <= 8 ? k_splits : 1, std::memory_order_relaxed);
     g_forced_rg.store(rows_per_block == 16 * rg && (rg == 1 || rg == 2 || rg == 4 || rg == 8) ? rg : 0,
                       std::memory_order_relaxed);
+}
+
+void gemm_small_force_variant(int variant) {
+    g_variant.store(variant == 1 || variant == 2 ? variant : 0, std::memory_order_relaxed);
 }
 
 void gemm_small_launch_shape(int M, int N, int K, int* rows_per_block, int* k_splits) {

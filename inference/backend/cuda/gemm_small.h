@@ -35,8 +35,14 @@ Status gemm_small_prepare();
 // number of blocks (a Hopper thread-block cluster) that split K between them. For benchmarks and logs.
 void gemm_small_launch_shape(int M, int N, int K, int* rows_per_block, int* k_splits);
 
+// Tuning hook: which kernel every later call uses. 1: weights streamed into registers (variant A, the
+// default); 2: weights staged through shared memory with cp.async, whole 128-byte lines per load, 128 rows per
+// block (variant B; needs about 100–160 KiB of shared memory per block, so Hopper / A100 only, else A);
+// 0: the default, or B when the environment has TESSERA_GEMM_SMALL_SMEM_W=1.
+void gemm_small_force_variant(int variant);
+
 // Tuning hook for the benchmark and the check: every later call in the process uses blocks of rows_per_block
-// weight rows (16, 32, 64 or 128) and clusters of k_splits blocks (1 to 8; capped by the number of
+// weight rows (16, 32, 64 or 128; variant B always uses 128) and clusters of k_splits blocks (1 to 8; capped by the number of
 // 256-wide K slices, and 1 without cluster support); rows_per_block 0 restores the automatic choice. Not
 // for use in the engine.
 void gemm_small_force_shape(int rows_per_block, int k_splits);
