@@ -56,6 +56,13 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool vali
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
 }
 
+// The same for weights, streamed once: the L2 fetches whole 256-byte blocks of the row.
+__device__ __forceinline__ void cp_async16_stream(void* dst, const void* src, bool valid) {
+    const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 
 template <int N>
@@ -336,7 +343,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             const int q = it * kThreads + threadIdx.x, r = q >> 4, c = q & 15;
             const int n = n_base + r, k = k0 + 8 * c;
             const bool valid = n < N && k < K;
-            cp_async16(dst + r * 16 + (c ^ ((r & 1) << 2)), valid ? W + size_t(n) * K + k : W, valid);
+            cp_async16_stream(dst + r * 16 + (c ^ ((r & 1) << 2)), valid ? W + size_t(n) * K + k : W, valid);
         }
     };
     auto issue_x = [&](int s) {
