@@ -74,9 +74,7 @@ __global__ void __launch_bounds__(kThreads)
                           int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc, int* counters,
                           uint16_t* out, bool prefetch_v, int gq) {
     pdl_trigger();
-    // Before the wait for the previous kernel (the q/k/v product that wrote q and the newest key and value),
-    // only what it cannot have written is read: positions and slots (uploaded before the step) and the cache
-    // rows of earlier positions. Their loads overlap the previous kernel's tail.
+    pdl_wait();
     // Block (split, y, b) takes query heads [y·gq, y·gq + gq), which share KV head y·gq / (nh / nkv).
     const int split = blockIdx.x, b = blockIdx.z;
     const int G = gq, h0 = blockIdx.y * gq, g = h0 / (nh / nkv);
@@ -91,7 +89,6 @@ __global__ void __launch_bounds__(kThreads)
     __shared__ float sc[kG * kChunk];
     const bool vec = (hd & 3) == 0 && hd <= 128;  // every real model: 8-byte loads of 4 bf16 per lane
     if (!vec) {
-        pdl_wait();
         for (int i = threadIdx.x; i < G * hd; i += kThreads)
             qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(h0)) * hd + i]) * scale;
         __syncthreads();
@@ -106,35 +103,6 @@ __global__ void __launch_bounds__(kThreads)
         // any, so the loads of 16 keys are in flight together instead of one key per round trip.
         const int d0 = lane * 4;
         const bool active = d0 < hd;
-        // Keys and values are both issued now: the values do not depend on the scores, so their loads
-        // overlap the score and softmax work instead of starting a second round trip after it.
-        // newest: the chunk index of position len − 1, written by the previous kernel (≥ n when not in this chunk).
-        const int newest = len - 1 - start;
-        uint2 kr[kKeysPerWarp];
-#pragma unroll
-        for (int i = 0; i < kKeysPerWarp; ++i) {
-            const int j = warp + i * kWarps;
-            kr[i] = (active && j < n && j != newest)
-                        ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
-                        : make_uint2(0u, 0u);
-        }
-        if (prefetch_v) {
-#pragma unroll
-            for (int i = 0; i < kKeysPerWarp; ++i) {
-                const int j = warp + i * kWarps;
-                vr[i] = (active && j < n && j != newest)
-                            ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
-                            : make_uint2(0u, 0u);
-            }
-        }
-        pdl_wait();
-#pragma unroll
-        for (int i = 0; i < kKeysPerWarp; ++i) {
-            if (active && warp + i * kWarps == newest) {
-                kr[i] = *reinterpret_cast<const uint2*>(k_head + size_t(start + newest) * hd + d0);
-                if (prefetch_v) vr[i] = *reinterpret_cast<const uint2*>(v_head + size_t(start + newest) * hd + d0);
-            }
-        }
         // The query goes straight to registers: no shared-memory staging and no barrier before the key loads.
         float qr[kG][4];
 #pragma unroll
@@ -145,6 +113,25 @@ __global__ void __launch_bounds__(kThreads)
             qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
             qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
             qr[gg][3] = __uint_as_float(qv.y & 0xffff0000u) * scale;
+        }
+        // Keys and values are both issued now: the values do not depend on the scores, so their loads
+        // overlap the score and softmax work instead of starting a second round trip after it.
+        uint2 kr[kKeysPerWarp];
+#pragma unroll
+        for (int i = 0; i < kKeysPerWarp; ++i) {
+            const int j = warp + i * kWarps;
+            kr[i] = (active && j < n)
+                        ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
+                        : make_uint2(0u, 0u);
+        }
+        if (prefetch_v) {
+#pragma unroll
+            for (int i = 0; i < kKeysPerWarp; ++i) {
+                const int j = warp + i * kWarps;
+                vr[i] = (active && j < n)
+                            ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
+                            : make_uint2(0u, 0u);
+            }
         }
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {

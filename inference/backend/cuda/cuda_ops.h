@@ -86,8 +86,6 @@ Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, c
 // (max_seq ≤ 32768); TESSERA_NO_FUSED_MERGE=1 forces the separate merge kernel.
 //   q: bf16 [B, nh, hd]; out: bf16 [B, nh, hd]; workspace: attention_decode_workspace() bytes, zeroed once
 //   before first use (it holds arrival counters that every call leaves at zero).
-//   With programmatic dependent launch the cache rows before pos[b] are loaded before waiting for the previous
-//   kernel: only q and the row at pos[b] may come from it (pos and slot, and older rows, must be older).
 size_t attention_decode_workspace(int B, int nh, int hd, int max_seq);
 Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
                         const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
