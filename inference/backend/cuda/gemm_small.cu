@@ -15,10 +15,15 @@
 // through a ring of 4–8 steps per lane (no shared-memory round trip), so 4–8 KiB per warp are always in
 // flight. Partial sums of the k groups meet in shared memory at the end, in a fixed order, and
 // the epilogue (bias, residual, bf16 rounding or SwiGLU) is applied there: one kernel, deterministic.
+//
+// That is variant A. Its loads cover only 64 bytes of each of 8 rows per warp instruction (the mma layout
+// gives a row 4 lanes); variant B (gemm_small_smem_kernel, opt-in until measured) stages the weights through
+// shared memory as well, with whole 128-byte lines per instruction, at the cost of one block per SM.
 #include "backend/cuda/gemm_small.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -42,7 +47,7 @@ constexpr int kRowChunks = kSliceK / 8;     // 16-byte chunks per staged x row
 static_assert(kChunksPerSlice == kWarps, "one slice is one 32-wide k step for each of the 8 warps");
 
 __device__ __forceinline__ uint4 load_weights(const uint16_t* p) {
-    // Streamed once: keep it out of L1 so the x slices staged through it are not evicted.
+    // Streamed once: not kept in L1; the L2 fetches the 256-byte block, which the row's next steps read.
     uint4 v;
     asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
@@ -491,10 +496,16 @@ LaunchShape pick_shape(int M, int N, int K) {
             shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
             return shape;
         }
-        const int64_t tiles = (N + 127) / 128, target = int64_t(d.sms) * 7 / 8;
-        for (int s = 1; s <= (d.clusters ? 8 : 1) && 2 * s <= std::max(nsl, 2); s *= 2) {
-            shape.splits = s;
-            if (tiles * s >= target) break;
+        // Fewest slice-times in all: waves of one block per SM × (slices per block + ~1 for the block's
+        // start and end).
+        const int64_t tiles = (N + 127) / 128;
+        int64_t best = INT64_MAX;
+        for (int sp = 1; sp <= (d.clusters ? std::min(8, nsl) : 1); ++sp) {
+            const int64_t waves = (tiles * sp + d.sms - 1) / d.sms, cost = waves * ((nsl + sp - 1) / sp + 1);
+            if (cost < best) {
+                best = cost;
+                shape.splits = sp;
+            }
         }
         return shape;
     }
