@@ -482,31 +482,36 @@ bool want_smem_weights(int M, const DeviceLimits& d) {
     return (v == 2 || (v == 0 && env)) && d.smem_optin >= smem_bytes_b((M + 7) / 8);
 }
 
-// The tallest blocks (fewest x re-reads) that, with K split over up to 8 blocks of a cluster (each keeping
-// at least 2 slices), still fill the GPU: about one block per SM when a warp keeps 8 weight steps in flight
-// (M ≤ 32), two when it keeps 4.
+// Blocks per cluster splitting K for `tiles` row tiles and nsl slices, with `slots` blocks resident at once:
+// the fewest slice-times in all, counted as waves × (slices per block + about one for a block's start and
+// end); ties go to fewer splits.
+int best_split(int64_t tiles, int nsl, int slots, int max_splits) {
+    int64_t best = INT64_MAX;
+    int split = 1;
+    for (int sp = 1; sp <= std::min(max_splits, nsl); ++sp) {
+        const int64_t waves = (tiles * sp + slots - 1) / slots, cost = waves * ((nsl + sp - 1) / sp + 1);
+        if (cost < best) {
+            best = cost;
+            split = sp;
+        }
+    }
+    return split;
+}
+
+// Launch shape: a forced one (benchmark, check), else the tallest blocks (fewest x re-reads) with K split
+// over a cluster to fill the GPU (Hopper), else without clusters the tallest blocks that still fill it.
 LaunchShape pick_shape(int M, int N, int K) {
     const DeviceLimits d = device_limits();
     const int nsl = (K + kSliceK - 1) / kSliceK;
     LaunchShape shape;
-    if (want_smem_weights(M, d)) {  // 128 rows, one block per SM: split K until that fills the GPU
+    if (want_smem_weights(M, d)) {  // 128 rows, one block per SM
         shape.rg = 8;
         shape.smem_weights = true;
         if (g_forced_rg.load(std::memory_order_relaxed)) {
             shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
             return shape;
         }
-        // Fewest slice-times in all: waves of one block per SM × (slices per block + ~1 for the block's
-        // start and end).
-        const int64_t tiles = (N + 127) / 128;
-        int64_t best = INT64_MAX;
-        for (int sp = 1; sp <= (d.clusters ? std::min(8, nsl) : 1); ++sp) {
-            const int64_t waves = (tiles * sp + d.sms - 1) / d.sms, cost = waves * ((nsl + sp - 1) / sp + 1);
-            if (cost < best) {
-                best = cost;
-                shape.splits = sp;
-            }
-        }
+        shape.splits = best_split(int64_t((N + 127) / 128), nsl, d.sms, d.clusters ? 8 : 1);
         return shape;
     }
     if (const int rg = g_forced_rg.load(std::memory_order_relaxed)) {
@@ -514,14 +519,17 @@ LaunchShape pick_shape(int M, int N, int K) {
         shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
         return shape;
     }
+    if (d.clusters) {  // 128-row blocks (least x traffic), K split to fill two blocks per SM
+        shape.rg = 8;
+        shape.splits = best_split(int64_t((N + 127) / 128), nsl, 2 * d.sms, 8);
+        return shape;
+    }
+    // No clusters: the tallest blocks that still give about one block per SM when a warp keeps 8 weight
+    // steps in flight (M ≤ 32), two when it keeps 4.
     const int per_sm = ring_steps((M + 7) / 8) >= 8 ? 1 : 2;
     const int64_t target = int64_t(d.sms) * per_sm * 7 / 8;
-    const int max_splits = d.clusters ? 8 : 1;
-    for (int rg = 8; rg >= 1; rg /= 2) {
-        const int64_t tiles = (N + 16 * rg - 1) / (16 * rg);
-        for (int s = 1; s <= max_splits && 2 * s <= std::max(nsl, 2); s *= 2)
-            if (tiles * s >= target) return {rg, s};
-    }
+    for (int rg = 8; rg >= 1; rg /= 2)
+        if (int64_t((N + 16 * rg - 1) / (16 * rg)) >= target) return {rg, 1, false};
     return shape;
 }
 
