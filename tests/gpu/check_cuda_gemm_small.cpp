@@ -28,27 +28,6 @@ using namespace tessera::gpucheck;
 
 namespace {
 
-template <class T>
-struct Dev {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit Dev(size_t count) : n(count) {
-        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-        poison();
-    }
-    explicit Dev(const std::vector<T>& host) : Dev(host.size()) { upload(host); }
-    ~Dev() { cudaFree(p); }
-    Dev(const Dev&) = delete;
-    Dev& operator=(const Dev&) = delete;
-    void poison() { cudaMemset(p, 0xff, n * sizeof(T)); }
-    void upload(const std::vector<T>& host) { cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
-    std::vector<T> download() const {
-        std::vector<T> h(n);
-        cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
-
 constexpr size_t kGuard = 256;  // poisoned elements after every output that must stay poisoned
 
 // Runs f(begin, end) over [0, n) on all host cores.

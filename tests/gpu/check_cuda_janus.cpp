@@ -31,21 +31,6 @@ namespace {
 
 const std::string kTiny = std::string(TESSERA_FIXTURES_DIR) + "/janus/tiny";
 
-// Device buffer for a check: uploads, downloads, frees.
-template <class T>
-struct Dev {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit Dev(size_t count) : n(count) { cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T)); }
-    explicit Dev(const std::vector<T>& v) : Dev(v.size()) { cudaMemcpy(p, v.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
-    ~Dev() { cudaFree(p); }
-    std::vector<T> get() const {
-        std::vector<T> v(n);
-        cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return v;
-    }
-};
-
 int argmax(const float* v, int n) { return int(std::max_element(v, v + n) - v); }
 
 void check_text_sampler(Counter& c) {
@@ -58,7 +43,7 @@ void check_text_sampler(Counter& c) {
         Dev<cuda::TextSampleParams> d_p(ps);
         Status st = cuda::sample_text(d_logits.p, B, V, d_p.p, d_out.p, nullptr);
         cudaDeviceSynchronize();
-        return st.ok() ? d_out.get() : std::vector<int32_t>{};
+        return st.ok() ? d_out.download() : std::vector<int32_t>{};
     };
     // Greedy, top-k = 1 and a tiny nucleus all pick the argmax.
     for (auto prm : {cuda::TextSampleParams{0.f, 0, 1.f, 1, 0}, cuda::TextSampleParams{1.f, 1, 1.f, 2, 0},
@@ -101,7 +86,7 @@ void check_text_sampler(Counter& c) {
         Dev<int32_t> d_one(1);
         for (int i = 0; i < n; ++i) {  // the kernel advances step: consecutive calls are fresh draws
             if (!cuda::sample_text(d_row.p, 1, V2, d_p.p, d_one.p, nullptr).ok()) return std::map<int, int>{};
-            ++count[d_one.get()[0]];
+            ++count[d_one.download()[0]];
         }
         return count;
     };
@@ -134,8 +119,8 @@ void check_cfg_sampler(Counter& c) {
     Dev<cuda::CfgSampleParams> d_p(std::vector<cuda::CfgSampleParams>{prm});
     Status st = cuda::sample_cfg(d_logits.p, P, V, d_p.p, d_rows.p, d_codes.p, d_work.p, nullptr);
     cudaDeviceSynchronize();
-    const auto rows = d_rows.get();
-    const auto codes = d_codes.get();
+    const auto rows = d_rows.download();
+    const auto codes = d_codes.download();
     bool ok = st.ok();
     for (int q = 0; ok && q < P; ++q) {
         std::vector<float> l(static_cast<size_t>(V));
@@ -147,7 +132,7 @@ void check_cfg_sampler(Counter& c) {
         ok = rows[size_t(2 * q)] == best && rows[size_t(2 * q + 1)] == best && codes[size_t(q) * 8 + 2] == best;
     }
     c.expect(ok, "sample_cfg greedy = argmax of the bf16 guidance, written to both rows and to codes[step]");
-    c.expect(d_p.get()[0].step == 3, "sample_cfg advances the step");
+    c.expect(d_p.download()[0].step == 3, "sample_cfg advances the step");
 
     // Sampling frequencies on a 4-token vocabulary with cond = uncond (guidance leaves them unchanged).
     const int V2 = 4;
@@ -162,7 +147,7 @@ void check_cfg_sampler(Counter& c) {
     bool run_ok = true;
     for (int i = 0; i < 4000 && run_ok; ++i) run_ok = cuda::sample_cfg(d_l2.p, 1, V2, d_p2.p, d_r2.p, d_c2.p, d_w2.p, nullptr).ok();
     cudaDeviceSynchronize();
-    const auto drawn = d_c2.get();
+    const auto drawn = d_c2.download();
     int count[4] = {0, 0, 0, 0};
     for (int32_t k : drawn)
         if (k >= 0 && k < 4) ++count[k];

@@ -18,27 +18,6 @@ using namespace tessera::gpucheck;
 
 namespace {
 
-template <class T>
-struct Dev {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit Dev(size_t count) : n(count) {
-        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-        poison();
-    }
-    Dev(const std::vector<T>& host) : Dev(host.size()) { upload(host); }
-    ~Dev() { cudaFree(p); }
-    Dev(const Dev&) = delete;
-    Dev& operator=(const Dev&) = delete;
-    void poison() { cudaMemset(p, 0xff, n * sizeof(T)); }
-    void upload(const std::vector<T>& host) { cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
-    std::vector<T> download() const {
-        std::vector<T> h(n);
-        cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
-
 Tensor host_bf16(std::vector<uint16_t>& data, Shape shape) {
     Tensor t;
     t.dtype = DType::BF16;

@@ -28,26 +28,6 @@ namespace {
 
 constexpr uint16_t kPoison = 0xffff;  // a bf16 NaN
 
-template <class T>
-struct Dev {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit Dev(size_t count) : n(count) {
-        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-    }
-    explicit Dev(const std::vector<T>& host) : Dev(host.size()) {
-        if (p) cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice);
-    }
-    ~Dev() { cudaFree(p); }
-    Dev(const Dev&) = delete;
-    Dev& operator=(const Dev&) = delete;
-    std::vector<T> download() const {
-        std::vector<T> h(n);
-        cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
-
 struct Case {
     int hd, nh, nkv, T, pos0;
 };

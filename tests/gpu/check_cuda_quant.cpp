@@ -25,27 +25,6 @@ using namespace tessera::gpucheck;
 
 namespace {
 
-template <class T>
-struct Dev {
-    T* p = nullptr;
-    size_t n = 0;
-    explicit Dev(size_t count) : n(count) {
-        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-        poison();
-    }
-    explicit Dev(const std::vector<T>& host) : Dev(host.size()) { upload(host); }
-    ~Dev() { cudaFree(p); }
-    Dev(const Dev&) = delete;
-    Dev& operator=(const Dev&) = delete;
-    void poison() { cudaMemset(p, 0xff, std::max<size_t>(n, 1) * sizeof(T)); }
-    void upload(const std::vector<T>& host) { cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
-    std::vector<T> download() const {
-        std::vector<T> h(n);
-        cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-        return h;
-    }
-};
-
 const QuantType kTypes[] = {QuantType::Q4_0, QuantType::Q8_0, QuantType::Q4_K, QuantType::Q5_K, QuantType::Q6_K};
 
 std::string name(QuantType t) { return std::string(quant_name(t)); }

@@ -2,6 +2,9 @@
 // print "N passed, N failed" and exit non-zero on failure, or 77 (skipped) without a CUDA device.
 #pragma once
 
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +15,29 @@
 #include "core/dtype.h"
 
 namespace tessera::gpucheck {
+
+// A device array for a check, poisoned (0xFF bytes: NaN for f32 and bf16) when allocated, so a kernel that
+// skips an element fails; uploads and downloads whole.
+template <class T>
+struct Dev {
+    T* p = nullptr;
+    size_t n = 0;
+    explicit Dev(size_t count) : n(count) {
+        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
+        poison();
+    }
+    explicit Dev(const std::vector<T>& host) : Dev(host.size()) { upload(host); }
+    ~Dev() { cudaFree(p); }
+    Dev(const Dev&) = delete;
+    Dev& operator=(const Dev&) = delete;
+    void poison() { cudaMemset(p, 0xff, std::max<size_t>(n, 1) * sizeof(T)); }
+    void upload(const std::vector<T>& host) { cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
+    std::vector<T> download() const {
+        std::vector<T> h(n);
+        cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+        return h;
+    }
+};
 
 struct Counter {
     int passed = 0, failed = 0;
