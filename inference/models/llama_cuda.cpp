@@ -177,6 +177,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&d_sampling), size_t(opt.max_batch) * sizeof(cuda::TextSampleParams));
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
+    part(reinterpret_cast<void**>(&norm_counter), sizeof(int));
     if (quant) part(reinterpret_cast<void**>(&deq), largest_layer_matrix(cfg) * 2);
     std::vector<size_t> offsets;
     for (auto& [p, n] : parts) {
@@ -187,6 +188,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     for (size_t i = 0; i < parts.size(); ++i) *parts[i].first = static_cast<std::byte*>(scratch.data()) + offsets[i];
     TESSERA_TRY(check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
                       "clear attention workspace"));
+    TESSERA_TRY(check(cudaMemset(norm_counter, 0, sizeof(int)), "clear norm counter"));
     TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
     TESSERA_ASSIGN(host_sampling, cuda::PinnedBuffer::allocate(size_t(opt.max_batch) * sizeof(cuda::TextSampleParams)));
 
@@ -535,17 +537,21 @@ Status CudaLlm::Impl::decode_layers(int B) {
     const bool qkv_rope = gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
     // 9–64 rows: the tensor-core small-M products (residual and SwiGLU in their epilogues) are opt-in
     // (TESSERA_GEMM_SMALL=1): on the H200 they measured 0.4–0.7× cuBLAS's speed at 16–64 rows
-    // (bench/results/2026-11-28-h200-session3.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
+    // (bench/results/2026-11-28-h200-evening.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
     const bool small = !gemv && std::getenv("TESSERA_GEMM_SMALL") && cuda::gemm_small_supported(B, QKV, H) &&
                        cuda::gemm_small_supported(B, H, nh * hd) && cuda::gemm_small_supported(B, 2 * I, H) &&
                        cuda::gemm_small_supported(B, H, I);
+    // The RMSNorm after a residual-writing GEMV (o_proj → ln2, down_proj → the next layer's ln1) done by that
+    // GEMV's last block instead of a launch of its own (TESSERA_NO_NORM_EPILOGUE=1 keeps the separate kernel).
+    const bool norm_epi = gemv && !fused && H % 8 == 0 && (nh * hd) % 8 == 0 && I % 8 == 0 &&
+                          !std::getenv("TESSERA_NO_NORM_EPILOGUE");
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
         if (fused) {
             TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv, nullptr, QKV, H, B, s));
         } else {
-            TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
+            if (!norm_epi || l == 0) TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
             if (qkv_rope)
                 TESSERA_TRY(cuda::gemv_qkv_rope_bf16(w.qkv, xn, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh, nkv,
                                                      hd, H, opt.max_seq, q, k_cache(l), v_cache(l), s));
@@ -562,7 +568,9 @@ Status CudaLlm::Impl::decode_layers(int B) {
                                             nh, nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
         TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd, opt.max_seq, scale,
                                            attn, attn_ws, s));
-        if (gemv)
+        if (norm_epi)
+            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.o, attn, h, B, H, nh * hd, w.ln2, cfg.rms_norm_eps, xn, norm_counter, s));
+        else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else if (small)
             TESSERA_TRY(cuda::gemm_small_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
@@ -571,7 +579,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
         if (fused) {
             TESSERA_TRY(cuda::gemv_norm_swiglu_bf16(w.gate_up, h, w.ln2, cfg.rms_norm_eps, act, B, I, H, s));
         } else if (gemv) {
-            TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
+            if (!norm_epi) TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
         } else if (small) {
             TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
@@ -581,7 +589,10 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.gate_up, xn, gu, true, B, 2 * I, H));
             TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
         }
-        if (gemv)
+        if (norm_epi && l + 1 < L)  // the last layer's output goes to the final norm (or the caller's hooks)
+            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.down, act, h, B, H, I, layers[size_t(l) + 1].ln1, cfg.rms_norm_eps, xn,
+                                                      norm_counter, s));
+        else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
         else if (small)
             TESSERA_TRY(cuda::gemm_small_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));

@@ -107,6 +107,7 @@ struct CudaLlm::Impl {
     cuda::TextSampleParams* d_sampling = nullptr;  // [max_batch] for sampled decode steps
     bf16_t* hidden_out = nullptr;  // [max_batch, H] final-normed hidden state (hooked decode, prefill_hidden)
     void* attn_ws = nullptr;
+    int* norm_counter = nullptr;   // arrivals for the RMSNorm epilogue of the residual GEMVs (left at zero)
     cuda::PinnedBuffer host_io;  // ids/pos/slot staging and next ids coming back
     cuda::PinnedBuffer host_sampling;  // [max_batch] TextSampleParams staging
 

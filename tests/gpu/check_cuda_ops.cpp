@@ -176,6 +176,50 @@ std::vector<float> rms_norm_bf16(const std::vector<float>& x, const std::vector<
     return y;
 }
 
+// The residual GEMV whose last block normalises the new residual stream: h and xn against the host, two calls
+// in a row (the arrival counter must re-arm), with one, two and four warps per row.
+void check_residual_norm(Counter& c, ThreadPool& pool) {
+    struct Case { int B, N, K; };
+    const Case cases[] = {{1, 8, 8}, {1, 1536, 8960}, {3, 1000, 136}, {8, 4096, 4096}, {2, 96, 1536}};
+    uint64_t seed = 700;
+    Dev<int> counter(1);
+    cudaMemset(counter.p, 0, sizeof(int));
+    for (const char* wpr : {"1", "2", "4"})
+    for (const Case& k : cases) {
+        setenv("TESSERA_GEMV_WPR", wpr, 1);
+        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+        std::vector<float> nwf = random_floats(size_t(k.N), seed++, 0.5f);
+        for (float& v : nwf) v += 1.f;  // norm weights near 1
+        auto nw = to_bf16(nwf);
+        std::vector<float> h = random_floats(size_t(k.B) * k.N, seed++);
+        Dev<uint16_t> dW(W), dnw(nw), dxn(size_t(k.B) * k.N);
+        Dev<float> dh(h);
+        double err_h = 0, err_n = 0;
+        bool ok = true;
+        for (int call = 0; call < 2; ++call) {
+            auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+            Dev<uint16_t> dx(x);
+            dxn.poison();
+            ok = ok && cuda::gemv_residual_norm_bf16(dW.p, dx.p, dh.p, k.B, k.N, k.K, dnw.p, 1e-6f, dxn.p, counter.p, nullptr).ok();
+            cudaDeviceSynchronize();
+            std::vector<float> xf = from_bf16(x), y(size_t(k.B) * k.N);
+            cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, y.data(), pool);
+            for (size_t i = 0; i < y.size(); ++i) h[i] += y[i];
+            const std::vector<float> gh = dh.download();
+            err_h = std::max(err_h, rel_error(gh, h));
+            // The norm of the GPU's own h, so the check isolates the epilogue from the product's rounding.
+            err_n = std::max(err_n, rel_error(from_bf16(dxn.download()), rms_norm_bf16(gh, nw, k.B, k.N, 1e-6f)));
+            h = gh;
+        }
+        c.expect(ok && err_h <= 1e-4 && err_n <= 8e-3,
+                 "gemv_residual_norm B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) + " K=" + std::to_string(k.K) +
+                     " warps/row " + wpr + " (two calls)",
+                 "h rel err " + fmt(err_h) + ", xn rel err " + fmt(err_n));
+    }
+    unsetenv("TESSERA_GEMV_WPR");
+    c.expect(counter.download()[0] == 0, "gemv_residual_norm leaves its arrival counter at zero");
+}
+
 void check_gemv_norm(Counter& c, ThreadPool& pool) {
     struct Case { int B, N, K; bool bias; };
     const Case cases[] = {{1, 1, 8, false}, {1, 12288, 4096, false}, {2, 33, 72, true}, {5, 1000, 1536, true},
@@ -513,6 +557,7 @@ int main() {
     check_swiglu(c, pool);
     check_gemm(c, pool, **ctx);
     check_gemv_norm(c, pool);
+    check_residual_norm(c, pool);
     check_conv_ops(c, pool, **ctx);
     check_norm_and_elementwise(c);
     check_rope_kv(c);

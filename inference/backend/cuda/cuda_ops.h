@@ -29,6 +29,13 @@ constexpr int kGemvMaxBatch = 8;
 // intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream);
 
+// h[b, :] += x·Wᵀ (the residual-writing products: o_proj, down_proj), then the RMSNorm of the new h with
+// norm_w into xn bf16 [B, N] by the block that finishes last — the norm before the next product without a
+// launch of its own. counter: one int of device memory, zero before the first call; every call leaves it at
+// zero (so a captured graph can replay it). K a multiple of 8, B ≤ kGemvMaxBatch.
+Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K, const bf16_t* norm_w,
+                               float eps, bf16_t* xn, int* counter, cudaStream_t stream);
+
 // The q/k/v product fused with rope_kv_write: y = x·Wᵀ (+ bias) for W bf16 [(nh + 2·nkv)·hd, K], then
 // rotate-half RoPE at pos[b] on the q and k heads; q to q_out bf16 [B, nh, hd], k and v to the caches at
 // [slot[b], head, pos[b]] (layout as rope_kv_write). Same arithmetic as gemv_bf16 + rope_kv_write.

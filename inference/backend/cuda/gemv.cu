@@ -37,6 +37,52 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
     }
 }
 
+// The RMSNorm of the product's f32 output y [B, N], done by the block that finishes last (one arrival
+// counter, re-armed by that block), so the norm that follows a residual-writing product costs no launch:
+// xn = bf16(bf16(y · rsqrt(mean(y²) + eps)) · w) as rms_norm computes it (models.md §1.1).
+struct NormEpilogue {
+    const uint16_t* w = nullptr;  // null: no norm
+    float eps = 0.f;
+    uint16_t* xn = nullptr;       // bf16 [B, N]
+    int* counter = nullptr;       // zero before the first use; every use leaves it at zero
+};
+
+template <int B>
+__device__ void norm_epilogue(const NormEpilogue& e, const float* y, int N) {
+    __shared__ int last;
+    __shared__ float red[kWarpsPerBlock];
+    __threadfence();  // this block's rows of y are visible before it counts itself in
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(e.counter, 1) + 1 == int(gridDim.x);
+        if (last) *e.counter = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int b = 0; b < B; ++b) {
+        const float* yr = y + size_t(b) * N;
+        float ss = 0.f;
+        for (int k = threadIdx.x; k < N; k += kWarpsPerBlock * 32) {
+            const float v = __ldcg(yr + k);  // other blocks' rows: from L2, never a stale L1 line
+            ss = fmaf(v, v, ss);
+        }
+        ss = warp_sum(ss);
+        if (lane == 0) red[warp] = ss;
+        __syncthreads();
+        float t = 0.f;
+#pragma unroll
+        for (int w = 0; w < kWarpsPerBlock; ++w) t += red[w];
+        const float r = rsqrtf(t / float(N) + e.eps);
+        for (int k = threadIdx.x; k < N; k += kWarpsPerBlock * 32) {
+            const float n = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(yr + k) * r));
+            e.xn[size_t(b) * N + k] = f32_to_bf16_bits(n * bf16_bits_to_f32(e.w[k]));
+        }
+        __syncthreads();  // red is reused by the next row
+    }
+}
+
 // K a multiple of 8 and rows 16-byte aligned. kWpr warps share a row (each takes every kWpr-th 16-byte
 // column block, partial sums meet in shared memory): small-N products (o_proj and down_proj of a 1.5B
 // model have 1536 rows, 192 blocks of one row per warp) otherwise leave most multiprocessors with too few
@@ -45,7 +91,7 @@ template <int B, int kUnroll, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
                     const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
-                    int N, int K) {
+                    int N, int K, NormEpilogue norm) {
     constexpr int kRows = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -92,16 +138,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int b = 0; b < B; ++b) red[warp][b] = acc[b];
         __syncthreads();
-        if (part != 0) return;
+        if (part == 0)
 #pragma unroll
-        for (int b = 0; b < B; ++b) {
-            float t = red[warp][b];
+            for (int b = 0; b < B; ++b) {
+                float t = red[warp][b];
 #pragma unroll
-            for (int p = 1; p < kWpr; ++p) t += red[warp + p][b];
-            acc[b] = t;
-        }
+                for (int p = 1; p < kWpr; ++p) t += red[warp + p][b];
+                acc[b] = t;
+            }
     }
-    if (active && lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if (active && lane == 0 && part == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if (norm.w) norm_epilogue<B>(norm, y_f32, N);
 }
 
 // q/k/v product fused with rotate-half RoPE and the KV-cache write (the work of rope_kv_write, see rope.cu,
@@ -514,7 +561,7 @@ int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
 
 template <int B>
 void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const float* residual, float* y_f32,
-            uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
+            uint16_t* y_bf16, int N, int K, cudaStream_t stream, const NormEpilogue& norm = {}) {
     const dim3 block(kWarpsPerBlock * 32);
     const bool aligned = K % 8 == 0 && (reinterpret_cast<uintptr_t>(W) & 15) == 0 &&
                          (reinterpret_cast<uintptr_t>(x) & 15) == 0;
@@ -527,13 +574,16 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
     }
     switch (gemv_wpr(N)) {
         case 1:
-            launch_kernel(gemv_vec_kernel<B, kU, 1>, dim3((N + 7) / 8), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+            launch_kernel(gemv_vec_kernel<B, kU, 1>, dim3((N + 7) / 8), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K,
+                          norm);
             break;
         case 2:
-            launch_kernel(gemv_vec_kernel<B, kU, 2>, dim3((N + 3) / 4), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+            launch_kernel(gemv_vec_kernel<B, kU, 2>, dim3((N + 3) / 4), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K,
+                          norm);
             break;
         default:
-            launch_kernel(gemv_vec_kernel<B, kU, 4>, dim3((N + 1) / 2), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K);
+            launch_kernel(gemv_vec_kernel<B, kU, 4>, dim3((N + 1) / 2), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K,
+                          norm);
             break;
     }
 }
@@ -591,6 +641,30 @@ Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const flo
         default: launch<8>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_bf16");
+}
+
+Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K, const bf16_t* norm_w,
+                               float eps, bf16_t* xn, int* counter, cudaStream_t stream) {
+    if (B < 1 || B > kGemvMaxBatch || N < 1 || K % 8 != 0 || !h || !norm_w || !xn || !counter ||
+        (reinterpret_cast<uintptr_t>(W) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
+        return make_error(ErrorCode::InvalidArgument, "gemv_residual_norm_bf16: bad arguments (B=" + std::to_string(B) +
+                                                          ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
+    NormEpilogue e;
+    e.w = norm_w;
+    e.eps = eps;
+    e.xn = xn;
+    e.counter = counter;
+    switch (B) {
+        case 1: launch<1>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 2: launch<2>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 3: launch<3>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 4: launch<4>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 5: launch<5>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 6: launch<6>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 7: launch<7>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        default: launch<8>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+    }
+    return TESSERA_LAUNCH_CHECK("gemv_residual_norm_bf16");
 }
 
 bool gemv_qkv_rope_supported(int B, int K, int hd) { return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && hd % 2 == 0; }
