@@ -542,9 +542,11 @@ Status CudaLlm::Impl::decode_layers(int B) {
                        cuda::gemm_small_supported(B, H, nh * hd) && cuda::gemm_small_supported(B, 2 * I, H) &&
                        cuda::gemm_small_supported(B, H, I);
     // The RMSNorm after a residual-writing GEMV (o_proj → ln2, down_proj → the next layer's ln1) done by that
-    // GEMV's last block instead of a launch of its own (TESSERA_NO_NORM_EPILOGUE=1 keeps the separate kernel).
+    // GEMV's last block instead of a launch of its own: opt-in (TESSERA_NORM_EPILOGUE=1), since every block's
+    // fence and arrival plus the serial last-block norm measured slower than the separate kernel on the H200
+    // (1.5B 682 vs 729 tok/s, 7B 252 vs 275; bench/results/2026-11-28-h200-evening.md).
     const bool norm_epi = gemv && !fused && H % 8 == 0 && (nh * hd) % 8 == 0 && I % 8 == 0 &&
-                          !std::getenv("TESSERA_NO_NORM_EPILOGUE");
+                          std::getenv("TESSERA_NORM_EPILOGUE");
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
