@@ -3,6 +3,7 @@
 #include "models/janus.h"
 
 #include <climits>
+#include <cmath>
 
 #include "backend/cpu/ops.h"
 #include "backend/cpu/transformer_ops.h"
@@ -232,6 +233,55 @@ Result<bool> janus_uses_plain_roles(const std::filesystem::path& dir) {
     return false;
 }
 
+namespace {
+
+// The pixel arithmetic of a present preprocessor_config.json, as VLMImageProcessor reads it: fields it
+// lacks take the class defaults (CLIP mean/std, do_normalize true, 1/255, min_size 14), not Janus-Pro's 0.5.
+Status parse_pixel_config(const nlohmann::json& p, const std::string& label, JanusPixelConfig& px, int image_size) {
+    px = JanusPixelConfig{};
+    const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    for (int i = 0; i < 3; ++i) {
+        px.mean[i] = clip_mean[i];
+        px.std[i] = clip_std[i];
+    }
+    auto triple = [&](const char* field, float* dst, bool positive) -> Status {
+        if (!json_has(p, field)) return {};
+        const nlohmann::json& v = p.at(field);
+        if (!v.is_array() || v.size() != 3)
+            return make_error(ErrorCode::Config, label + ": field '" + field + "' must be an array of 3 numbers");
+        for (size_t i = 0; i < 3; ++i) {
+            if (!v[i].is_number())
+                return make_error(ErrorCode::Config, label + ": field '" + field + "' must be an array of 3 numbers");
+            const double d = v[i].get<double>();
+            if (!std::isfinite(d) || (positive ? d <= 0.0 : (d < 0.0 || d > 1.0)))
+                return make_error(ErrorCode::Config, label + ": field '" + field + "' has an out-of-range value " +
+                                                         std::to_string(d));
+            dst[i] = float(d);
+        }
+        return {};
+    };
+    TESSERA_TRY(triple("image_mean", px.mean, false));
+    TESSERA_TRY(triple("image_std", px.std, true));
+    if (json_has(p, "do_normalize")) {
+        TESSERA_ASSIGN(px.do_normalize, json_get_bool(p, "do_normalize", label));
+    }
+    if (json_has(p, "rescale_factor")) {
+        TESSERA_ASSIGN(px.rescale_factor, json_get_number(p, "rescale_factor", label));
+        if (!std::isfinite(px.rescale_factor) || px.rescale_factor <= 0.0)
+            return make_error(ErrorCode::Config, label + ": field 'rescale_factor' must be positive");
+    }
+    if (json_has(p, "min_size")) {
+        TESSERA_ASSIGN(int64_t m, json_get_int(p, "min_size", label));
+        if (m < 1 || m > image_size)
+            return make_error(ErrorCode::Config, label + ": field 'min_size' (" + std::to_string(m) +
+                                                     ") must be between 1 and the image size " + std::to_string(image_size));
+        px.min_size = int(m);
+    }
+    return {};
+}
+
+}  // namespace
+
 Result<JanusConfig> load_janus_config(const std::filesystem::path& dir) {
     TESSERA_ASSIGN(nlohmann::json cfg, read_json_file(dir / kConfig));
     TESSERA_ASSIGN(JanusConfig c, parse_janus_config(cfg));
@@ -267,6 +317,7 @@ Result<JanusConfig> load_janus_config(const std::filesystem::path& dir) {
                                                          ") differs from the vision tower's " +
                                                          std::to_string(c.vision.image_size));
         }
+        TESSERA_TRY(parse_pixel_config(p, label, c.processor.pixels, c.vision.image_size));
     }
     TESSERA_ASSIGN(c.plain_roles, janus_uses_plain_roles(dir));
     return c;

@@ -18,6 +18,7 @@
 #include "models/causal_lm.h"
 #include "models/siglip.h"
 #include "models/vq_decoder.h"
+#include "runtime/image_preprocess.h"
 #include "tessera/error.h"
 #include "tokenizer/chat_format.h"
 
@@ -31,6 +32,7 @@ struct JanusProcessorConfig {
     std::string pad_tag = "<｜▁pad▁｜>";
     int num_image_tokens = 576;  // placeholder tokens per understood image
     int image_size = 384;        // preprocessor_config.json image_size
+    JanusPixelConfig pixels;     // preprocessor_config.json do_normalize, image_mean/std, rescale_factor, min_size
 };
 
 struct JanusConfig {

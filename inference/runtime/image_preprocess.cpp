@@ -125,19 +125,16 @@ Image resample_vertical(const Image& src, int out_h) {
     return out;
 }
 
-// v -> bf16((float(v · (1/255 in double)) - 0.5f) / 0.5f): HF rescale in float64 stored as float32, then
-// normalize in float32, then the model's cast to bf16 (§5.4).
-const std::array<float, 256>& normalise_table() {
-    static const std::array<float, 256> table = [] {
-        std::array<float, 256> t{};
-        for (int v = 0; v < 256; ++v) {
-            const float scaled = float(double(v) * (1.0 / 255.0));
-            const float mean = 0.5f, std_dev = 0.5f;
-            t[size_t(v)] = round_bf16((scaled - mean) / std_dev);
-        }
-        return t;
-    }();
-    return table;
+// v -> bf16((float(v · rescale in double) − mean) / std) for one channel: HF rescale in float64 stored as
+// float32, then normalize in float32, then the model's cast to bf16 (§5.4); without do_normalize only the
+// rescale.
+std::array<float, 256> pixel_table(const JanusPixelConfig& px, int c) {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) {
+        const float scaled = float(double(v) * px.rescale_factor);
+        t[size_t(v)] = round_bf16(px.do_normalize ? (scaled - px.mean[c]) / px.std[c] : scaled);
+    }
+    return t;
 }
 
 }  // namespace
@@ -161,16 +158,19 @@ Image resize_bicubic(const Image& src, int out_w, int out_h) {
     return need_v ? resample_vertical(tmp, out_h) : tmp;
 }
 
-void janus_preprocess(const Image& src, int image_size, float* out) {
-    constexpr int kMinSize = 14;
-    constexpr uint8_t kBackground = 127;  // int(0.5 * 255)
+void janus_preprocess(const Image& src, int image_size, float* out, const JanusPixelConfig& px) {
+    const int kMinSize = px.min_size;
     const int S = image_size;
-    const auto& table = normalise_table();
+    const std::array<std::array<float, 256>, 3> tables = {pixel_table(px, 0), pixel_table(px, 1), pixel_table(px, 2)};
     const size_t plane = size_t(S) * size_t(S);
-    std::fill(out, out + 3 * plane, table[kBackground]);
+    for (int c = 0; c < 3; ++c) {
+        // VLMImageProcessor pads with int(mean · 255) per channel ((127,127,127) for mean 0.5).
+        const int bg = std::clamp(int(double(px.mean[c]) * 255.0), 0, 255);
+        std::fill(out + size_t(c) * plane, out + size_t(c + 1) * plane, tables[size_t(c)][size_t(bg)]);
+    }
     if (src.width < 1 || src.height < 1 || S < 1) return;
 
-    // (h', w') = max(int(h / m * S), 14): double division, then multiply, then truncate.
+    // (h', w') = max(int(h / m * S), min_size): double division, then multiply, then truncate.
     const int m = std::max(src.width, src.height);
     const int rh = std::max(int(double(src.height) / double(m) * double(S)), kMinSize);
     const int rw = std::max(int(double(src.width) / double(m) * double(S)), kMinSize);
@@ -181,13 +181,13 @@ void janus_preprocess(const Image& src, int image_size, float* out) {
     const int oy = rw > rh ? (rw - rh) / 2 : 0;
     for (int y = 0; y < rh; ++y) {
         const int Y = y + oy;
-        if (Y >= S) break;  // only when S < 14 makes the minimum side exceed S
+        if (Y >= S) break;  // only when S < min_size makes the minimum side exceed S
         const uint8_t* in = r.rgb.data() + size_t(y) * size_t(rw) * 3;
         for (int x = 0; x < rw; ++x) {
             const int X = x + ox;
             if (X >= S) break;
             for (int c = 0; c < 3; ++c)
-                out[size_t(c) * plane + size_t(Y) * size_t(S) + size_t(X)] = table[in[x * 3 + c]];
+                out[size_t(c) * plane + size_t(Y) * size_t(S) + size_t(X)] = tables[size_t(c)][in[x * 3 + c]];
         }
     }
 }

@@ -102,7 +102,7 @@ Result<std::vector<float>> janus_prompt_embeddings(const ModelState& m, const st
         const Image& img = *images[k];
         if (img.width <= 0 || img.height <= 0 || img.rgb.size() != size_t(img.width) * size_t(img.height) * 3)
             return make_error(ErrorCode::InvalidArgument, "image " + std::to_string(k + 1) + " is empty or malformed");
-        janus_preprocess(img, S, pixels.data());
+        janus_preprocess(img, S, pixels.data(), janus.config().processor.pixels);
         TESSERA_TRY(janus.image_embeddings(pixels.data(), embeds.data() + starts[k] * size_t(H), scratch.data(),
                                            *m.pool));
     }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -22,6 +23,7 @@
 #include "runtime/model_state.h"
 #include "support/test_support.h"
 #include "tessera/engine.h"
+#include "tessera/image.h"
 #include "tokenizer/chat_format.h"
 #include "tokenizer/tokenizer.h"
 
@@ -172,6 +174,54 @@ private slots:
         for (int i = 0; i < 2; ++i) {
             janus_preprocess(ref_image(m_ref.at("image" + std::to_string(i) + "_rgb")), 384, out.data());
             QCOMPARE(max_rel_error(out, slice(px.f, size_t(i) * per, per)), 0.0);
+        }
+    }
+
+    // Other preprocessor_config.json files, through load_janus_config and janus_preprocess, against the
+    // official VLMImageProcessor built from the same file (make_siglip_fixtures.py "processor_variants"):
+    // Janus-1.3B's do_normalize false, and a file that leaves the class defaults (CLIP mean/std, padding
+    // int(mean·255)).
+    void preprocessorConfigVariants() {
+        const std::filesystem::path sig = fixture("janus/siglip");
+        const auto cases = nlohmann::json::parse(read_file(sig / "cases.json"));
+        QVERIFY(cases.contains("processor_variants"));
+        std::vector<float> out(size_t(3) * 384 * 384);
+        for (const auto& [vname, v] : cases["processor_variants"].items()) {
+            TempDir tmp;
+            write_file(tmp / "config.json", read_file(tiny() / "config.json"));
+            write_file(tmp / "preprocessor_config.json", v["preprocessor_config"].dump());
+            auto cfg = load_janus_config(tmp.path());
+            QVERIFY2(cfg.ok(), cfg.ok() ? "" : cfg.error().to_string().c_str());
+            const JanusPixelConfig& px = cfg->processor.pixels;
+            QCOMPARE(px.do_normalize, v["preprocessor_config"].value("do_normalize", true));
+            for (const auto& [cname, hash] : v["pixel_values_bf16_fnv1a64"].items()) {
+                std::string file;
+                for (const auto& c : cases["cases"])
+                    if (c["name"] == cname) file = c["file"];
+                auto img = read_image(sig / file);
+                QVERIFY(img.ok());
+                janus_preprocess(*img, 384, out.data(), px);
+                std::vector<uint8_t> bytes(out.size() * 2);
+                for (size_t i = 0; i < out.size(); ++i) {
+                    const uint16_t b = f32_to_bf16(out[i]);
+                    bytes[2 * i] = uint8_t(b & 0xFF);
+                    bytes[2 * i + 1] = uint8_t(b >> 8);
+                }
+                uint64_t h = 0xCBF29CE484222325ull;
+                for (uint8_t b : bytes) h = (h ^ b) * 0x100000001B3ull;
+                char buf[17];
+                std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+                QVERIFY2(hash.get<std::string>() == buf, (vname + " / " + cname + ": pixel_values differ from the processor's").c_str());
+            }
+        }
+        // Bad values are named errors.
+        for (const char* bad : {R"({"image_std": [0.5, 0, 0.5]})", R"({"image_mean": [0.5, 0.5]})",
+                                R"({"do_normalize": "no"})", R"({"rescale_factor": -1})", R"({"min_size": 1000})"}) {
+            TempDir tmp;
+            write_file(tmp / "config.json", read_file(tiny() / "config.json"));
+            write_file(tmp / "preprocessor_config.json", bad);
+            auto cfg = load_janus_config(tmp.path());
+            QVERIFY2(!cfg.ok() && cfg.error().message.find("preprocessor_config.json") != std::string::npos, bad);
         }
     }
 
