@@ -6,8 +6,8 @@
 // weight bytes only, to set against the device copy bandwidth measured the same way bench_llm does. The
 // sweep over launch shapes (weight rows per block × blocks per cluster splitting K) is there to tune the
 // launcher's automatic choice, and smem_weights_* time variant B (weights staged through shared memory by
-// cp.async in whole 128-byte lines; gemm_small_force_variant(2)); x_bytes_per_weight_byte is the x traffic from L2 that the automatic shape
-// adds (every block stages all of its x). Prints JSON lines.
+// cp.async in whole 128-byte lines; gemm_small_force_variant(2)); x_bytes_per_weight_byte is the x traffic
+// from L2 that the automatic shape adds (every block stages all of its x). Prints JSON lines.
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -77,7 +77,8 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
 
     auto ours = [&](int i) {
         if (s.swiglu) return cuda::gemm_small_swiglu_bf16(weights(i), xs, ab, M, I, s.K, st);
-        return cuda::gemm_small_bf16(weights(i), xs, nullptr, s.residual ? yf : nullptr, yf, nullptr, M, s.N, s.K, st);
+        return cuda::gemm_small_bf16(weights(i), xs, nullptr, s.residual ? yf : nullptr, yf, nullptr, M, s.N,
+                                     s.K, st);
     };
     auto cublas = [&](int i) {
         return cuda::gemm_bf16(ctx, weights(i), xs, yf, true, M, s.N, s.K, 1.f, s.residual ? 1.f : 0.f);
@@ -126,20 +127,23 @@ void bench(cuda::CudaContext& ctx, const Shape& s, int M) {
     cuda::gemm_small_force_variant(0);
     const double cublas_us = time_us(st, cublas);
     const double gbs = double(w_bytes) / 1e3;  // GB/s = bytes / µs / 1e3
-    std::printf("{\"shape\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"epilogue\":\"%s\",\"ours_us\":%.2f,\"cublas_us\":%.2f,"
-                "\"ours_gbs\":%.0f,\"cublas_gbs\":%.0f,\"speedup\":%.2f,\"auto_shape\":\"%dx%d\","
-                "\"x_bytes_per_weight_byte\":%.2f,\"ours_us_by_rows_x_splits\":{%s},\"best_shape\":\"%s\","
-                "\"best_gbs\":%.0f",
-                s.name, M, s.N, s.K, s.swiglu ? "swiglu" : (s.residual ? "f32+=residual" : "f32"), ours_us, cublas_us,
-                gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, auto_rows, auto_splits,
-                double(8 * ((M + 7) / 8)) / auto_rows, sweep.c_str(), best,
-                gbs / best_us);
-    std::printf(",\"smem_weights_us\":%.2f,\"smem_weights_gbs\":%.0f,\"smem_weights_shape\":\"%dx%d\","
-                "\"smem_weights_us_by_splits\":{%s}",
-                smem_us, gbs / smem_us, b_rows, b_splits, smem_sweep.c_str());
+    std::printf(
+        "{\"shape\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"epilogue\":\"%s\",\"ours_us\":%.2f,\"cublas_us\":%."
+        "2f,"
+        "\"ours_gbs\":%.0f,\"cublas_gbs\":%.0f,\"speedup\":%.2f,\"auto_shape\":\"%dx%d\","
+        "\"x_bytes_per_weight_byte\":%.2f,\"ours_us_by_rows_x_splits\":{%s},\"best_shape\":\"%s\","
+        "\"best_gbs\":%.0f",
+        s.name, M, s.N, s.K, s.swiglu ? "swiglu" : (s.residual ? "f32+=residual" : "f32"), ours_us, cublas_us,
+        gbs / ours_us, gbs / cublas_us, cublas_us / ours_us, auto_rows, auto_splits,
+        double(8 * ((M + 7) / 8)) / auto_rows, sweep.c_str(), best, gbs / best_us);
+    std::printf(
+        ",\"smem_weights_us\":%.2f,\"smem_weights_gbs\":%.0f,\"smem_weights_shape\":\"%dx%d\","
+        "\"smem_weights_us_by_splits\":{%s}",
+        smem_us, gbs / smem_us, b_rows, b_splits, smem_sweep.c_str());
     if (s.swiglu) {
         const double silu_us = time_us(st, cublas_silu);
-        std::printf(",\"cublas_silu_mul_us\":%.2f,\"speedup_vs_cublas_silu_mul\":%.2f", silu_us, silu_us / ours_us);
+        std::printf(",\"cublas_silu_mul_us\":%.2f,\"speedup_vs_cublas_silu_mul\":%.2f", silu_us,
+                    silu_us / ours_us);
     }
     std::printf("}\n");
     std::fflush(stdout);
@@ -157,10 +161,11 @@ int main(int argc, char** argv) {
     auto info = cuda::device_info(0);
     if (!ctx.ok() || !info.ok()) return 1;
     const double bw = measure_bandwidth();
-    std::printf("{\"device\":\"%s\",\"sms\":%d,\"copy_bandwidth_gbs\":%.0f,\"note\":\"GB/s = weight bytes / time; "
-                "shapes are rows-per-block x blocks-per-cluster splitting K; best_shape auto = the launcher's own "
-                "choice was fastest\"}\n",
-                info->name.c_str(), info->multiprocessors, bw);
+    std::printf(
+        "{\"device\":\"%s\",\"sms\":%d,\"copy_bandwidth_gbs\":%.0f,\"note\":\"GB/s = weight bytes / time; "
+        "shapes are rows-per-block x blocks-per-cluster splitting K; best_shape auto = the launcher's own "
+        "choice was fastest\"}\n",
+        info->name.c_str(), info->multiprocessors, bw);
     const Shape shapes[] = {
         {"7b_qkv", 12288, 4096, false, false},    {"7b_o", 4096, 4096, false, true},
         {"7b_gate_up", 22016, 4096, true, false}, {"7b_down", 4096, 11008, false, true},

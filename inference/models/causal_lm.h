@@ -30,7 +30,8 @@ public:
     // Host bytes new_state() will allocate (the memory estimate uses it). threads: the size of the pool
     // forward() will be given (attention keeps one score row per thread).
     virtual uint64_t state_bytes(int max_seq, int max_batch, int threads) const = 0;
-    virtual Result<std::unique_ptr<ForwardState>> new_state(int max_seq, int max_batch, int threads) const = 0;
+    virtual Result<std::unique_ptr<ForwardState>> new_state(int max_seq, int max_batch,
+                                                            int threads) const = 0;
 
     // Runs ids[0, T) at positions [pos, pos + T), appending their keys/values to the state's cache, which
     // must hold positions [0, pos). logits: [T, V] when all_positions, else [1, V] for the last token.
@@ -38,15 +39,15 @@ public:
     // pos + T <= max_seq, every id in [0, V), pool.size() <= the threads the state was made for.
     // The CPU models cannot fail here; a GPU model reports device faults as an error.
     virtual Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits,
-                         bool all_positions, ThreadPool& pool) const = 0;
+                           bool all_positions, ThreadPool& pool) const = 0;
 
     // Models that can draw the next token where their logits are (the GPU: no [V] logits to the host per
     // token) say so for the parameters they support; forward_sample then runs the single token `id` at `pos`
     // and draws the next one with `params` as draw number `step` (models.md §1.10 without the repetition
     // penalty). Same preconditions as forward().
     virtual bool samples_on_device(const SamplingParams& /*params*/) const { return false; }
-    virtual Status forward_sample(ForwardState& /*state*/, int32_t /*id*/, int /*pos*/, const SamplingParams& /*params*/,
-                                  int /*step*/, int32_t* /*next*/) const {
+    virtual Status forward_sample(ForwardState& /*state*/, int32_t /*id*/, int /*pos*/,
+                                  const SamplingParams& /*params*/, int /*step*/, int32_t* /*next*/) const {
         return make_error(ErrorCode::Unsupported, "this model samples on the host");
     }
 

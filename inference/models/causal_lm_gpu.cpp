@@ -37,9 +37,10 @@ public:
 
     Result<std::unique_ptr<ForwardState>> new_state(int max_seq, int, int) const override {
         if (max_seq > m_options.max_seq)
-            return make_error(ErrorCode::InvalidArgument,
-                              "a context of " + std::to_string(max_seq) + " tokens exceeds the " +
-                                  std::to_string(m_options.max_seq) + " this model was loaded on the GPU with");
+            return make_error(ErrorCode::InvalidArgument, "a context of " + std::to_string(max_seq) +
+                                                              " tokens exceeds the " +
+                                                              std::to_string(m_options.max_seq) +
+                                                              " this model was loaded on the GPU with");
         std::lock_guard<std::mutex> lock(m_mutex);
         for (size_t i = 0; i < m_slot_used.size(); ++i) {
             if (m_slot_used[i]) continue;
@@ -51,8 +52,9 @@ public:
             state->max_batch = m_options.prefill_chunk;  // the session prefills in chunks of this size
             return std::unique_ptr<ForwardState>(std::move(state));
         }
-        return make_error(ErrorCode::OutOfMemory, "all " + std::to_string(m_slot_used.size()) +
-                                                      " GPU sessions of this model are in use; close one first");
+        return make_error(ErrorCode::OutOfMemory,
+                          "all " + std::to_string(m_slot_used.size()) +
+                              " GPU sessions of this model are in use; close one first");
     }
 
     Status forward(ForwardState& state, const int32_t* ids, int T, int pos, float* logits, bool all_positions,
@@ -66,7 +68,9 @@ public:
     }
 
     // The device sampler has no repetition penalty (it would need the seen ids on the device).
-    bool samples_on_device(const SamplingParams& params) const override { return params.repetition_penalty == 1.0f; }
+    bool samples_on_device(const SamplingParams& params) const override {
+        return params.repetition_penalty == 1.0f;
+    }
 
     Status forward_sample(ForwardState& state, int32_t id, int pos, const SamplingParams& params, int step,
                           int32_t* next) const override {
@@ -107,7 +111,9 @@ CudaLlmOptions to_llm_options(const CudaLmOptions& o) {
 
 }  // namespace
 
-int cuda_device_count() { return cuda::device_count(); }
+int cuda_device_count() {
+    return cuda::device_count();
+}
 
 std::string cuda_device_description(int device) {
     auto info = cuda::device_info(device);
@@ -126,20 +132,30 @@ uint64_t cuda_free_memory(int device) {
 
 Result<std::unique_ptr<CausalLm>> load_cuda_lm(const LlmConfig& config, const Checkpoint& checkpoint,
                                                const CudaLmOptions& options) {
-    if (options.sessions < 1) return make_error(ErrorCode::InvalidArgument, "GPU model needs at least one session");
+    if (options.sessions < 1)
+        return make_error(ErrorCode::InvalidArgument, "GPU model needs at least one session");
     TESSERA_ASSIGN(auto llm, CudaLlm::load(config, checkpoint, to_llm_options(options)));
     return std::unique_ptr<CausalLm>(new CudaCausalLm(std::move(llm), options));
 }
 
 #else  // no CUDA backend in this build
 
-int cuda_device_count() { return 0; }
-std::string cuda_device_description(int) { return {}; }
-uint64_t cuda_memory_estimate(const LlmConfig&, const CudaLmOptions&) { return 0; }
-uint64_t cuda_free_memory(int) { return 0; }
+int cuda_device_count() {
+    return 0;
+}
+std::string cuda_device_description(int) {
+    return {};
+}
+uint64_t cuda_memory_estimate(const LlmConfig&, const CudaLmOptions&) {
+    return 0;
+}
+uint64_t cuda_free_memory(int) {
+    return 0;
+}
 
 Result<std::unique_ptr<CausalLm>> load_cuda_lm(const LlmConfig&, const Checkpoint&, const CudaLmOptions&) {
-    return make_error(ErrorCode::Unsupported, "this build of Tessera has no CUDA backend (built without the CUDA toolkit)");
+    return make_error(ErrorCode::Unsupported,
+                      "this build of Tessera has no CUDA backend (built without the CUDA toolkit)");
 }
 
 #endif

@@ -47,16 +47,18 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
     CudaMemoryEstimate e;
     // Each weight region is padded to 256 bytes; 8 regions a layer.
     e.weights = weight_elems(c) * 2 + uint64_t(c.num_hidden_layers + 1) * 8 * 256;
-    e.kv_cache = 2ull * c.num_hidden_layers * o.max_batch * uint64_t(o.max_seq) * c.num_key_value_heads * c.head_dim * 2;
+    e.kv_cache = 2ull * c.num_hidden_layers * o.max_batch * uint64_t(o.max_seq) * c.num_key_value_heads *
+                 c.head_dim * 2;
     const uint64_t Tm = uint64_t(std::max(o.prefill_chunk, o.max_batch));
     const uint64_t H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size);
     const uint64_t QKV = (uint64_t(c.num_attention_heads) + 2 * uint64_t(c.num_key_value_heads)) * c.head_dim;
     const uint64_t nhd = uint64_t(c.num_attention_heads) * c.head_dim;
-    e.scratch = Tm * (H * 4 + H * 2 + QKV * 4 + nhd * 4 + 2 * I * 4 + I * 2 + 16) +
-                (flash_prefill(c.head_dim) ? 0 : uint64_t(c.num_attention_heads) * o.prefill_chunk * o.max_seq * 6) +
-                uint64_t(std::max(o.max_batch, 1)) * c.vocab_size * 4 +
-                cuda::attention_decode_workspace(o.max_batch, c.num_attention_heads, c.head_dim, o.max_seq) +
-                (64ull << 20);  // cuBLAS workspace and alignment
+    e.scratch =
+        Tm * (H * 4 + H * 2 + QKV * 4 + nhd * 4 + 2 * I * 4 + I * 2 + 16) +
+        (flash_prefill(c.head_dim) ? 0 : uint64_t(c.num_attention_heads) * o.prefill_chunk * o.max_seq * 6) +
+        uint64_t(std::max(o.max_batch, 1)) * c.vocab_size * 4 +
+        cuda::attention_decode_workspace(o.max_batch, c.num_attention_heads, c.head_dim, o.max_seq) +
+        (64ull << 20);  // cuBLAS workspace and alignment
     return e;
 }
 
@@ -72,7 +74,8 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, c
     V = c.vocab_size;
     QKV = (nh + 2 * nkv) * hd;
     if (o.max_batch < 1 || o.max_seq < 1 || o.prefill_chunk < 1)
-        return make_error(ErrorCode::InvalidArgument, "CUDA model options: batch, context and chunk must be positive");
+        return make_error(ErrorCode::InvalidArgument,
+                          "CUDA model options: batch, context and chunk must be positive");
     if (H < 1 || I < 1 || L < 1 || nh < 1 || nkv < 1 || hd < 2 || V < 1 || nh % nkv != 0 || hd % 2 != 0)
         return make_error(ErrorCode::Config, "config.json: inconsistent model shape for the CUDA backend");
     if (ck) {
@@ -83,12 +86,14 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, c
     const CudaMemoryEstimate e = ck ? CudaLlm::estimate(c, o, *ck) : CudaLlm::estimate(c, o);
     if (e.total() > info.free_bytes)
         return make_error(ErrorCode::OutOfMemory,
-                          "model needs about " + std::to_string(e.total() >> 20) + " MiB of GPU memory (weights " +
-                              std::to_string(e.weights >> 20) + " MiB, KV cache " + std::to_string(e.kv_cache >> 20) +
-                              " MiB) but " + info.name + " has " + std::to_string(info.free_bytes >> 20) +
+                          "model needs about " + std::to_string(e.total() >> 20) +
+                              " MiB of GPU memory (weights " + std::to_string(e.weights >> 20) +
+                              " MiB, KV cache " + std::to_string(e.kv_cache >> 20) + " MiB) but " +
+                              info.name + " has " + std::to_string(info.free_bytes >> 20) +
                               " MiB free; reduce the context length or batch, or use the CPU");
     TESSERA_TRY(cuda::gemv_norm_prepare());
-    if (std::getenv("TESSERA_GEMM_SMALL")) TESSERA_TRY(cuda::gemm_small_prepare());  // before any graph capture
+    if (std::getenv("TESSERA_GEMM_SMALL"))
+        TESSERA_TRY(cuda::gemm_small_prepare());  // before any graph capture
     TESSERA_TRY(check(cudaEventCreate(&ev_start), "cudaEventCreate"));
     TESSERA_TRY(check(cudaEventCreate(&ev_stop), "cudaEventCreate"));
     return {};
@@ -98,7 +103,9 @@ Status CudaLlm::Impl::allocate_weights(const Checkpoint* ck) {
     // Lay every weight out in one allocation, each region 256-byte aligned for vector loads.
     size_t offset = 0;
     std::vector<std::pair<void**, size_t>> regions;  // bytes
-    auto region = [&](bf16_t** p, size_t elems) { regions.emplace_back(reinterpret_cast<void**>(p), elems * 2); };
+    auto region = [&](bf16_t** p, size_t elems) {
+        regions.emplace_back(reinterpret_cast<void**>(p), elems * 2);
+    };
     layers.assign(size_t(L), LayerWeights{});
     region(&embed, size_t(V) * H);
     region(&norm, size_t(H));
@@ -124,7 +131,9 @@ Status CudaLlm::Impl::allocate_weights(const Checkpoint* ck) {
             for (int m = 0; m < 6; ++m) {
                 const TensorEntry* e = ck->find(names[name_of[m]]);
                 if (!e || !e->quant)
-                    return make_error(ErrorCode::Format, names[name_of[m]] + ": missing, or not blocks like the other layer matrices");
+                    return make_error(
+                        ErrorCode::Format,
+                        names[name_of[m]] + ": missing, or not blocks like the other layer matrices");
                 QuantMatrix& qm = *mats[m];
                 qm.type = *e->quant;
                 qm.rows = rows[m];
@@ -148,7 +157,8 @@ Status CudaLlm::Impl::allocate_weights(const Checkpoint* ck) {
         offset = align_up(offset + n, 256);
     }
     TESSERA_ASSIGN(weights, DeviceBuffer::allocate(offset, "model weights"));
-    for (size_t i = 0; i < regions.size(); ++i) *regions[i].first = static_cast<std::byte*>(weights.data()) + offsets[i];
+    for (size_t i = 0; i < regions.size(); ++i)
+        *regions[i].first = static_cast<std::byte*>(weights.data()) + offsets[i];
     if (cfg.tie_word_embeddings) lm_head = embed;
     return {};
 }
@@ -185,12 +195,15 @@ Status CudaLlm::Impl::allocate_runtime() {
         off = align_up(off + n, 256);
     }
     TESSERA_ASSIGN(scratch, DeviceBuffer::allocate(off, "activations"));
-    for (size_t i = 0; i < parts.size(); ++i) *parts[i].first = static_cast<std::byte*>(scratch.data()) + offsets[i];
-    TESSERA_TRY(check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
-                      "clear attention workspace"));
+    for (size_t i = 0; i < parts.size(); ++i)
+        *parts[i].first = static_cast<std::byte*>(scratch.data()) + offsets[i];
+    TESSERA_TRY(
+        check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
+              "clear attention workspace"));
     TESSERA_TRY(check(cudaMemset(norm_counter, 0, sizeof(int)), "clear norm counter"));
     TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
-    TESSERA_ASSIGN(host_sampling, cuda::PinnedBuffer::allocate(size_t(opt.max_batch) * sizeof(cuda::TextSampleParams)));
+    TESSERA_ASSIGN(host_sampling,
+                   cuda::PinnedBuffer::allocate(size_t(opt.max_batch) * sizeof(cuda::TextSampleParams)));
 
     // §1.6: inv_freq[i] = 1 / θ^(2i/d) in f32.
     std::vector<float> f(size_t(hd / 2));
@@ -198,7 +211,8 @@ Status CudaLlm::Impl::allocate_runtime() {
     if (opt.bf16_rope_frequencies)
         for (float& v : f) v = round_bf16(v);
     TESSERA_ASSIGN(inv_freq, DeviceBuffer::allocate(f.size() * 4, "rope table"));
-    TESSERA_TRY(check(cudaMemcpy(inv_freq.data(), f.data(), f.size() * 4, cudaMemcpyHostToDevice), "upload rope table"));
+    TESSERA_TRY(check(cudaMemcpy(inv_freq.data(), f.data(), f.size() * 4, cudaMemcpyHostToDevice),
+                      "upload rope table"));
     return {};
 }
 
@@ -214,7 +228,8 @@ public:
         m_stream = stream;
         for (int i = 0; i < 2; ++i) {
             TESSERA_ASSIGN(m_stage[i], cuda::PinnedBuffer::allocate(kChunk * 2));
-            TESSERA_TRY(check(cudaEventCreateWithFlags(&m_done[i], cudaEventDisableTiming), "cudaEventCreate"));
+            TESSERA_TRY(
+                check(cudaEventCreateWithFlags(&m_done[i], cudaEventDisableTiming), "cudaEventCreate"));
         }
         return {};
     }
@@ -232,9 +247,10 @@ public:
             TESSERA_TRY(check(cudaEventSynchronize(m_done[m_next]), "upload staging"));
             uint16_t* stage = m_stage[m_next].as<uint16_t>();
             convert(t, r0 * cols, nr * cols, stage);
-            TESSERA_TRY(check(cudaMemcpy2DAsync(dst + size_t(r0) * dst_pitch, dst_pitch * 2, stage, size_t(cols) * 2,
-                                                size_t(cols) * 2, size_t(nr), cudaMemcpyHostToDevice, m_stream),
-                              "upload weights"));
+            TESSERA_TRY(
+                check(cudaMemcpy2DAsync(dst + size_t(r0) * dst_pitch, dst_pitch * 2, stage, size_t(cols) * 2,
+                                        size_t(cols) * 2, size_t(nr), cudaMemcpyHostToDevice, m_stream),
+                      "upload weights"));
             TESSERA_TRY(check(cudaEventRecord(m_done[m_next], m_stream), "cudaEventRecord"));
             m_next ^= 1;
         }
@@ -243,12 +259,15 @@ public:
 
     static void convert(const Tensor& t, int64_t begin, int64_t count, uint16_t* stage) {
         switch (t.dtype) {
-            case DType::BF16: std::memcpy(stage, t.as<const uint16_t>() + begin, size_t(count) * 2); break;
+            case DType::BF16:
+                std::memcpy(stage, t.as<const uint16_t>() + begin, size_t(count) * 2);
+                break;
             case DType::F32:
                 for (int64_t i = 0; i < count; ++i) stage[i] = f32_to_bf16(t.as<const float>()[begin + i]);
                 break;
             case DType::F16:
-                for (int64_t i = 0; i < count; ++i) stage[i] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[begin + i]));
+                for (int64_t i = 0; i < count; ++i)
+                    stage[i] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[begin + i]));
                 break;
         }
     }
@@ -260,8 +279,9 @@ public:
             TESSERA_TRY(check(cudaEventSynchronize(m_done[m_next]), "upload staging"));
             uint16_t* stage = m_stage[m_next].as<uint16_t>();
             convert(t, begin, count, stage);
-            TESSERA_TRY(check(cudaMemcpyAsync(dst + begin, stage, size_t(count) * 2, cudaMemcpyHostToDevice, m_stream),
-                              "upload weights"));
+            TESSERA_TRY(check(
+                cudaMemcpyAsync(dst + begin, stage, size_t(count) * 2, cudaMemcpyHostToDevice, m_stream),
+                "upload weights"));
             TESSERA_TRY(check(cudaEventRecord(m_done[m_next], m_stream), "cudaEventRecord"));
             m_next ^= 1;
         }
@@ -286,34 +306,41 @@ Status CudaLlm::Impl::upload(const Checkpoint& ck) {
     };
     // gate_proj row i goes to row 2i and up_proj row i to 2i + 1 (see gemv_swiglu_bf16): rows are
     // uploaded as strided 2D copies from the staged tensor.
-    auto put_rows_interleaved = [&](const std::string& name, const Shape& shape, bf16_t* dst, int which) -> Status {
+    auto put_rows_interleaved = [&](const std::string& name, const Shape& shape, bf16_t* dst,
+                                    int which) -> Status {
         TESSERA_ASSIGN(Tensor t, ck.get(name, shape));
         return up.put_rows(t, dst + size_t(which) * H, size_t(2) * H);
     };
     // GGUF blocks of the embedding / lm_head: dequantized to bf16 on the device (a lookup and the one
     // product at the end; the layers are where the bytes are).
     // `keep`: a region for the blocks that stays (lm_head_q); otherwise they live only until dequantized.
-    auto put_matrix = [&](const std::string& name, const Shape& shape, bf16_t* dst, const QuantMatrix* keep) -> Status {
+    auto put_matrix = [&](const std::string& name, const Shape& shape, bf16_t* dst,
+                          const QuantMatrix* keep) -> Status {
         TESSERA_ASSIGN(const TensorEntry* qe, quantized_entry(ck, name));
         if (!qe) return put(name, shape, dst);
         TESSERA_ASSIGN(Tensor t, ck.get(name, shape));  // the shape check and its message
         (void)t;
         DeviceBuffer temp;
-        void* blocks = keep && keep->blocks && keep->bytes() == qe->quant_bytes ? static_cast<void*>(keep->blocks) : nullptr;
+        void* blocks = keep && keep->blocks && keep->bytes() == qe->quant_bytes
+                           ? static_cast<void*>(keep->blocks)
+                           : nullptr;
         if (!blocks) {
             TESSERA_ASSIGN(temp, DeviceBuffer::allocate(qe->quant_bytes, "GGUF blocks"));
             blocks = temp.data();
         }
-        TESSERA_TRY(check(cudaMemcpy(blocks, qe->quant_data, qe->quant_bytes, cudaMemcpyHostToDevice), "upload weights"));
+        TESSERA_TRY(check(cudaMemcpy(blocks, qe->quant_data, qe->quant_bytes, cudaMemcpyHostToDevice),
+                          "upload weights"));
         const size_t rb = size_t(quant_row_bytes(*qe->quant, shape[1]).value_or(0));
-        TESSERA_TRY(cuda::dequantize_bf16(*qe->quant, blocks, rb, int(shape[0]), int(shape[1]), dst, ctx->stream()));
+        TESSERA_TRY(
+            cuda::dequantize_bf16(*qe->quant, blocks, rb, int(shape[0]), int(shape[1]), dst, ctx->stream()));
         return ctx->synchronize();  // before temp is freed
     };
     const int64_t h64 = H, i64 = I, q_rows = int64_t(nh) * hd, kv_rows = int64_t(nkv) * hd;
     const std::string& pre = opt.name_prefix;
     TESSERA_TRY(put_matrix(pre + "model.embed_tokens.weight", {V, h64}, embed, nullptr));
     TESSERA_TRY(put(pre + "model.norm.weight", {h64}, norm));
-    if (!cfg.tie_word_embeddings) TESSERA_TRY(put_matrix(pre + "lm_head.weight", {V, h64}, lm_head, &lm_head_q));
+    if (!cfg.tie_word_embeddings)
+        TESSERA_TRY(put_matrix(pre + "lm_head.weight", {V, h64}, lm_head, &lm_head_q));
     if (quant) TESSERA_TRY(upload_quant(ck));
     for (int l = 0; l < L; ++l) {
         const std::string p = pre + "model.layers." + std::to_string(l) + ".";
@@ -364,8 +391,8 @@ Status CudaLlm::Impl::randomize(uint64_t seed) {
 Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
     const float scale = 1.f / std::sqrt(float(hd));
     if (flash_prefill(hd))
-        return cuda::attention_prefill_flash(q, k_cache(layer), v_cache(layer), slot, T, pos0, nh, nkv, hd, opt.max_seq,
-                                             scale, attn, ctx->stream());
+        return cuda::attention_prefill_flash(q, k_cache(layer), v_cache(layer), slot, T, pos0, nh, nkv, hd,
+                                             opt.max_seq, scale, attn, ctx->stream());
     const int G = nh / nkv, Lk = pos0 + T;
     const float one = 1.f, zero = 0.f;
     // Cache [slots, nkv, max_seq, hd]: K_g is a [Lk, hd] matrix with row stride hd, heads max_seq·hd apart.
@@ -374,19 +401,19 @@ Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
     const bf16_t* Vc = v_cache(layer) + size_t(slot) * nkv * head_stride;
     for (int j = 0; j < G; ++j) {
         TESSERA_TRY(cuda::check_cublas(
-            cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, Lk, T, hd, &scale, K, CUDA_R_16BF,
-                                       hd, head_stride, q + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, &zero,
-                                       S + size_t(j) * T * Lk, CUDA_R_32F, Lk, int64_t(G) * T * Lk, nkv,
-                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, Lk, T, hd, &scale, K,
+                                       CUDA_R_16BF, hd, head_stride, q + size_t(j) * hd, CUDA_R_16BF, nh * hd,
+                                       int64_t(G) * hd, &zero, S + size_t(j) * T * Lk, CUDA_R_32F, Lk,
+                                       int64_t(G) * T * Lk, nkv, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
             "attention scores"));
     }
     TESSERA_TRY(cuda::causal_softmax(S, nh, T, Lk, pos0, P, ctx->stream()));
     for (int j = 0; j < G; ++j) {
         TESSERA_TRY(cuda::check_cublas(
-            cublasGemmStridedBatchedEx(ctx->cublas(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, Lk, &one, Vc, CUDA_R_16BF,
-                                       hd, head_stride, P + size_t(j) * T * Lk, CUDA_R_16BF, Lk, int64_t(G) * T * Lk,
-                                       &zero, attn + size_t(j) * hd, CUDA_R_16BF, nh * hd, int64_t(G) * hd, nkv,
-                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            cublasGemmStridedBatchedEx(
+                ctx->cublas(), CUBLAS_OP_N, CUBLAS_OP_N, hd, T, Lk, &one, Vc, CUDA_R_16BF, hd, head_stride,
+                P + size_t(j) * T * Lk, CUDA_R_16BF, Lk, int64_t(G) * T * Lk, &zero, attn + size_t(j) * hd,
+                CUDA_R_16BF, nh * hd, int64_t(G) * hd, nkv, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
             "attention values"));
     }
     return {};
@@ -398,8 +425,8 @@ Status CudaLlm::Impl::layer_forward_prefill(int l, int slot, int T, int pos0) {
     const cudaStream_t s = ctx->stream();
     TESSERA_TRY(cuda::rms_norm(h, w.ln1, T, H, cfg.rms_norm_eps, xn, s));
     TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, T, QKV, H));
-    TESSERA_TRY(cuda::rope_kv_write(qkv, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T, nh, nkv, hd, opt.max_seq,
-                                    q, k_cache(l), v_cache(l), s));
+    TESSERA_TRY(cuda::rope_kv_write(qkv, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T, nh, nkv, hd,
+                                    opt.max_seq, q, k_cache(l), v_cache(l), s));
     TESSERA_TRY(attention_prefill(l, slot, T, pos0));
     TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, T, H, nh * hd, 1.f, 1.f));  // h += attn·Woᵀ
     TESSERA_TRY(cuda::rms_norm(h, w.ln2, T, H, cfg.rms_norm_eps, xn, s));
@@ -411,9 +438,15 @@ Status CudaLlm::Impl::layer_forward_prefill(int l, int slot, int T, int pos0) {
 CudaLlm::CudaLlm(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 CudaLlm::~CudaLlm() = default;
 
-const LlmConfig& CudaLlm::config() const { return m_impl->cfg; }
-std::string CudaLlm::device_name() const { return m_impl->info.name; }
-float CudaLlm::last_gpu_ms() const { return m_impl->last_ms; }
+const LlmConfig& CudaLlm::config() const {
+    return m_impl->cfg;
+}
+std::string CudaLlm::device_name() const {
+    return m_impl->info.name;
+}
+float CudaLlm::last_gpu_ms() const {
+    return m_impl->last_ms;
+}
 
 Result<std::unique_ptr<CudaLlm>> CudaLlm::load(const LlmConfig& config, const Checkpoint& checkpoint,
                                                const CudaLlmOptions& options) {
@@ -425,8 +458,8 @@ Result<std::unique_ptr<CudaLlm>> CudaLlm::load(const LlmConfig& config, const Ch
     return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
 }
 
-Result<std::unique_ptr<CudaLlm>> CudaLlm::create_random(const LlmConfig& config, const CudaLlmOptions& options,
-                                                        uint64_t seed) {
+Result<std::unique_ptr<CudaLlm>> CudaLlm::create_random(const LlmConfig& config,
+                                                        const CudaLlmOptions& options, uint64_t seed) {
     auto impl = std::make_unique<Impl>();
     TESSERA_TRY(impl->init_shapes(config, options, nullptr));
     TESSERA_TRY(impl->allocate_weights(nullptr));
@@ -435,26 +468,29 @@ Result<std::unique_ptr<CudaLlm>> CudaLlm::create_random(const LlmConfig& config,
     return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
 }
 
-Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions) {
+Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* logits_out,
+                        bool all_positions) {
     return m_impl->prefill_impl(slot, ids, n, pos0, logits_out, all_positions, -1);
 }
 
 Status CudaLlm::prefill_hidden(int slot, const int32_t* ids, int n, int pos0, int out_row) {
     if (out_row < 0 || out_row >= m_impl->opt.max_batch)
-        return make_error(ErrorCode::InvalidArgument, "prefill_hidden: row " + std::to_string(out_row) + " does not exist");
+        return make_error(ErrorCode::InvalidArgument,
+                          "prefill_hidden: row " + std::to_string(out_row) + " does not exist");
     return m_impl->prefill_impl(slot, ids, n, pos0, nullptr, false, out_row);
 }
 
-Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions,
-                                   int hidden_row) {
+Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out,
+                                   bool all_positions, int hidden_row) {
     Impl& m = *this;
     if (slot < 0 || slot >= m.opt.max_batch || n < 1 || pos0 < 0 || pos0 + n > m.opt.max_seq)
-        return make_error(ErrorCode::InvalidArgument, "prefill: " + std::to_string(n) + " tokens at position " +
-                                                          std::to_string(pos0) + " do not fit the context of " +
-                                                          std::to_string(m.opt.max_seq));
+        return make_error(ErrorCode::InvalidArgument,
+                          "prefill: " + std::to_string(n) + " tokens at position " + std::to_string(pos0) +
+                              " do not fit the context of " + std::to_string(m.opt.max_seq));
     for (int i = 0; i < n; ++i)
         if (ids[i] < 0 || ids[i] >= m.V)
-            return make_error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
+            return make_error(ErrorCode::InvalidArgument,
+                              "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
     const cudaStream_t s = m.ctx->stream();
     if (all_positions && logits_out && m.all_logits.size() == 0) {
         TESSERA_ASSIGN(m.all_logits, DeviceBuffer::allocate(size_t(m.opt.prefill_chunk) * m.V * 4, "logits"));
@@ -470,9 +506,12 @@ Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0
             hio[T + i] = p0 + i;
             hio[2 * T + i] = slot;
         }
-        TESSERA_TRY(check(cudaMemcpyAsync(m.d_ids, hio, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
-        TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + T, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
-        TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * T, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
+        TESSERA_TRY(
+            check(cudaMemcpyAsync(m.d_ids, hio, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + T, size_t(T) * 4, cudaMemcpyHostToDevice, s),
+                          "upload positions"));
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * T, size_t(T) * 4, cudaMemcpyHostToDevice, s),
+                          "upload slots"));
         TESSERA_TRY(cuda::embedding(m.embed, m.d_ids, T, m.H, m.V, m.h, s));
         for (int l = 0; l < m.L; ++l) TESSERA_TRY(m.layer_forward_prefill(l, slot, T, p0));
         if (hidden_row >= 0 && done + T == n)
@@ -482,14 +521,17 @@ Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0
         if (all_positions) {
             TESSERA_TRY(cuda::rms_norm(m.h, m.norm, T, m.H, m.cfg.rms_norm_eps, m.xn, s));
             TESSERA_TRY(cuda::gemm_bf16(*m.ctx, m.lm_head, m.xn, m.all_logits.data(), true, T, m.V, m.H));
-            TESSERA_TRY(check(cudaMemcpyAsync(logits_out + size_t(done) * m.V, m.all_logits.data(), size_t(T) * m.V * 4,
-                                              cudaMemcpyDeviceToHost, s),
+            TESSERA_TRY(check(cudaMemcpyAsync(logits_out + size_t(done) * m.V, m.all_logits.data(),
+                                              size_t(T) * m.V * 4, cudaMemcpyDeviceToHost, s),
                               "download logits"));
         } else if (done + T == n) {
-            TESSERA_TRY(cuda::rms_norm(m.h + size_t(T - 1) * m.H, m.norm, 1, m.H, m.cfg.rms_norm_eps, m.xn, s));
-            TESSERA_TRY(cuda::gemv_bf16(m.lm_head, m.xn, nullptr, nullptr, m.logits, nullptr, 1, m.V, m.H, s));
-            TESSERA_TRY(check(cudaMemcpyAsync(logits_out, m.logits, size_t(m.V) * 4, cudaMemcpyDeviceToHost, s),
-                              "download logits"));
+            TESSERA_TRY(
+                cuda::rms_norm(m.h + size_t(T - 1) * m.H, m.norm, 1, m.H, m.cfg.rms_norm_eps, m.xn, s));
+            TESSERA_TRY(
+                cuda::gemv_bf16(m.lm_head, m.xn, nullptr, nullptr, m.logits, nullptr, 1, m.V, m.H, s));
+            TESSERA_TRY(
+                check(cudaMemcpyAsync(logits_out, m.logits, size_t(m.V) * 4, cudaMemcpyDeviceToHost, s),
+                      "download logits"));
         }
     }
     TESSERA_TRY(check(cudaEventRecord(m.ev_stop, s), "cudaEventRecord"));
@@ -504,12 +546,13 @@ Status CudaLlm::Impl::decode_body(int B, bool sampled) {
     TESSERA_TRY(decode_layers(B));
     const cudaStream_t s = ctx->stream();
     if (cuda::gemv_norm_supported(B, H) && std::getenv("TESSERA_FUSED_NORM")) {
-        TESSERA_TRY(cuda::gemv_norm_bf16(lm_head, h, norm, cfg.rms_norm_eps, nullptr, nullptr, logits, nullptr, V, H, B, s));
+        TESSERA_TRY(cuda::gemv_norm_bf16(lm_head, h, norm, cfg.rms_norm_eps, nullptr, nullptr, logits,
+                                         nullptr, V, H, B, s));
     } else {
         TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
         if (B <= cuda::kGemvMaxBatch && lm_head_q.blocks)  // a GGUF's blocks: fewer bytes than its bf16 copy
-            TESSERA_TRY(cuda::gemv_quant(lm_head_q.type, lm_head_q.blocks, lm_head_q.row_bytes, xn, nullptr, nullptr, logits,
-                                         nullptr, B, V, H, s));
+            TESSERA_TRY(cuda::gemv_quant(lm_head_q.type, lm_head_q.blocks, lm_head_q.row_bytes, xn, nullptr,
+                                         nullptr, logits, nullptr, B, V, H, s));
         else if (B <= cuda::kGemvMaxBatch)
             TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
         else if (cuda::gemm_small_supported(B, V, H) && std::getenv("TESSERA_GEMM_SMALL"))
@@ -517,7 +560,8 @@ Status CudaLlm::Impl::decode_body(int B, bool sampled) {
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
     }
-    return sampled ? cuda::sample_text(logits, B, V, d_sampling, d_next, s) : cuda::argmax(logits, B, V, d_next, s);
+    return sampled ? cuda::sample_text(logits, B, V, d_sampling, d_next, s)
+                   : cuda::argmax(logits, B, V, d_next, s);
 }
 
 // The transformer blocks of one decode step over the residual stream h[0, B).
@@ -534,7 +578,8 @@ Status CudaLlm::Impl::decode_layers(int B) {
     const bool fused = gemv && cuda::gemv_norm_supported(B, H) && std::getenv("TESSERA_FUSED_NORM");
     // RoPE and the KV-cache write in the q/k/v product's epilogue: one launch and one f32 round trip fewer
     // per layer (TESSERA_NO_QKV_ROPE=1 restores the separate kernel, for comparisons).
-    const bool qkv_rope = gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
+    const bool qkv_rope =
+        gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
     // 9–64 rows: the tensor-core small-M products (residual and SwiGLU in their epilogues) are opt-in
     // (TESSERA_GEMM_SMALL=1): on the H200 they measured 0.4–0.7× cuBLAS's speed at 16–64 rows
     // (bench/results/2026-11-28-h200-evening.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
@@ -551,27 +596,32 @@ Status CudaLlm::Impl::decode_layers(int B) {
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
         if (fused) {
-            TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv, nullptr, QKV, H, B, s));
+            TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv,
+                                             nullptr, QKV, H, B, s));
         } else {
             if (!norm_epi || l == 0) TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
             if (qkv_rope)
-                TESSERA_TRY(cuda::gemv_qkv_rope_bf16(w.qkv, xn, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh, nkv,
-                                                     hd, H, opt.max_seq, q, k_cache(l), v_cache(l), s));
+                TESSERA_TRY(cuda::gemv_qkv_rope_bf16(w.qkv, xn, w.qkv_bias, d_pos, d_slot,
+                                                     inv_freq.as<float>(), B, nh, nkv, hd, H, opt.max_seq, q,
+                                                     k_cache(l), v_cache(l), s));
             else if (gemv)
                 TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
             else if (small)
-                TESSERA_TRY(cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
+                TESSERA_TRY(
+                    cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
             else
                 TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
         }
         // The bias is already in qkv when a kernel of ours made it (cuBLAS leaves it to rope_kv_write).
         if (!qkv_rope)
-            TESSERA_TRY(cuda::rope_kv_write(qkv, gemv || small ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B,
-                                            nh, nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
-        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd, opt.max_seq, scale,
-                                           attn, attn_ws, s));
+            TESSERA_TRY(cuda::rope_kv_write(qkv, gemv || small ? nullptr : w.qkv_bias, d_pos, d_slot,
+                                            inv_freq.as<float>(), B, nh, nkv, hd, opt.max_seq, q, k_cache(l),
+                                            v_cache(l), s));
+        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd,
+                                           opt.max_seq, scale, attn, attn_ws, s));
         if (norm_epi)
-            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.o, attn, h, B, H, nh * hd, w.ln2, cfg.rms_norm_eps, xn, norm_counter, s));
+            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.o, attn, h, B, H, nh * hd, w.ln2, cfg.rms_norm_eps,
+                                                      xn, norm_counter, s));
         else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else if (small)
@@ -592,8 +642,8 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
         }
         if (norm_epi && l + 1 < L)  // the last layer's output goes to the final norm (or the caller's hooks)
-            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.down, act, h, B, H, I, layers[size_t(l) + 1].ln1, cfg.rms_norm_eps, xn,
-                                                      norm_counter, s));
+            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.down, act, h, B, H, I, layers[size_t(l) + 1].ln1,
+                                                      cfg.rms_norm_eps, xn, norm_counter, s));
         else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
         else if (small)
@@ -637,13 +687,16 @@ Status CudaLlm::Impl::run_decode(int B, bool sampled) {
 Status CudaLlm::Impl::check_rows(int B, const int32_t* pos, const int32_t* slot) const {
     if (B < 1 || B > opt.max_batch)
         return make_error(ErrorCode::InvalidArgument, "decode: batch " + std::to_string(B) + " exceeds the " +
-                                                          std::to_string(opt.max_batch) + " sequences allocated");
+                                                          std::to_string(opt.max_batch) +
+                                                          " sequences allocated");
     for (int b = 0; b < B; ++b) {
         if (pos[b] < 0 || pos[b] >= opt.max_seq)
-            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) + " exceeds the context of " +
+            return make_error(ErrorCode::InvalidArgument, "position " + std::to_string(pos[b]) +
+                                                              " exceeds the context of " +
                                                               std::to_string(opt.max_seq));
         if (slot[b] < 0 || slot[b] >= opt.max_batch)
-            return make_error(ErrorCode::InvalidArgument, "decode: slot " + std::to_string(slot[b]) + " does not exist");
+            return make_error(ErrorCode::InvalidArgument,
+                              "decode: slot " + std::to_string(slot[b]) + " does not exist");
     }
     return {};
 }
@@ -657,9 +710,11 @@ Status CudaLlm::decode_sampled(int B, const int32_t* ids, const int32_t* pos, co
                                const CudaSampling* sampling, int32_t* next) {
     for (int b = 0; b < B; ++b) {
         const CudaSampling& p = sampling[b];
-        if (!(p.temperature <= 0.f || std::isfinite(p.temperature)) || p.top_k < 0 || !(p.top_p > 0.f && p.top_p <= 1.f))
-            return make_error(ErrorCode::InvalidArgument, "decode_sampled: row " + std::to_string(b) +
-                                                              " has invalid sampling parameters (temperature, top_k or top_p)");
+        if (!(p.temperature <= 0.f || std::isfinite(p.temperature)) || p.top_k < 0 ||
+            !(p.top_p > 0.f && p.top_p <= 1.f))
+            return make_error(ErrorCode::InvalidArgument,
+                              "decode_sampled: row " + std::to_string(b) +
+                                  " has invalid sampling parameters (temperature, top_k or top_p)");
     }
     return m_impl->decode_step(B, ids, pos, slot, sampling, next, nullptr);
 }
@@ -670,7 +725,8 @@ Status CudaLlm::Impl::decode_step(int B, const int32_t* ids, const int32_t* pos,
     TESSERA_TRY(m.check_rows(B, pos, slot));
     for (int b = 0; b < B; ++b)
         if (ids[b] < 0 || ids[b] >= m.V)
-            return make_error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[b]) + " is outside the vocabulary");
+            return make_error(ErrorCode::InvalidArgument,
+                              "token id " + std::to_string(ids[b]) + " is outside the vocabulary");
     const cudaStream_t s = m.ctx->stream();
     int32_t* hio = m.host_io.as<int32_t>();
     std::memcpy(hio, ids, size_t(B) * 4);
@@ -678,21 +734,27 @@ Status CudaLlm::Impl::decode_step(int B, const int32_t* ids, const int32_t* pos,
     std::memcpy(hio + 2 * B, slot, size_t(B) * 4);
     TESSERA_TRY(check(cudaEventRecord(m.ev_start, s), "cudaEventRecord"));
     TESSERA_TRY(check(cudaMemcpyAsync(m.d_ids, hio, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
-    TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
-    TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s),
+                      "upload positions"));
+    TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * B, size_t(B) * 4, cudaMemcpyHostToDevice, s),
+                      "upload slots"));
     if (sampling) {
         auto* hs = m.host_sampling.as<cuda::TextSampleParams>();
         for (int b = 0; b < B; ++b)
-            hs[b] = {sampling[b].temperature, sampling[b].top_k, sampling[b].top_p, sampling[b].seed, sampling[b].step};
-        TESSERA_TRY(check(cudaMemcpyAsync(m.d_sampling, hs, size_t(B) * sizeof(cuda::TextSampleParams), cudaMemcpyHostToDevice, s),
+            hs[b] = {sampling[b].temperature, sampling[b].top_k, sampling[b].top_p, sampling[b].seed,
+                     sampling[b].step};
+        TESSERA_TRY(check(cudaMemcpyAsync(m.d_sampling, hs, size_t(B) * sizeof(cuda::TextSampleParams),
+                                          cudaMemcpyHostToDevice, s),
                           "upload sampling parameters"));
     }
     TESSERA_TRY(m.run_decode(B, sampling != nullptr));
     int32_t* hnext = hio + 3 * m.tmax();
-    TESSERA_TRY(check(cudaMemcpyAsync(hnext, m.d_next, size_t(B) * 4, cudaMemcpyDeviceToHost, s), "download tokens"));
+    TESSERA_TRY(
+        check(cudaMemcpyAsync(hnext, m.d_next, size_t(B) * 4, cudaMemcpyDeviceToHost, s), "download tokens"));
     if (logits_out)
-        TESSERA_TRY(check(cudaMemcpyAsync(logits_out, m.logits, size_t(B) * m.V * 4, cudaMemcpyDeviceToHost, s),
-                          "download logits"));
+        TESSERA_TRY(
+            check(cudaMemcpyAsync(logits_out, m.logits, size_t(B) * m.V * 4, cudaMemcpyDeviceToHost, s),
+                  "download logits"));
     TESSERA_TRY(check(cudaEventRecord(m.ev_stop, s), "cudaEventRecord"));
     TESSERA_TRY(m.ctx->synchronize());  // the one host synchronisation of the step
     TESSERA_TRY(check(cudaEventElapsedTime(&m.last_ms, m.ev_start, m.ev_stop), "cudaEventElapsedTime"));
@@ -710,8 +772,10 @@ Status CudaLlm::decode_hooked(int B, const int32_t* pos, const int32_t* slot, co
     std::memcpy(hio, pos, size_t(B) * 4);
     std::memcpy(hio + B, slot, size_t(B) * 4);
     TESSERA_TRY(check(cudaEventRecord(m.ev_start, s), "cudaEventRecord"));
-    TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
-    TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
+    TESSERA_TRY(
+        check(cudaMemcpyAsync(m.d_pos, hio, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload positions"));
+    TESSERA_TRY(
+        check(cudaMemcpyAsync(m.d_slot, hio + B, size_t(B) * 4, cudaMemcpyHostToDevice, s), "upload slots"));
     auto body = [&]() -> Status {
         if (hooks.input) TESSERA_TRY(hooks.input(s));
         TESSERA_TRY(m.decode_layers(B));
@@ -744,8 +808,9 @@ Status CudaLlm::copy_kv(int from_slot, int to_slot, int n) {
     const size_t slot_elems = size_t(m.nkv) * m.opt.max_seq * m.hd;
     for (int l = 0; l < m.L; ++l) {
         for (bf16_t* base : {m.k_cache(l), m.v_cache(l)}) {
-            TESSERA_TRY(check(cudaMemcpy2DAsync(base + size_t(to_slot) * slot_elems, pitch, base + size_t(from_slot) * slot_elems,
-                                                pitch, width, size_t(m.nkv), cudaMemcpyDeviceToDevice, m.ctx->stream()),
+            TESSERA_TRY(check(cudaMemcpy2DAsync(base + size_t(to_slot) * slot_elems, pitch,
+                                                base + size_t(from_slot) * slot_elems, pitch, width,
+                                                size_t(m.nkv), cudaMemcpyDeviceToDevice, m.ctx->stream()),
                               "copy KV cache"));
         }
     }
@@ -756,14 +821,22 @@ Status CudaLlm::copy_hidden_row(int from, int to) {
     Impl& m = *m_impl;
     if (from < 0 || to < 0 || from >= m.opt.max_batch || to >= m.opt.max_batch)
         return make_error(ErrorCode::InvalidArgument, "copy_hidden_row: row out of range");
-    return check(cudaMemcpyAsync(m.hidden_out + size_t(to) * m.H, m.hidden_out + size_t(from) * m.H, size_t(m.H) * 2,
-                                 cudaMemcpyDeviceToDevice, m.ctx->stream()),
+    return check(cudaMemcpyAsync(m.hidden_out + size_t(to) * m.H, m.hidden_out + size_t(from) * m.H,
+                                 size_t(m.H) * 2, cudaMemcpyDeviceToDevice, m.ctx->stream()),
                  "copy hidden state");
 }
 
-float* CudaLlm::hidden_input() const { return m_impl->h; }
-const uint16_t* CudaLlm::final_hidden() const { return m_impl->hidden_out; }
-cudaStream_t CudaLlm::stream() const { return m_impl->ctx->stream(); }
-void* CudaLlm::context() const { return m_impl->ctx.get(); }
+float* CudaLlm::hidden_input() const {
+    return m_impl->h;
+}
+const uint16_t* CudaLlm::final_hidden() const {
+    return m_impl->hidden_out;
+}
+cudaStream_t CudaLlm::stream() const {
+    return m_impl->ctx->stream();
+}
+void* CudaLlm::context() const {
+    return m_impl->ctx.get();
+}
 
 }  // namespace tessera

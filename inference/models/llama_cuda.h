@@ -1,8 +1,9 @@
 // The Llama-family decoder (DeepSeek LLM, and Qwen2 for the R1 distills: same block plus q/k/v biases) on
 // the CUDA backend. Weights live on the device in bf16, packed per layer ([q;k;v] and [gate;up] stacked so
 // one product reads them), or, for a GGUF with block-quantized layers, as the file's blocks (decode
-// dequantizes them inside the products, prefill into a bf16 scratch for cuBLAS); the residual stream is f32; the KV cache holds several sequences ("slots") so
-// decode can run a batch. Decode steps are captured once per batch size in a CUDA graph and replayed.
+// dequantizes them inside the products, prefill into a bf16 scratch for cuBLAS); the residual stream is f32;
+// the KV cache holds several sequences ("slots") so decode can run a batch. Decode steps are captured once
+// per batch size in a CUDA graph and replayed.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -21,14 +22,15 @@ namespace tessera {
 
 struct CudaLlmOptions {
     int device = 0;
-    int max_batch = 1;        // sequences decoded together (KV slots)
-    int max_seq = 4096;       // positions per slot
-    int prefill_chunk = 2048; // tokens per prefill pass
+    int max_batch = 1;         // sequences decoded together (KV slots)
+    int max_seq = 4096;        // positions per slot
+    int prefill_chunk = 2048;  // tokens per prefill pass
     bool use_graphs = true;
     // RoPE inv_freq rounded to bf16, as a reference run after `.to(torch.bfloat16)` has it (models.md §1.11;
     // every official Janus script does this).
     bool bf16_rope_frequencies = false;
-    std::string name_prefix;  // checkpoint names are name_prefix + "model.layers..." ("language_model." in Janus)
+    std::string
+        name_prefix;  // checkpoint names are name_prefix + "model.layers..." ("language_model." in Janus)
 };
 
 // A decode step whose input and output belong to the caller (the Janus image-token loop): `input` writes the
@@ -60,13 +62,14 @@ class CudaLlm {
 public:
     static CudaMemoryEstimate estimate(const LlmConfig& config, const CudaLlmOptions& options);
     // The same for a given checkpoint: GGUF block-quantized layers count their block bytes.
-    static CudaMemoryEstimate estimate(const LlmConfig& config, const CudaLlmOptions& options, const Checkpoint& checkpoint);
+    static CudaMemoryEstimate estimate(const LlmConfig& config, const CudaLlmOptions& options,
+                                       const Checkpoint& checkpoint);
     // Checks the estimate against free device memory before allocating anything.
     static Result<std::unique_ptr<CudaLlm>> load(const LlmConfig& config, const Checkpoint& checkpoint,
                                                  const CudaLlmOptions& options);
     // Random bf16 weights generated on the device (benchmarks at real shapes).
-    static Result<std::unique_ptr<CudaLlm>> create_random(const LlmConfig& config, const CudaLlmOptions& options,
-                                                          uint64_t seed);
+    static Result<std::unique_ptr<CudaLlm>> create_random(const LlmConfig& config,
+                                                          const CudaLlmOptions& options, uint64_t seed);
     ~CudaLlm();
 
     const LlmConfig& config() const;
@@ -83,8 +86,8 @@ public:
 
     // The same step with the token drawn on the device by sampling[b] instead of greedy; no logits leave
     // the device.
-    Status decode_sampled(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, const CudaSampling* sampling,
-                          int32_t* next);
+    Status decode_sampled(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,
+                          const CudaSampling* sampling, int32_t* next);
 
     // Prefill that keeps no logits: the final-normed hidden state of the last position goes to
     // final_hidden() row `out_row`.
@@ -97,8 +100,8 @@ public:
     Status copy_kv(int from_slot, int to_slot, int n);
     // Copies final_hidden() row `from` to row `to`.
     Status copy_hidden_row(int from, int to);
-    float* hidden_input() const;            // device f32 [max_batch, H]
-    const uint16_t* final_hidden() const;   // device bf16 [max_batch, H]
+    float* hidden_input() const;           // device f32 [max_batch, H]
+    const uint16_t* final_hidden() const;  // device bf16 [max_batch, H]
     cudaStream_t stream() const;
     void* context() const;  // the cuda::CudaContext (opaque here to keep this header free of backend types)
 

@@ -27,13 +27,13 @@ using cuda::DeviceBuffer;
 namespace llama_gpu {
 
 struct LayerWeights {
-    bf16_t* qkv = nullptr;     // [(nh + 2·nkv)·hd, H]  q_proj; k_proj; v_proj
-    bf16_t* qkv_bias = nullptr;// [(nh + 2·nkv)·hd]     Qwen2 only
-    bf16_t* o = nullptr;       // [H, nh·hd]            o_proj
-    bf16_t* gate_up = nullptr; // [2·I, H]              gate_proj and up_proj rows interleaved
-    bf16_t* down = nullptr;    // [H, I]                down_proj
-    bf16_t* ln1 = nullptr;     // [H]                   input_layernorm
-    bf16_t* ln2 = nullptr;     // [H]                   post_attention_layernorm
+    bf16_t* qkv = nullptr;       // [(nh + 2·nkv)·hd, H]  q_proj; k_proj; v_proj
+    bf16_t* qkv_bias = nullptr;  // [(nh + 2·nkv)·hd]     Qwen2 only
+    bf16_t* o = nullptr;         // [H, nh·hd]            o_proj
+    bf16_t* gate_up = nullptr;   // [2·I, H]              gate_proj and up_proj rows interleaved
+    bf16_t* down = nullptr;      // [H, I]                down_proj
+    bf16_t* ln1 = nullptr;       // [H]                   input_layernorm
+    bf16_t* ln2 = nullptr;       // [H]                   post_attention_layernorm
 };
 
 // A layer matrix of a block-quantized GGUF kept on the device as the file stores it: row n at
@@ -47,13 +47,15 @@ struct QuantMatrix {
 };
 
 // The layer matrices of a block-quantized GGUF (instead of LayerWeights' bf16 qkv/o/gate_up/down): q, k and
-// v stay three matrices, since files give them different types (Q4_K_M keeps some layers' v in Q6_K); gate and up rows
-// are interleaved into one matrix, as in gate_up, so one product feeds silu_mul.
+// v stay three matrices, since files give them different types (Q4_K_M keeps some layers' v in Q6_K); gate
+// and up rows are interleaved into one matrix, as in gate_up, so one product feeds silu_mul.
 struct QuantLayer {
     QuantMatrix q, k, v, o, gate_up, down;
 };
 
-inline size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+inline size_t align_up(size_t v, size_t a) {
+    return (v + a - 1) / a * a;
+}
 
 // The checkpoint names of layer l's matrices, in QuantLayer order (gate and up both feed gate_up).
 std::vector<std::string> layer_matrix_names(const std::string& prefix, int l);
@@ -77,15 +79,15 @@ struct CudaLlm::Impl {
     cuda::DeviceInfo info;
     int H = 0, I = 0, L = 0, nh = 0, nkv = 0, hd = 0, V = 0, QKV = 0;
 
-    DeviceBuffer weights;  // every weight, one allocation
-    bf16_t* embed = nullptr;   // [V, H] model.embed_tokens.weight
-    bf16_t* norm = nullptr;    // [H]    model.norm.weight
-    bf16_t* lm_head = nullptr; // [V, H] lm_head.weight (or embed when tied)
-    QuantMatrix lm_head_q;     // GGUF blocks of an untied lm_head, kept for the decode product (B ≤ 8)
+    DeviceBuffer weights;       // every weight, one allocation
+    bf16_t* embed = nullptr;    // [V, H] model.embed_tokens.weight
+    bf16_t* norm = nullptr;     // [H]    model.norm.weight
+    bf16_t* lm_head = nullptr;  // [V, H] lm_head.weight (or embed when tied)
+    QuantMatrix lm_head_q;      // GGUF blocks of an untied lm_head, kept for the decode product (B ≤ 8)
     std::vector<LayerWeights> layers;
-    bool quant = false;               // the layer matrices are GGUF blocks (qlayers; layers keep norms, biases)
+    bool quant = false;  // the layer matrices are GGUF blocks (qlayers; layers keep norms, biases)
     std::vector<QuantLayer> qlayers;
-    bf16_t* deq = nullptr;            // [largest layer matrix] bf16: a quantized matrix for cuBLAS (prefill, B > 8)
+    bf16_t* deq = nullptr;  // [largest layer matrix] bf16: a quantized matrix for cuBLAS (prefill, B > 8)
 
     DeviceBuffer kv;  // per layer: K [slots, max_seq, nkv, hd] then V
     DeviceBuffer inv_freq;
@@ -103,12 +105,12 @@ struct CudaLlm::Impl {
     int32_t* d_ids = nullptr;  // [Tm] inputs, then positions, then slots
     int32_t* d_pos = nullptr;
     int32_t* d_slot = nullptr;
-    int32_t* d_next = nullptr; // [max_batch]
+    int32_t* d_next = nullptr;                     // [max_batch]
     cuda::TextSampleParams* d_sampling = nullptr;  // [max_batch] for sampled decode steps
     bf16_t* hidden_out = nullptr;  // [max_batch, H] final-normed hidden state (hooked decode, prefill_hidden)
     void* attn_ws = nullptr;
-    int* norm_counter = nullptr;   // arrivals for the RMSNorm epilogue of the residual GEMVs (left at zero)
-    cuda::PinnedBuffer host_io;  // ids/pos/slot staging and next ids coming back
+    int* norm_counter = nullptr;  // arrivals for the RMSNorm epilogue of the residual GEMVs (left at zero)
+    cuda::PinnedBuffer host_io;   // ids/pos/slot staging and next ids coming back
     cuda::PinnedBuffer host_sampling;  // [max_batch] TextSampleParams staging
 
     DeviceBuffer all_logits;  // [chunk, V], allocated on first all-positions prefill
@@ -126,9 +128,7 @@ struct CudaLlm::Impl {
         if (ev_stop) cudaEventDestroy(ev_stop);
     }
 
-    bf16_t* k_cache(int layer) const {
-        return kv.as<bf16_t>() + size_t(layer) * 2 * kv_elems_per_layer();
-    }
+    bf16_t* k_cache(int layer) const { return kv.as<bf16_t>() + size_t(layer) * 2 * kv_elems_per_layer(); }
     bf16_t* v_cache(int layer) const { return k_cache(layer) + kv_elems_per_layer(); }
     size_t kv_elems_per_layer() const { return size_t(opt.max_batch) * opt.max_seq * nkv * hd; }
     int tmax() const { return std::max(opt.prefill_chunk, opt.max_batch); }
@@ -147,8 +147,8 @@ struct CudaLlm::Impl {
     Status decode_layers(int B);
     Status decode_body(int B, bool sampled);
     Status run_decode(int B, bool sampled);
-    Status decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot, const CudaSampling* sampling,
-                       int32_t* next, float* logits_out);
+    Status decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,
+                       const CudaSampling* sampling, int32_t* next, float* logits_out);
     Status capture(const std::function<Status()>& body, cudaGraphExec_t* exec);
     Status prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions,
                         int hidden_row);

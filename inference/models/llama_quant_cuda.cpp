@@ -15,7 +15,7 @@ namespace llama_gpu {
 std::vector<std::string> layer_matrix_names(const std::string& prefix, int l) {
     const std::string p = prefix + "model.layers." + std::to_string(l) + ".";
     return {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight",
-            p + "self_attn.o_proj.weight", p + "mlp.gate_proj.weight",   p + "mlp.up_proj.weight",
+            p + "self_attn.o_proj.weight", p + "mlp.gate_proj.weight",    p + "mlp.up_proj.weight",
             p + "mlp.down_proj.weight"};
 }
 
@@ -33,19 +33,23 @@ Result<bool> quantized_layers(const LlmConfig& c, const std::string& prefix, con
             if (!e->quant) continue;
             ++quant;
             if (!cuda::gpu_quant_supported(*e->quant))
-                return make_error(ErrorCode::Unsupported, n + ": type " + std::string(quant_name(*e->quant)) +
-                                                              " has no GPU kernel (the GPU runs Q4_0, Q8_0, Q4_K, Q5_K and "
-                                                              "Q6_K blocks; use --device cpu) (" + e->file + ")");
+                return make_error(ErrorCode::Unsupported,
+                                  n + ": type " + std::string(quant_name(*e->quant)) +
+                                      " has no GPU kernel (the GPU runs Q4_0, Q8_0, Q4_K, Q5_K and "
+                                      "Q6_K blocks; use --device cpu) (" +
+                                      e->file + ")");
         }
         const TensorEntry *g = ck.find(names[4]), *u = ck.find(names[5]);
         if (g && u && g->quant && u->quant && *g->quant != *u->quant)
-            return make_error(ErrorCode::Unsupported, names[4] + " is " + std::string(quant_name(*g->quant)) + " but " +
-                                                          names[5] + " is " + std::string(quant_name(*u->quant)) +
-                                                          ": the GPU needs gate and up in one type (use --device cpu)");
+            return make_error(ErrorCode::Unsupported,
+                              names[4] + " is " + std::string(quant_name(*g->quant)) + " but " + names[5] +
+                                  " is " + std::string(quant_name(*u->quant)) +
+                                  ": the GPU needs gate and up in one type (use --device cpu)");
     }
     if (quant != 0 && quant != total)
-        return make_error(ErrorCode::Unsupported, "the layers mix float and block-quantized matrices, which the GPU path "
-                                                  "does not run (use --device cpu)");
+        return make_error(ErrorCode::Unsupported,
+                          "the layers mix float and block-quantized matrices, which the GPU path "
+                          "does not run (use --device cpu)");
     return quant != 0;
 }
 
@@ -55,7 +59,8 @@ Result<const TensorEntry*> quantized_entry(const Checkpoint& ck, const std::stri
     if (!e || !e->quant) return static_cast<const TensorEntry*>(nullptr);
     if (!cuda::gpu_quant_supported(*e->quant))
         return make_error(ErrorCode::Unsupported, name + ": type " + std::string(quant_name(*e->quant)) +
-                                                      " has no GPU kernel (use --device cpu) (" + e->file + ")");
+                                                      " has no GPU kernel (use --device cpu) (" + e->file +
+                                                      ")");
     return e;
 }
 
@@ -76,13 +81,16 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
     // for decode besides the bf16 copy prefill uses.
     if (const TensorEntry* t = ck.find(o.name_prefix + "model.embed_tokens.weight"); t && t->quant)
         e.scratch += t->quant_bytes;
-    if (const TensorEntry* t = ck.find(o.name_prefix + "lm_head.weight"); t && t->quant && !c.tie_word_embeddings)
+    if (const TensorEntry* t = ck.find(o.name_prefix + "lm_head.weight");
+        t && t->quant && !c.tie_word_embeddings)
         e.weights += align_up(t->quant_bytes, 256);
     if (!quant.ok() || !*quant) return e;
-    // The layer matrices take their block bytes instead of bf16, plus one bf16 matrix of dequantization scratch.
+    // The layer matrices take their block bytes instead of bf16, plus one bf16 matrix of dequantization
+    // scratch.
     const uint64_t H = uint64_t(c.hidden_size), I = uint64_t(c.intermediate_size), hd = uint64_t(c.head_dim);
     const uint64_t QKV = (uint64_t(c.num_attention_heads) + 2 * uint64_t(c.num_key_value_heads)) * hd;
-    e.weights -= uint64_t(c.num_hidden_layers) * (QKV * H + H * uint64_t(c.num_attention_heads) * hd + 3 * I * H) * 2;
+    e.weights -=
+        uint64_t(c.num_hidden_layers) * (QKV * H + H * uint64_t(c.num_attention_heads) * hd + 3 * I * H) * 2;
     for (int l = 0; l < c.num_hidden_layers; ++l)
         for (const std::string& n : layer_matrix_names(o.name_prefix, l))
             if (const TensorEntry* t = ck.find(n)) e.weights += align_up(t->quant_bytes, 256);
@@ -93,14 +101,17 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
 // The layers' GGUF blocks, copied as stored (llama's q/k rows are already in Hugging Face order: the
 // checkpoint un-permutes whole rows); gate row i goes to row 2i of gate_up and up row i to 2i + 1.
 Status CudaLlm::Impl::upload_quant(const Checkpoint& ck) {
-    auto put = [&](const std::string& name, const QuantMatrix& m, int rows, size_t pitch, size_t offset) -> Status {
+    auto put = [&](const std::string& name, const QuantMatrix& m, int rows, size_t pitch,
+                   size_t offset) -> Status {
         TESSERA_ASSIGN(Tensor t, ck.get(name, {int64_t(rows), int64_t(m.cols)}));  // the shape check
         (void)t;
         const TensorEntry* e = ck.find(name);
-        if (!e->quant || *e->quant != m.type || e->quant_bytes != uint64_t(rows) * m.row_bytes || !e->quant_data)
-            return make_error(ErrorCode::Format, name + ": blocks do not match the layout planned for them (" + e->file + ")");
-        return check(cudaMemcpy2D(m.blocks + offset, pitch, e->quant_data, m.row_bytes, m.row_bytes, size_t(rows),
-                                  cudaMemcpyHostToDevice),
+        if (!e->quant || *e->quant != m.type || e->quant_bytes != uint64_t(rows) * m.row_bytes ||
+            !e->quant_data)
+            return make_error(ErrorCode::Format,
+                              name + ": blocks do not match the layout planned for them (" + e->file + ")");
+        return check(cudaMemcpy2D(m.blocks + offset, pitch, e->quant_data, m.row_bytes, m.row_bytes,
+                                  size_t(rows), cudaMemcpyHostToDevice),
                      "upload weights");
     };
     for (int l = 0; l < L; ++l) {
@@ -119,10 +130,11 @@ Status CudaLlm::Impl::upload_quant(const Checkpoint& ck) {
 
 // y (+)= x·dequant(m)ᵀ for T rows: the block kernel for decode batches (T ≤ 8), else cuBLAS over the matrix
 // dequantized into deq.
-Status CudaLlm::Impl::quant_product(const QuantMatrix& m, const bf16_t* x, float* y, bool accumulate, int T, bool gemv) {
+Status CudaLlm::Impl::quant_product(const QuantMatrix& m, const bf16_t* x, float* y, bool accumulate, int T,
+                                    bool gemv) {
     if (gemv)
-        return cuda::gemv_quant(m.type, m.blocks, m.row_bytes, x, nullptr, accumulate ? y : nullptr, y, nullptr, T, m.rows,
-                                m.cols, ctx->stream());
+        return cuda::gemv_quant(m.type, m.blocks, m.row_bytes, x, nullptr, accumulate ? y : nullptr, y,
+                                nullptr, T, m.rows, m.cols, ctx->stream());
     TESSERA_TRY(cuda::dequantize_bf16(m.type, m.blocks, m.row_bytes, m.rows, m.cols, deq, ctx->stream()));
     return cuda::gemm_bf16(*ctx, deq, x, y, true, T, m.rows, m.cols, 1.f, accumulate ? 1.f : 0.f);
 }
@@ -139,23 +151,26 @@ Status CudaLlm::Impl::quant_layer(int l, int T, bool decode, int slot, int pos0)
     TESSERA_TRY(cuda::rms_norm(h, w.ln1, T, H, cfg.rms_norm_eps, xn, s));
     if (gemv) {
         const bf16_t* b = w.qkv_bias;
-        TESSERA_TRY(cuda::gemv_quant(ql.q.type, ql.q.blocks, ql.q.row_bytes, xn, b, nullptr, qkv, nullptr, T, q_rows, H, s, QKV));
-        TESSERA_TRY(cuda::gemv_quant(ql.k.type, ql.k.blocks, ql.k.row_bytes, xn, b ? b + q_rows : nullptr, nullptr,
-                                     qkv + q_rows, nullptr, T, kv_rows, H, s, QKV));
-        TESSERA_TRY(cuda::gemv_quant(ql.v.type, ql.v.blocks, ql.v.row_bytes, xn, b ? b + q_rows + kv_rows : nullptr, nullptr,
-                                     qkv + q_rows + kv_rows, nullptr, T, kv_rows, H, s, QKV));
+        TESSERA_TRY(cuda::gemv_quant(ql.q.type, ql.q.blocks, ql.q.row_bytes, xn, b, nullptr, qkv, nullptr, T,
+                                     q_rows, H, s, QKV));
+        TESSERA_TRY(cuda::gemv_quant(ql.k.type, ql.k.blocks, ql.k.row_bytes, xn, b ? b + q_rows : nullptr,
+                                     nullptr, qkv + q_rows, nullptr, T, kv_rows, H, s, QKV));
+        TESSERA_TRY(cuda::gemv_quant(ql.v.type, ql.v.blocks, ql.v.row_bytes, xn,
+                                     b ? b + q_rows + kv_rows : nullptr, nullptr, qkv + q_rows + kv_rows,
+                                     nullptr, T, kv_rows, H, s, QKV));
     } else {  // the three dequantized one after another are the [QKV, H] matrix of the bf16 path
         TESSERA_TRY(cuda::dequantize_bf16(ql.q.type, ql.q.blocks, ql.q.row_bytes, q_rows, H, deq, s));
-        TESSERA_TRY(cuda::dequantize_bf16(ql.k.type, ql.k.blocks, ql.k.row_bytes, kv_rows, H, deq + size_t(q_rows) * H, s));
+        TESSERA_TRY(cuda::dequantize_bf16(ql.k.type, ql.k.blocks, ql.k.row_bytes, kv_rows, H,
+                                          deq + size_t(q_rows) * H, s));
         TESSERA_TRY(cuda::dequantize_bf16(ql.v.type, ql.v.blocks, ql.v.row_bytes, kv_rows, H,
                                           deq + size_t(q_rows + kv_rows) * H, s));
         TESSERA_TRY(cuda::gemm_bf16(*ctx, deq, xn, qkv, true, T, QKV, H));
     }
-    TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T, nh, nkv, hd,
-                                    opt.max_seq, q, k_cache(l), v_cache(l), s));
+    TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T,
+                                    nh, nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
     if (decode)
-        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, T, nh, nkv, hd, opt.max_seq,
-                                           1.f / std::sqrt(float(hd)), attn, attn_ws, s));
+        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, T, nh, nkv, hd,
+                                           opt.max_seq, 1.f / std::sqrt(float(hd)), attn, attn_ws, s));
     else
         TESSERA_TRY(attention_prefill(l, slot, T, pos0));
     TESSERA_TRY(quant_product(ql.o, attn, h, true, T, gemv));  // h += attn·Woᵀ

@@ -161,7 +161,8 @@ Image resize_bicubic(const Image& src, int out_w, int out_h) {
 void janus_preprocess(const Image& src, int image_size, float* out, const JanusPixelConfig& px) {
     const int kMinSize = px.min_size;
     const int S = image_size;
-    const std::array<std::array<float, 256>, 3> tables = {pixel_table(px, 0), pixel_table(px, 1), pixel_table(px, 2)};
+    const std::array<std::array<float, 256>, 3> tables = {pixel_table(px, 0), pixel_table(px, 1),
+                                                          pixel_table(px, 2)};
     const size_t plane = size_t(S) * size_t(S);
     for (int c = 0; c < 3; ++c) {
         // VLMImageProcessor pads with int(mean · 255) per channel ((127,127,127) for mean 0.5).

@@ -44,8 +44,8 @@ void parallel_for(int n, F f) {
 }
 
 // dot[m·N + n] = Σ x[m, k]·W[n, k] in double and abs[m·N + n] = Σ |x[m, k]·W[n, k]|.
-void reference(const std::vector<float>& W, const std::vector<float>& x, int M, int N, int K, std::vector<double>& dot,
-               std::vector<double>& abs) {
+void reference(const std::vector<float>& W, const std::vector<float>& x, int M, int N, int K,
+               std::vector<double>& dot, std::vector<double>& abs) {
     dot.assign(size_t(M) * N, 0.0);
     abs.assign(size_t(M) * N, 0.0);
     parallel_for(N, [&](int n0, int n1) {
@@ -107,17 +107,20 @@ struct LaunchShape {
 std::string shape_name(const char* what, int M, int N, int K, LaunchShape ls) {
     int rows = 0, splits = 0;
     cuda::gemm_small_launch_shape(M, N, K, &rows, &splits);
-    std::string launch = ls.rows ? "forced rows/block=" + std::to_string(ls.rows) + " k-split=" + std::to_string(ls.splits)
-                                 : "auto rows/block=" + std::to_string(rows) + " k-split=" + std::to_string(splits);
+    std::string launch =
+        ls.rows ? "forced rows/block=" + std::to_string(ls.rows) + " k-split=" + std::to_string(ls.splits)
+                : "auto rows/block=" + std::to_string(rows) + " k-split=" + std::to_string(splits);
     if (ls.variant == 2) launch = "smem-weights " + launch;
-    return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + " " + launch;
+    return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+           " K=" + std::to_string(K) + " " + launch;
 }
 
-void report(Counter& c, const std::string& name, const Errors& e, bool status_ok, bool guard_ok, const char* tol) {
+void report(Counter& c, const std::string& name, const Errors& e, bool status_ok, bool guard_ok,
+            const char* tol) {
     const bool pass = status_ok && guard_ok && e.ok();
     std::printf("%s %-92s max_abs=%-9.3g max_rel=%-9.3g err/tol=%-7.3g tol: %s%s%s\n", pass ? "PASS" : "FAIL",
-                name.c_str(), e.max_abs, e.max_rel, e.worst, tol, status_ok ? "" : " [launch returned an error]",
-                guard_ok ? "" : " [wrote past the output]");
+                name.c_str(), e.max_abs, e.max_rel, e.worst, tol,
+                status_ok ? "" : " [launch returned an error]", guard_ok ? "" : " [wrote past the output]");
     if (!e.finite) std::printf("     non-finite output (an element not written, or NaN)\n");
     c.expect(pass, name);
 }
@@ -126,13 +129,20 @@ enum class Epilogue { F32, F32Bias, F32ResidualInPlace, F32BiasResidual, Bf16, B
 
 const char* epilogue_name(Epilogue e) {
     switch (e) {
-        case Epilogue::F32: return "f32";
-        case Epilogue::F32Bias: return "f32+bias";
-        case Epilogue::F32ResidualInPlace: return "f32+=residual(in place)";
-        case Epilogue::F32BiasResidual: return "f32+bias+residual";
-        case Epilogue::Bf16: return "bf16";
-        case Epilogue::Bf16Bias: return "bf16+bias";
-        default: return "bf16+residual";
+        case Epilogue::F32:
+            return "f32";
+        case Epilogue::F32Bias:
+            return "f32+bias";
+        case Epilogue::F32ResidualInPlace:
+            return "f32+=residual(in place)";
+        case Epilogue::F32BiasResidual:
+            return "f32+bias+residual";
+        case Epilogue::Bf16:
+            return "bf16";
+        case Epilogue::Bf16Bias:
+            return "bf16+bias";
+        default:
+            return "bf16+residual";
     }
 }
 
@@ -142,15 +152,18 @@ uint64_t g_seed = 1;
 void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vector<LaunchShape>& shapes) {
     const std::vector<float> Wf = from_bf16(to_bf16(random_floats(size_t(N) * K, g_seed++)));
     const std::vector<float> xf = from_bf16(to_bf16(random_floats(size_t(M) * K, g_seed++)));
-    const std::vector<uint16_t> W = to_bf16(Wf), x = to_bf16(xf), bias = to_bf16(random_floats(size_t(N), g_seed++, 4.f));
+    const std::vector<uint16_t> W = to_bf16(Wf), x = to_bf16(xf),
+                                bias = to_bf16(random_floats(size_t(N), g_seed++, 4.f));
     const std::vector<float> res = random_floats(size_t(M) * N, g_seed++, 8.f);
     std::vector<double> dot, abs;
     reference(Wf, xf, M, N, K, dot, abs);
 
-    const bool has_bias = ep == Epilogue::F32Bias || ep == Epilogue::F32BiasResidual || ep == Epilogue::Bf16Bias;
-    const bool has_res = ep == Epilogue::F32ResidualInPlace || ep == Epilogue::F32BiasResidual || ep == Epilogue::Bf16Residual;
-    const bool out_f32 = ep == Epilogue::F32 || ep == Epilogue::F32Bias || ep == Epilogue::F32ResidualInPlace ||
-                         ep == Epilogue::F32BiasResidual;
+    const bool has_bias =
+        ep == Epilogue::F32Bias || ep == Epilogue::F32BiasResidual || ep == Epilogue::Bf16Bias;
+    const bool has_res =
+        ep == Epilogue::F32ResidualInPlace || ep == Epilogue::F32BiasResidual || ep == Epilogue::Bf16Residual;
+    const bool out_f32 = ep == Epilogue::F32 || ep == Epilogue::F32Bias ||
+                         ep == Epilogue::F32ResidualInPlace || ep == Epilogue::F32BiasResidual;
     const bool in_place = ep == Epilogue::F32ResidualInPlace;
     const size_t MN = size_t(M) * N;
 
@@ -165,8 +178,9 @@ void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vect
         if (in_place) cudaMemcpy(dyf.p, res.data(), MN * sizeof(float), cudaMemcpyHostToDevice);
         if (has_res && !in_place) dres.upload(res);
         const float* residual = has_res ? (in_place ? dyf.p : dres.p) : nullptr;
-        Status st = cuda::gemm_small_bf16(dW.p, dx.p, has_bias ? db.p : nullptr, residual, out_f32 ? dyf.p : nullptr,
-                                          out_f32 ? nullptr : dyb.p, M, N, K, nullptr);
+        Status st =
+            cuda::gemm_small_bf16(dW.p, dx.p, has_bias ? db.p : nullptr, residual, out_f32 ? dyf.p : nullptr,
+                                  out_f32 ? nullptr : dyb.p, M, N, K, nullptr);
         const bool launch_ok = st.ok() && cudaDeviceSynchronize() == cudaSuccess;
         if (!st.ok()) std::printf("     %s\n", st.error().to_string().c_str());
         Errors e;
@@ -184,7 +198,8 @@ void check_product(Counter& c, int M, int N, int K, Epilogue ep, const std::vect
         for (int m = 0; m < M; ++m)
             for (int n = 0; n < N; ++n) {
                 const size_t i = size_t(m) * N + n;
-                const double b = has_bias ? double(bf16_to_f32(bias[n])) : 0.0, r = has_res ? double(res[i]) : 0.0;
+                const double b = has_bias ? double(bf16_to_f32(bias[n])) : 0.0,
+                             r = has_res ? double(res[i]) : 0.0;
                 const double ref = dot[i] + b + r;
                 double tol = 1e-4 * abs[i] + 1e-6 * (std::fabs(b) + std::fabs(r)) + 1e-30;
                 if (!out_f32) tol += std::ldexp(std::fabs(ref), -8);
@@ -235,33 +250,43 @@ void check_swiglu(Counter& c, int M, int I, int K, const std::vector<LaunchShape
 // cluster meet in a fixed order). N = 4096 takes a K split on Hopper.
 void check_deterministic(Counter& c) {
     const int M = 33, N = 4096, K = 4096;
-    const auto W = to_bf16(random_floats(size_t(N) * K, g_seed++)), x = to_bf16(random_floats(size_t(M) * K, g_seed++));
+    const auto W = to_bf16(random_floats(size_t(N) * K, g_seed++)),
+               x = to_bf16(random_floats(size_t(M) * K, g_seed++));
     Dev<uint16_t> dW(W), dx(x);
     Dev<float> y1(size_t(M) * N), y2(size_t(M) * N);
-    const bool ok = cuda::gemm_small_bf16(dW.p, dx.p, nullptr, nullptr, y1.p, nullptr, M, N, K, nullptr).ok() &&
-                    cuda::gemm_small_bf16(dW.p, dx.p, nullptr, nullptr, y2.p, nullptr, M, N, K, nullptr).ok() &&
-                    cudaDeviceSynchronize() == cudaSuccess;
+    const bool ok =
+        cuda::gemm_small_bf16(dW.p, dx.p, nullptr, nullptr, y1.p, nullptr, M, N, K, nullptr).ok() &&
+        cuda::gemm_small_bf16(dW.p, dx.p, nullptr, nullptr, y2.p, nullptr, M, N, K, nullptr).ok() &&
+        cudaDeviceSynchronize() == cudaSuccess;
     const auto a = y1.download(), b = y2.download();
     const bool same = ok && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-    std::printf("%s deterministic: two launches M=%d N=%d K=%d give identical bits\n", same ? "PASS" : "FAIL", M, N, K);
+    std::printf("%s deterministic: two launches M=%d N=%d K=%d give identical bits\n", same ? "PASS" : "FAIL",
+                M, N, K);
     c.expect(same, "deterministic");
 }
 
 void check_bad_arguments(Counter& c) {
     Dev<uint16_t> W(size_t(64) * 64 + 8), x(size_t(64) * 64 + 8), yb(size_t(65) * 64);
     Dev<float> yf(size_t(65) * 64);
-    struct Bad { const char* what; Status st; };
+    struct Bad {
+        const char* what;
+        Status st;
+    };
     const Bad bad[] = {
         {"M=0", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, nullptr, 0, 64, 64, nullptr)},
         {"M=65", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, nullptr, 65, 64, 64, nullptr)},
         {"N=0", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, nullptr, 4, 0, 64, nullptr)},
         {"K=0", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, nullptr, 4, 64, 0, nullptr)},
-        {"K=12 (not a multiple of 8)", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, nullptr, 4, 64, 12, nullptr)},
-        {"no output", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, nullptr, nullptr, 4, 64, 64, nullptr)},
+        {"K=12 (not a multiple of 8)",
+         cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, nullptr, 4, 64, 12, nullptr)},
+        {"no output",
+         cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, nullptr, nullptr, 4, 64, 64, nullptr)},
         {"two outputs", cuda::gemm_small_bf16(W.p, x.p, nullptr, nullptr, yf.p, yb.p, 4, 64, 64, nullptr)},
         {"null W", cuda::gemm_small_bf16(nullptr, x.p, nullptr, nullptr, yf.p, nullptr, 4, 64, 64, nullptr)},
-        {"x not 16-byte aligned", cuda::gemm_small_bf16(W.p, x.p + 1, nullptr, nullptr, yf.p, nullptr, 4, 64, 64, nullptr)},
-        {"W not 16-byte aligned", cuda::gemm_small_bf16(W.p + 4, x.p, nullptr, nullptr, yf.p, nullptr, 4, 64, 64, nullptr)},
+        {"x not 16-byte aligned",
+         cuda::gemm_small_bf16(W.p, x.p + 1, nullptr, nullptr, yf.p, nullptr, 4, 64, 64, nullptr)},
+        {"W not 16-byte aligned",
+         cuda::gemm_small_bf16(W.p + 4, x.p, nullptr, nullptr, yf.p, nullptr, 4, 64, 64, nullptr)},
         {"swiglu I=0", cuda::gemm_small_swiglu_bf16(W.p, x.p, yb.p, 4, 0, 64, nullptr)},
         {"swiglu M=65", cuda::gemm_small_swiglu_bf16(W.p, x.p, yb.p, 65, 32, 64, nullptr)},
         {"swiglu K=20", cuda::gemm_small_swiglu_bf16(W.p, x.p, yb.p, 4, 32, 20, nullptr)},
@@ -269,16 +294,19 @@ void check_bad_arguments(Counter& c) {
     };
     for (const Bad& b : bad) {
         const bool rejected = !b.st.ok() && b.st.error().code == ErrorCode::InvalidArgument;
-        std::printf("%s bad arguments rejected with InvalidArgument: %s\n", rejected ? "PASS" : "FAIL", b.what);
+        std::printf("%s bad arguments rejected with InvalidArgument: %s\n", rejected ? "PASS" : "FAIL",
+                    b.what);
         c.expect(rejected, std::string("bad arguments: ") + b.what);
     }
     const bool clean = cudaDeviceSynchronize() == cudaSuccess && cudaGetLastError() == cudaSuccess;
     std::printf("%s no CUDA error left behind by the rejected calls\n", clean ? "PASS" : "FAIL");
     c.expect(clean, "bad arguments leave no CUDA error");
-    const bool support = cuda::gemm_small_supported(1, 1, 8) && cuda::gemm_small_supported(64, 22016, 11008) &&
+    const bool support = cuda::gemm_small_supported(1, 1, 8) &&
+                         cuda::gemm_small_supported(64, 22016, 11008) &&
                          !cuda::gemm_small_supported(65, 64, 64) && !cuda::gemm_small_supported(8, 64, 100) &&
                          !cuda::gemm_small_supported(8, 0, 64);
-    std::printf("%s gemm_small_supported: M 1..64, N >= 1, K a positive multiple of 8\n", support ? "PASS" : "FAIL");
+    std::printf("%s gemm_small_supported: M 1..64, N >= 1, K a positive multiple of 8\n",
+                support ? "PASS" : "FAIL");
     c.expect(support, "gemm_small_supported");
 }
 
@@ -291,23 +319,27 @@ int main() {
     }
     auto info = cuda::device_info(0);
     if (info.ok())
-        std::printf("device: %s, sm_%d%d, %d SMs\n", info->name.c_str(), info->sm_major, info->sm_minor, info->multiprocessors);
+        std::printf("device: %s, sm_%d%d, %d SMs\n", info->name.c_str(), info->sm_major, info->sm_minor,
+                    info->multiprocessors);
     Counter c;
     const Status prepared = cuda::gemm_small_prepare();
     std::printf("%s gemm_small_prepare%s\n", prepared.ok() ? "PASS" : "FAIL",
                 prepared.ok() ? "" : (": " + prepared.error().to_string()).c_str());
     c.expect(prepared.ok(), "gemm_small_prepare");
-    const std::vector<LaunchShape> all_rg = {{0, 0},      {16, 1},      {32, 1},      {64, 1},  {128, 1},
-                                             {16, 2},     {64, 3},      {128, 4},     {32, 8},  {0, 0, 2},
+    const std::vector<LaunchShape> all_rg = {{0, 0},      {16, 1},     {32, 1},    {64, 1}, {128, 1},
+                                             {16, 2},     {64, 3},     {128, 4},   {32, 8}, {0, 0, 2},
                                              {128, 1, 2}, {128, 3, 2}, {128, 8, 2}},
                                    auto_rg = {{0, 0}, {0, 0, 2}};
 
     // Small and odd shapes, every block shape, each M with a rotating epilogue so all of them meet all M.
     const int Ms[] = {1, 7, 16, 17, 32, 33, 64};
-    struct NK { int N, K; };
+    struct NK {
+        int N, K;
+    };
     const NK sweep[] = {{1, 8}, {77, 136}, {1000, 8}, {2056, 136}, {1000, 4096}, {2056, 11008}};
-    const Epilogue eps[] = {Epilogue::F32, Epilogue::F32Bias, Epilogue::F32ResidualInPlace, Epilogue::F32BiasResidual,
-                            Epilogue::Bf16, Epilogue::Bf16Bias, Epilogue::Bf16Residual};
+    const Epilogue eps[] = {
+        Epilogue::F32,  Epilogue::F32Bias,  Epilogue::F32ResidualInPlace, Epilogue::F32BiasResidual,
+        Epilogue::Bf16, Epilogue::Bf16Bias, Epilogue::Bf16Residual};
     int rot = 0;
     for (int M : Ms)
         for (const NK& s : sweep) check_product(c, M, s.N, s.K, eps[rot++ % 7], all_rg);
@@ -320,16 +352,22 @@ int main() {
     check_swiglu(c, 33, 4, 8, all_rg);
 
     // The decode shapes at M = 32 (Janus CFG pairs): Janus-Pro-7B / deepseek-llm-7b, then Janus-Pro-1B.
-    struct Real { const char* name; int N, K; bool swiglu; };
-    const Real real[] = {{"7B qkv", 12288, 4096, false},    {"7B o", 4096, 4096, false},   {"7B gate_up", 22016, 4096, true},
-                         {"7B down", 4096, 11008, false},   {"1B qkv", 6144, 2048, false}, {"1B o", 2048, 2048, false},
+    struct Real {
+        const char* name;
+        int N, K;
+        bool swiglu;
+    };
+    const Real real[] = {{"7B qkv", 12288, 4096, false},    {"7B o", 4096, 4096, false},
+                         {"7B gate_up", 22016, 4096, true}, {"7B down", 4096, 11008, false},
+                         {"1B qkv", 6144, 2048, false},     {"1B o", 2048, 2048, false},
                          {"1B gate_up", 11264, 2048, true}, {"1B down", 2048, 5632, false}};
     for (const Real& r : real) {
         std::printf("-- %s\n", r.name);
         if (r.swiglu)
             check_swiglu(c, 32, r.N / 2, r.K, auto_rg);
         else
-            check_product(c, 32, r.N, r.K, r.N == 4096 || r.N == 2048 ? Epilogue::F32ResidualInPlace : Epilogue::F32, auto_rg);
+            check_product(c, 32, r.N, r.K,
+                          r.N == 4096 || r.N == 2048 ? Epilogue::F32ResidualInPlace : Epilogue::F32, auto_rg);
     }
     check_product(c, 64, 22016, 4096, Epilogue::Bf16, auto_rg);
     check_deterministic(c);

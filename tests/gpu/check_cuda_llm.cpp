@@ -39,7 +39,8 @@ void check_fixture(Counter& c, const std::string& name) {
     auto cfg = load_llm_config(dir);
     auto ck = Checkpoint::open(dir);
     if (ref.is_discarded() || !cfg.ok() || !ck.ok()) {
-        c.expect(false, name + " load", cfg.ok() ? (ck.ok() ? "reference.json" : ck.error().to_string()) : cfg.error().to_string());
+        c.expect(false, name + " load",
+                 cfg.ok() ? (ck.ok() ? "reference.json" : ck.error().to_string()) : cfg.error().to_string());
         return;
     }
     CudaLlmOptions opt;
@@ -58,9 +59,12 @@ void check_fixture(Counter& c, const std::string& name) {
     std::vector<float> got(ids.size() * size_t(V));
     const int first = int(ids.size()) / 2;
     Status st = m.prefill(0, ids.data(), first, 0, got.data(), true);
-    if (st.ok()) st = m.prefill(0, ids.data() + first, int(ids.size()) - first, first, got.data() + size_t(first) * V, true);
+    if (st.ok())
+        st = m.prefill(0, ids.data() + first, int(ids.size()) - first, first, got.data() + size_t(first) * V,
+                       true);
     const double err = rel_error(got, expect);
-    c.expect(st.ok() && err <= 3e-2, name + " logits vs reference", st.ok() ? "rel err " + fmt(err) : st.error().to_string());
+    c.expect(st.ok() && err <= 3e-2, name + " logits vs reference",
+             st.ok() ? "rel err " + fmt(err) : st.error().to_string());
     std::printf("%-20s logits rel err %.3g\n", name.c_str(), err);
 
     // Greedy continuation: prefill the prompt in slot 1, then decode step by step (graph replay).
@@ -84,7 +88,8 @@ void check_fixture(Counter& c, const std::string& name) {
         out.push_back(tok);
         int32_t next = 0, slot = 1;
         st = m.decode(1, &tok, &pos, &slot, &next, last.data());
-        if (st.ok() && next != pick(last, out.size())) st = make_error(ErrorCode::Internal, "GPU argmax differs from host argmax");
+        if (st.ok() && next != pick(last, out.size()))
+            st = make_error(ErrorCode::Internal, "GPU argmax differs from host argmax");
         tok = next;
         ++pos;
     }
@@ -94,8 +99,10 @@ void check_fixture(Counter& c, const std::string& name) {
     // A divergence is acceptable only where the two candidates are a near-tie (bf16 vs f32 numerics).
     const bool ok = st.ok() && (same == cont.size() || gaps[same] < 5e-3);
     if (st.ok() && same < cont.size())
-        std::printf("%-20s   first difference at %zu: relative logit gap %.3g\n", name.c_str(), same, gaps[same]);
-    c.expect(ok, name + " greedy continuation", st.ok() ? "first difference at " + std::to_string(same) : st.error().to_string());
+        std::printf("%-20s   first difference at %zu: relative logit gap %.3g\n", name.c_str(), same,
+                    gaps[same]);
+    c.expect(ok, name + " greedy continuation",
+             st.ok() ? "first difference at " + std::to_string(same) : st.error().to_string());
 }
 
 // The same fixtures through the public engine API (Model::load on the GPU, Session): the path tessera-cli
@@ -115,7 +122,8 @@ void check_engine_api(Counter& c, const std::string& name) {
     if (!session.ok()) return;
     const auto ids = ref["ids"].get<std::vector<int32_t>>();
     auto logits = (*session)->logits(ids);
-    const double err = logits.ok() ? rel_error(*logits, read_f32(dir + "/" + ref["logits_file"].get<std::string>())) : 1.0;
+    const double err =
+        logits.ok() ? rel_error(*logits, read_f32(dir + "/" + ref["logits_file"].get<std::string>())) : 1.0;
     c.expect(logits.ok() && err <= 3e-2, name + " Session::logits on the GPU", "rel err " + fmt(err));
     GenerateOptions go;
     go.sampling.greedy = true;
@@ -126,8 +134,8 @@ void check_engine_api(Counter& c, const std::string& name) {
     size_t same = 0;
     if (stats.ok())
         while (same < cont.size() && same < stats->tokens.size() && stats->tokens[same] == cont[same]) ++same;
-    std::printf("%-20s engine API greedy: %zu/%zu equal, decode %.1f tok/s\n", name.c_str(), same, cont.size(),
-                stats.ok() ? stats->decode_tokens_per_second : 0.0);
+    std::printf("%-20s engine API greedy: %zu/%zu equal, decode %.1f tok/s\n", name.c_str(), same,
+                cont.size(), stats.ok() ? stats->decode_tokens_per_second : 0.0);
     // Near-ties were shown by check_fixture; here at least the first half must agree.
     c.expect(stats.ok() && same * 2 >= cont.size(), name + " Session::generate greedy on the GPU");
     if (!stats.ok()) return;
@@ -147,9 +155,9 @@ void check_engine_api(Counter& c, const std::string& name) {
     };
     const std::vector<int32_t> greedy = stats->tokens;
     const auto k1 = sampled(0.7f, 1, 1.f, 3), p0 = sampled(1.3f, 0, 1e-6f, 4);
-    // The tiny random fixtures are peaked (the qwen2 one has top-1/top-2 logit gaps of 15–50), so temperature 1
-    // or 3 always draws the argmax there: the seed checks flatten the distribution (temperature 30) and accept
-    // any of four other seeds differing.
+    // The tiny random fixtures are peaked (the qwen2 one has top-1/top-2 logit gaps of 15–50), so temperature
+    // 1 or 3 always draws the argmax there: the seed checks flatten the distribution (temperature 30) and
+    // accept any of four other seeds differing.
     const auto a = sampled(30.f, 0, 1.f, 7), b = sampled(30.f, 0, 1.f, 7);
     bool other = false;
     for (uint64_t seed : {8, 9, 10, 11}) other = other || (sampled(30.f, 0, 1.f, seed) != a);
@@ -158,7 +166,6 @@ void check_engine_api(Counter& c, const std::string& name) {
     c.expect(!a.empty() && a == b, name + " device sampling: the same seed replays the same tokens");
     c.expect(!a.empty() && other, name + " device sampling: other seeds give other tokens");
 }
-
 
 // GGUF block-quantized fixtures (tests/fixtures/gguf/quant_models.json: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, and a
 // llama Q4_K with permuted q/k rows) on the GPU (block kernels for decode, dequantized cuBLAS for prefill)
@@ -204,11 +211,14 @@ void check_quantized_gguf(Counter& c) {
         auto gl_logits = (*gs)->logits(ids);
         auto cl_logits = (*cs)->logits(ids);
         const double vs_exact = gl_logits.ok() ? max_abs_diff(*gl_logits, exact) : double(INFINITY);
-        const double vs_cpu = gl_logits.ok() && cl_logits.ok() ? max_abs_diff(*gl_logits, *cl_logits) : double(INFINITY);
+        const double vs_cpu =
+            gl_logits.ok() && cl_logits.ok() ? max_abs_diff(*gl_logits, *cl_logits) : double(INFINITY);
         const double cpu_exact = cl_logits.ok() ? max_abs_diff(*cl_logits, exact) : double(INFINITY);
         const bool logits_ok = vs_exact <= 3 * gap && vs_cpu <= 4 * gap;
-        std::printf("%s %-24s logits max |gpu-exact| %.3g (allowed %.3g), |gpu-cpu| %.3g (allowed %.3g), |cpu-exact| %.3g\n",
-                    logits_ok ? "PASS" : "FAIL", file.c_str(), vs_exact, 3 * gap, vs_cpu, 4 * gap, cpu_exact);
+        std::printf(
+            "%s %-24s logits max |gpu-exact| %.3g (allowed %.3g), |gpu-cpu| %.3g (allowed %.3g), |cpu-exact| "
+            "%.3g\n",
+            logits_ok ? "PASS" : "FAIL", file.c_str(), vs_exact, 3 * gap, vs_cpu, 4 * gap, cpu_exact);
         c.expect(logits_ok, file + " GPU logits", gl_logits.ok() ? "" : gl_logits.error().to_string());
 
         GenerateOptions go;
@@ -218,7 +228,8 @@ void check_quantized_gguf(Counter& c) {
         auto g_out = (*gs)->generate(ids, go);
         auto c_out = (*cs)->generate(ids, go);
         if (!g_out.ok() || !c_out.ok()) {
-            c.expect(false, file + " greedy generate", g_out.ok() ? c_out.error().to_string() : g_out.error().to_string());
+            c.expect(false, file + " greedy generate",
+                     g_out.ok() ? c_out.error().to_string() : g_out.error().to_string());
             continue;
         }
         const auto& gt = g_out->tokens;
@@ -232,28 +243,35 @@ void check_quantized_gguf(Counter& c) {
             std::vector<int32_t> prefix = ids;
             prefix.insert(prefix.end(), ct.begin(), ct.begin() + std::ptrdiff_t(same));
             auto cs2 = (*cpu)->open_session();
-            auto lg = cs2.ok() ? (*cs2)->logits(prefix) : Result<std::vector<float>>(make_error(ErrorCode::Internal, "session"));
-            // And the GPU's own logits on that prefix: the difference is a near-tie flipped by the allowed logit
-            // difference when the GPU row is within the logits tolerance (4·gap) of the CPU row and ranks the
-            // GPU's token first (then the CPU gap is at most twice the row difference).
+            auto lg = cs2.ok() ? (*cs2)->logits(prefix)
+                               : Result<std::vector<float>>(make_error(ErrorCode::Internal, "session"));
+            // And the GPU's own logits on that prefix: the difference is a near-tie flipped by the allowed
+            // logit difference when the GPU row is within the logits tolerance (4·gap) of the CPU row and
+            // ranks the GPU's token first (then the CPU gap is at most twice the row difference).
             auto gs2 = (*gpu)->open_session();
-            auto glg = gs2.ok() ? (*gs2)->logits(prefix) : Result<std::vector<float>>(make_error(ErrorCode::Internal, "session"));
+            auto glg = gs2.ok() ? (*gs2)->logits(prefix)
+                                : Result<std::vector<float>>(make_error(ErrorCode::Internal, "session"));
             if (lg.ok() && glg.ok() && glg->size() == lg->size()) {
                 const size_t V = lg->size() / prefix.size();
                 const float* last = lg->data() + (prefix.size() - 1) * V;
                 const float* glast = glg->data() + (prefix.size() - 1) * V;
                 tie = std::fabs(double(last[size_t(ct[same])]) - double(last[size_t(gt[same])]));
                 double row = 0;
-                for (size_t v = 0; v < V; ++v) row = std::max(row, std::fabs(double(glast[v]) - double(last[v])));
-                const bool gpu_consistent = std::max_element(glast, glast + V) - glast == std::ptrdiff_t(gt[same]);
+                for (size_t v = 0; v < V; ++v)
+                    row = std::max(row, std::fabs(double(glast[v]) - double(last[v])));
+                const bool gpu_consistent =
+                    std::max_element(glast, glast + V) - glast == std::ptrdiff_t(gt[same]);
                 ok = gpu_consistent && row <= 4 * gap && tie <= 2 * row;
-                std::printf("     %-24s at token %zu: CPU gap %.3g between its token and the GPU's, GPU row within %.3g "
-                            "of the CPU row (allowed %.3g), GPU argmax %s its token\n",
-                            file.c_str(), same, tie, row, 4 * gap, gpu_consistent ? "is" : "is NOT");
+                std::printf(
+                    "     %-24s at token %zu: CPU gap %.3g between its token and the GPU's, GPU row within "
+                    "%.3g "
+                    "of the CPU row (allowed %.3g), GPU argmax %s its token\n",
+                    file.c_str(), same, tie, row, 4 * gap, gpu_consistent ? "is" : "is NOT");
             }
         }
-        std::printf("%s %-24s greedy: %zu/%zu tokens equal to the CPU's%s\n", ok ? "PASS" : "FAIL", file.c_str(), same,
-                    ct.size(), same < ct.size() ? ", first difference a near-tie (see above)" : "");
+        std::printf("%s %-24s greedy: %zu/%zu tokens equal to the CPU's%s\n", ok ? "PASS" : "FAIL",
+                    file.c_str(), same, ct.size(),
+                    same < ct.size() ? ", first difference a near-tie (see above)" : "");
         c.expect(ok, file + " GPU greedy continuation");
     }
 }
@@ -266,8 +284,8 @@ int main() {
         return 77;
     }
     Counter c;
-    for (const char* f : {"llama_st_single", "llama_st_sharded", "llama_bin_single", "llama_bin_sharded", "qwen2_st_single",
-                          "qwen2_bin_sharded"})
+    for (const char* f : {"llama_st_single", "llama_st_sharded", "llama_bin_single", "llama_bin_sharded",
+                          "qwen2_st_single", "qwen2_bin_sharded"})
         check_fixture(c, f);
     for (const char* f : {"llama_st_single", "qwen2_bin_sharded"}) check_engine_api(c, f);
     check_quantized_gguf(c);

@@ -27,98 +27,120 @@ Tensor host_bf16(std::vector<uint16_t>& data, Shape shape) {
 }
 
 void check_gemv(Counter& c, ThreadPool& pool) {
-    struct Case { int B, N, K; bool bias, residual, out_f32; };
-    const Case cases[] = {{1, 1, 8, false, false, true},   {1, 7, 24, true, false, true},   {2, 33, 72, false, true, true},
-                          {3, 129, 100, true, false, false}, {5, 1000, 1536, false, false, true}, {8, 257, 4096, true, true, true},
-                          {4, 4096, 4096, false, false, false}, {1, 11008, 4096, false, true, true}, {6, 96, 8960, false, false, true}};
+    struct Case {
+        int B, N, K;
+        bool bias, residual, out_f32;
+    };
+    const Case cases[] = {{1, 1, 8, false, false, true},        {1, 7, 24, true, false, true},
+                          {2, 33, 72, false, true, true},       {3, 129, 100, true, false, false},
+                          {5, 1000, 1536, false, false, true},  {8, 257, 4096, true, true, true},
+                          {4, 4096, 4096, false, false, false}, {1, 11008, 4096, false, true, true},
+                          {6, 96, 8960, false, false, true}};
     uint64_t seed = 1;
     // Every case with one, two and four warps per row (the launcher picks by N; forced here).
     for (const char* wpr : {"1", "2", "4"})
-    for (const Case& k : cases) {
-        setenv("TESSERA_GEMV_WPR", wpr, 1);
-        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
-        auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
-        auto bias = to_bf16(random_floats(size_t(k.N), seed++));
-        auto res = random_floats(size_t(k.B) * k.N, seed++);
-        Dev<uint16_t> dW(W), dx(x), db(bias);
-        Dev<float> dres(res), dyf(size_t(k.B) * k.N);
-        Dev<uint16_t> dyb(size_t(k.B) * k.N);
-        float* yf = k.out_f32 ? (k.residual ? dres.p : dyf.p) : nullptr;
-        Status st = cuda::gemv_bf16(dW.p, dx.p, k.bias ? db.p : nullptr, k.residual ? dres.p : nullptr, yf,
-                                    k.out_f32 ? nullptr : dyb.p, k.B, k.N, k.K, nullptr);
-        cudaDeviceSynchronize();
-        std::vector<float> got = k.out_f32 ? (k.residual ? dres.download() : dyf.download()) : from_bf16(dyb.download());
-        std::vector<float> xf = from_bf16(x), ref(size_t(k.B) * k.N);
-        Tensor tb = k.bias ? host_bf16(bias, {k.N}) : Tensor{};
-        cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), tb, ref.data(), pool);
-        if (k.residual)
-            for (size_t i = 0; i < ref.size(); ++i) ref[i] += res[i];
-        const double err = rel_error(got, ref), tol = k.out_f32 ? 1e-4 : 8e-3;
-        c.expect(st.ok() && err <= tol, "gemv_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
-                                            " K=" + std::to_string(k.K) + " warps/row " + wpr, "rel err " + fmt(err));
-    }
+        for (const Case& k : cases) {
+            setenv("TESSERA_GEMV_WPR", wpr, 1);
+            auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+            auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+            auto bias = to_bf16(random_floats(size_t(k.N), seed++));
+            auto res = random_floats(size_t(k.B) * k.N, seed++);
+            Dev<uint16_t> dW(W), dx(x), db(bias);
+            Dev<float> dres(res), dyf(size_t(k.B) * k.N);
+            Dev<uint16_t> dyb(size_t(k.B) * k.N);
+            float* yf = k.out_f32 ? (k.residual ? dres.p : dyf.p) : nullptr;
+            Status st = cuda::gemv_bf16(dW.p, dx.p, k.bias ? db.p : nullptr, k.residual ? dres.p : nullptr,
+                                        yf, k.out_f32 ? nullptr : dyb.p, k.B, k.N, k.K, nullptr);
+            cudaDeviceSynchronize();
+            std::vector<float> got =
+                k.out_f32 ? (k.residual ? dres.download() : dyf.download()) : from_bf16(dyb.download());
+            std::vector<float> xf = from_bf16(x), ref(size_t(k.B) * k.N);
+            Tensor tb = k.bias ? host_bf16(bias, {k.N}) : Tensor{};
+            cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), tb, ref.data(), pool);
+            if (k.residual)
+                for (size_t i = 0; i < ref.size(); ++i) ref[i] += res[i];
+            const double err = rel_error(got, ref), tol = k.out_f32 ? 1e-4 : 8e-3;
+            c.expect(st.ok() && err <= tol,
+                     "gemv_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
+                         " K=" + std::to_string(k.K) + " warps/row " + wpr,
+                     "rel err " + fmt(err));
+        }
     unsetenv("TESSERA_GEMV_WPR");
 }
 
-// The q/k/v product with RoPE and the cache write in its epilogue, against the CPU product, bias and rotation.
+// The q/k/v product with RoPE and the cache write in its epilogue, against the CPU product, bias and
+// rotation.
 void check_qkv_rope(Counter& c, ThreadPool& pool) {
-    struct Case { int B, nh, nkv, hd, K; };
-    const Case cases[] = {{1, 12, 2, 128, 1536}, {3, 4, 4, 8, 24}, {8, 28, 4, 128, 256}, {2, 6, 1, 24, 40}, {5, 32, 32, 128, 4096}};
+    struct Case {
+        int B, nh, nkv, hd, K;
+    };
+    const Case cases[] = {{1, 12, 2, 128, 1536},
+                          {3, 4, 4, 8, 24},
+                          {8, 28, 4, 128, 256},
+                          {2, 6, 1, 24, 40},
+                          {5, 32, 32, 128, 4096}};
     uint64_t seed = 900;
     for (const char* wpr : {"1", "2", "4"})
-    for (const Case& k : cases) {
-        setenv("TESSERA_GEMV_WPR", wpr, 1);
-        const int max_seq = 300, slots = k.B + 1, QKV = (k.nh + 2 * k.nkv) * k.hd;
-        auto W = to_bf16(random_floats(size_t(QKV) * k.K, seed++));
-        auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
-        auto bias = to_bf16(random_floats(size_t(QKV), seed++, 0.5f));
-        std::vector<int32_t> pos(size_t(k.B)), slot(size_t(k.B));
-        for (int b = 0; b < k.B; ++b) {
-            pos[size_t(b)] = (b * 97 + 3) % max_seq;
-            slot[size_t(b)] = k.B - b;  // slots need not follow batch order; slot 0 stays untouched
-        }
-        std::vector<float> inv(size_t(k.hd / 2));
-        for (int i = 0; i < k.hd / 2; ++i) inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
-        Dev<uint16_t> dW(W), dx(x), db(bias), dq(size_t(k.B) * k.nh * k.hd);
-        Dev<float> dinv(inv);
-        Dev<int32_t> dpos(pos), dslot(slot);
-        const size_t cache = size_t(slots) * max_seq * k.nkv * k.hd;
-        Dev<uint16_t> dk(cache), dv(cache);
-        Status st = cuda::gemv_qkv_rope_bf16(dW.p, dx.p, db.p, dpos.p, dslot.p, dinv.p, k.B, k.nh, k.nkv, k.hd, k.K, max_seq,
-                                             dq.p, dk.p, dv.p, nullptr);
-        cudaDeviceSynchronize();
-        std::vector<float> xf = from_bf16(x), y(size_t(k.B) * QKV);
-        Tensor tb = host_bf16(bias, {QKV});
-        cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {QKV, k.K}), tb, y.data(), pool);
-        std::vector<float> q(size_t(k.B) * k.nh * k.hd), kk(size_t(k.B) * k.nkv * k.hd), vv(kk.size());
-        for (int b = 0; b < k.B; ++b) {
-            const float* row = y.data() + size_t(b) * QKV;
-            std::copy_n(row, k.nh * k.hd, q.begin() + long(size_t(b) * k.nh * k.hd));
-            std::copy_n(row + k.nh * k.hd, k.nkv * k.hd, kk.begin() + long(size_t(b) * k.nkv * k.hd));
-            std::copy_n(row + (k.nh + k.nkv) * k.hd, k.nkv * k.hd, vv.begin() + long(size_t(b) * k.nkv * k.hd));
-        }
-        cpu::rope_rotate_half(q.data(), k.B, k.nh, k.hd, pos.data(), inv.data());
-        cpu::rope_rotate_half(kk.data(), k.B, k.nkv, k.hd, pos.data(), inv.data());
-        auto kc = from_bf16(dk.download()), vc = from_bf16(dv.download());
-        std::vector<float> gk(kk.size()), gv(vv.size());
-        for (int b = 0; b < k.B; ++b)
-            for (int h = 0; h < k.nkv; ++h) {
-                const size_t off = ((size_t(slot[size_t(b)]) * k.nkv + h) * max_seq + size_t(pos[size_t(b)])) * k.hd;
-                const long dst = long((size_t(b) * k.nkv + h) * k.hd);
-                std::copy_n(kc.begin() + long(off), k.hd, gk.begin() + dst);
-                std::copy_n(vc.begin() + long(off), k.hd, gv.begin() + dst);
+        for (const Case& k : cases) {
+            setenv("TESSERA_GEMV_WPR", wpr, 1);
+            const int max_seq = 300, slots = k.B + 1, QKV = (k.nh + 2 * k.nkv) * k.hd;
+            auto W = to_bf16(random_floats(size_t(QKV) * k.K, seed++));
+            auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+            auto bias = to_bf16(random_floats(size_t(QKV), seed++, 0.5f));
+            std::vector<int32_t> pos(size_t(k.B)), slot(size_t(k.B));
+            for (int b = 0; b < k.B; ++b) {
+                pos[size_t(b)] = (b * 97 + 3) % max_seq;
+                slot[size_t(b)] = k.B - b;  // slots need not follow batch order; slot 0 stays untouched
             }
-        const double eq = rel_error(from_bf16(dq.download()), q), ek = rel_error(gk, kk), ev = rel_error(gv, vv);
-        c.expect(st.ok() && eq <= 2e-2 && ek <= 2e-2 && ev <= 8e-3,
-                 "gemv_qkv_rope B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
-                     " hd=" + std::to_string(k.hd) + " K=" + std::to_string(k.K) + " warps/row " + wpr,
-                 "q " + fmt(eq) + " k " + fmt(ek) + " v " + fmt(ev));
-    }
+            std::vector<float> inv(size_t(k.hd / 2));
+            for (int i = 0; i < k.hd / 2; ++i)
+                inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
+            Dev<uint16_t> dW(W), dx(x), db(bias), dq(size_t(k.B) * k.nh * k.hd);
+            Dev<float> dinv(inv);
+            Dev<int32_t> dpos(pos), dslot(slot);
+            const size_t cache = size_t(slots) * max_seq * k.nkv * k.hd;
+            Dev<uint16_t> dk(cache), dv(cache);
+            Status st = cuda::gemv_qkv_rope_bf16(dW.p, dx.p, db.p, dpos.p, dslot.p, dinv.p, k.B, k.nh, k.nkv,
+                                                 k.hd, k.K, max_seq, dq.p, dk.p, dv.p, nullptr);
+            cudaDeviceSynchronize();
+            std::vector<float> xf = from_bf16(x), y(size_t(k.B) * QKV);
+            Tensor tb = host_bf16(bias, {QKV});
+            cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {QKV, k.K}), tb, y.data(), pool);
+            std::vector<float> q(size_t(k.B) * k.nh * k.hd), kk(size_t(k.B) * k.nkv * k.hd), vv(kk.size());
+            for (int b = 0; b < k.B; ++b) {
+                const float* row = y.data() + size_t(b) * QKV;
+                std::copy_n(row, k.nh * k.hd, q.begin() + long(size_t(b) * k.nh * k.hd));
+                std::copy_n(row + k.nh * k.hd, k.nkv * k.hd, kk.begin() + long(size_t(b) * k.nkv * k.hd));
+                std::copy_n(row + (k.nh + k.nkv) * k.hd, k.nkv * k.hd,
+                            vv.begin() + long(size_t(b) * k.nkv * k.hd));
+            }
+            cpu::rope_rotate_half(q.data(), k.B, k.nh, k.hd, pos.data(), inv.data());
+            cpu::rope_rotate_half(kk.data(), k.B, k.nkv, k.hd, pos.data(), inv.data());
+            auto kc = from_bf16(dk.download()), vc = from_bf16(dv.download());
+            std::vector<float> gk(kk.size()), gv(vv.size());
+            for (int b = 0; b < k.B; ++b)
+                for (int h = 0; h < k.nkv; ++h) {
+                    const size_t off =
+                        ((size_t(slot[size_t(b)]) * k.nkv + h) * max_seq + size_t(pos[size_t(b)])) * k.hd;
+                    const long dst = long((size_t(b) * k.nkv + h) * k.hd);
+                    std::copy_n(kc.begin() + long(off), k.hd, gk.begin() + dst);
+                    std::copy_n(vc.begin() + long(off), k.hd, gv.begin() + dst);
+                }
+            const double eq = rel_error(from_bf16(dq.download()), q), ek = rel_error(gk, kk),
+                         ev = rel_error(gv, vv);
+            c.expect(st.ok() && eq <= 2e-2 && ek <= 2e-2 && ev <= 8e-3,
+                     "gemv_qkv_rope B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) +
+                         " nkv=" + std::to_string(k.nkv) + " hd=" + std::to_string(k.hd) +
+                         " K=" + std::to_string(k.K) + " warps/row " + wpr,
+                     "q " + fmt(eq) + " k " + fmt(ek) + " v " + fmt(ev));
+        }
     unsetenv("TESSERA_GEMV_WPR");
 }
 
 void check_swiglu(Counter& c, ThreadPool& pool) {
-    struct Case { int B, I, K; };
+    struct Case {
+        int B, I, K;
+    };
     const Case cases[] = {{1, 5, 8}, {2, 96, 72}, {1, 11008, 4096}, {8, 300, 1536}, {3, 7, 20}};
     uint64_t seed = 50;
     for (const Case& k : cases) {
@@ -132,17 +154,22 @@ void check_swiglu(Counter& c, ThreadPool& pool) {
         // Interleaved layout: gate row i at 2i, up row i at 2i + 1.
         for (int b = 0; b < k.B; ++b)
             for (int i = 0; i < k.I; ++i) {
-                const float g = gu[size_t(b) * 2 * k.I + 2 * size_t(i)], u = gu[size_t(b) * 2 * k.I + 2 * size_t(i) + 1];
+                const float g = gu[size_t(b) * 2 * k.I + 2 * size_t(i)],
+                            u = gu[size_t(b) * 2 * k.I + 2 * size_t(i) + 1];
                 cpu::silu_mul(&g, &u, 1, &ref[size_t(b) * k.I + size_t(i)]);
             }
         const double err = rel_error(from_bf16(dact.download()), ref);
-        c.expect(st.ok() && err <= 1e-2, "gemv_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(k.I) +
-                                             " K=" + std::to_string(k.K), "rel err " + fmt(err));
+        c.expect(st.ok() && err <= 1e-2,
+                 "gemv_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(k.I) +
+                     " K=" + std::to_string(k.K),
+                 "rel err " + fmt(err));
     }
 }
 
 void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
-    struct Case { int M, N, K; };
+    struct Case {
+        int M, N, K;
+    };
     const Case cases[] = {{17, 65, 72}, {1, 3, 8}, {64, 256, 1536}, {33, 1000, 96}};
     uint64_t seed = 100;
     for (const Case& k : cases) {
@@ -158,20 +185,24 @@ void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         cpu::matmul(xf.data(), k.M, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, ref.data(), pool);
         for (size_t i = 0; i < ref.size(); ++i) ref[i] += y0[i];
         const double err = rel_error(dy.download(), ref);
-        c.expect(st.ok() && err <= 1e-4, "gemm_bf16 M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) +
-                                             " K=" + std::to_string(k.K), "rel err " + fmt(err));
+        c.expect(
+            st.ok() && err <= 1e-4,
+            "gemm_bf16 M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) + " K=" + std::to_string(k.K),
+            "rel err " + fmt(err));
     }
 }
 
 // RMSNorm as the GPU computes it (models.md §1.1 with the bf16 roundings), on the host.
-std::vector<float> rms_norm_bf16(const std::vector<float>& x, const std::vector<uint16_t>& w, int B, int K, float eps) {
+std::vector<float> rms_norm_bf16(const std::vector<float>& x, const std::vector<uint16_t>& w, int B, int K,
+                                 float eps) {
     std::vector<float> y(x.size());
     for (int b = 0; b < B; ++b) {
         double ss = 0;
         for (int k = 0; k < K; ++k) ss += double(x[size_t(b) * K + k]) * double(x[size_t(b) * K + k]);
         const float scale = 1.f / std::sqrt(float(ss / K) + eps);
         for (int k = 0; k < K; ++k)
-            y[size_t(b) * K + k] = round_bf16(round_bf16(x[size_t(b) * K + k] * scale) * bf16_to_f32(w[size_t(k)]));
+            y[size_t(b) * K + k] =
+                round_bf16(round_bf16(x[size_t(b) * K + k] * scale) * bf16_to_f32(w[size_t(k)]));
     }
     return y;
 }
@@ -179,51 +210,61 @@ std::vector<float> rms_norm_bf16(const std::vector<float>& x, const std::vector<
 // The residual GEMV whose last block normalises the new residual stream: h and xn against the host, two calls
 // in a row (the arrival counter must re-arm), with one, two and four warps per row.
 void check_residual_norm(Counter& c, ThreadPool& pool) {
-    struct Case { int B, N, K; };
+    struct Case {
+        int B, N, K;
+    };
     const Case cases[] = {{1, 8, 8}, {1, 1536, 8960}, {3, 1000, 136}, {8, 4096, 4096}, {2, 96, 1536}};
     uint64_t seed = 700;
     Dev<int> counter(1);
     cudaMemset(counter.p, 0, sizeof(int));
     for (const char* wpr : {"1", "2", "4"})
-    for (const Case& k : cases) {
-        setenv("TESSERA_GEMV_WPR", wpr, 1);
-        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
-        std::vector<float> nwf = random_floats(size_t(k.N), seed++, 0.5f);
-        for (float& v : nwf) v += 1.f;  // norm weights near 1
-        auto nw = to_bf16(nwf);
-        std::vector<float> h = random_floats(size_t(k.B) * k.N, seed++);
-        Dev<uint16_t> dW(W), dnw(nw), dxn(size_t(k.B) * k.N);
-        Dev<float> dh(h);
-        double err_h = 0, err_n = 0;
-        bool ok = true;
-        for (int call = 0; call < 2; ++call) {
-            auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
-            Dev<uint16_t> dx(x);
-            dxn.poison();
-            ok = ok && cuda::gemv_residual_norm_bf16(dW.p, dx.p, dh.p, k.B, k.N, k.K, dnw.p, 1e-6f, dxn.p, counter.p, nullptr).ok();
-            cudaDeviceSynchronize();
-            std::vector<float> xf = from_bf16(x), y(size_t(k.B) * k.N);
-            cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, y.data(), pool);
-            for (size_t i = 0; i < y.size(); ++i) h[i] += y[i];
-            const std::vector<float> gh = dh.download();
-            err_h = std::max(err_h, rel_error(gh, h));
-            // The norm of the GPU's own h, so the check isolates the epilogue from the product's rounding.
-            err_n = std::max(err_n, rel_error(from_bf16(dxn.download()), rms_norm_bf16(gh, nw, k.B, k.N, 1e-6f)));
-            h = gh;
+        for (const Case& k : cases) {
+            setenv("TESSERA_GEMV_WPR", wpr, 1);
+            auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+            std::vector<float> nwf = random_floats(size_t(k.N), seed++, 0.5f);
+            for (float& v : nwf) v += 1.f;  // norm weights near 1
+            auto nw = to_bf16(nwf);
+            std::vector<float> h = random_floats(size_t(k.B) * k.N, seed++);
+            Dev<uint16_t> dW(W), dnw(nw), dxn(size_t(k.B) * k.N);
+            Dev<float> dh(h);
+            double err_h = 0, err_n = 0;
+            bool ok = true;
+            for (int call = 0; call < 2; ++call) {
+                auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
+                Dev<uint16_t> dx(x);
+                dxn.poison();
+                ok = ok && cuda::gemv_residual_norm_bf16(dW.p, dx.p, dh.p, k.B, k.N, k.K, dnw.p, 1e-6f, dxn.p,
+                                                         counter.p, nullptr)
+                               .ok();
+                cudaDeviceSynchronize();
+                std::vector<float> xf = from_bf16(x), y(size_t(k.B) * k.N);
+                cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, y.data(), pool);
+                for (size_t i = 0; i < y.size(); ++i) h[i] += y[i];
+                const std::vector<float> gh = dh.download();
+                err_h = std::max(err_h, rel_error(gh, h));
+                // The norm of the GPU's own h, so the check isolates the epilogue from the product's
+                // rounding.
+                err_n = std::max(
+                    err_n, rel_error(from_bf16(dxn.download()), rms_norm_bf16(gh, nw, k.B, k.N, 1e-6f)));
+                h = gh;
+            }
+            c.expect(ok && err_h <= 1e-4 && err_n <= 8e-3,
+                     "gemv_residual_norm B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
+                         " K=" + std::to_string(k.K) + " warps/row " + wpr + " (two calls)",
+                     "h rel err " + fmt(err_h) + ", xn rel err " + fmt(err_n));
         }
-        c.expect(ok && err_h <= 1e-4 && err_n <= 8e-3,
-                 "gemv_residual_norm B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) + " K=" + std::to_string(k.K) +
-                     " warps/row " + wpr + " (two calls)",
-                 "h rel err " + fmt(err_h) + ", xn rel err " + fmt(err_n));
-    }
     unsetenv("TESSERA_GEMV_WPR");
     c.expect(counter.download()[0] == 0, "gemv_residual_norm leaves its arrival counter at zero");
 }
 
 void check_gemv_norm(Counter& c, ThreadPool& pool) {
-    struct Case { int B, N, K; bool bias; };
-    const Case cases[] = {{1, 1, 8, false}, {1, 12288, 4096, false}, {2, 33, 72, true}, {5, 1000, 1536, true},
-                          {8, 257, 4096, false}, {3, 4608, 3584, true}, {1, 102400, 4096, false}};
+    struct Case {
+        int B, N, K;
+        bool bias;
+    };
+    const Case cases[] = {{1, 1, 8, false},        {1, 12288, 4096, false}, {2, 33, 72, true},
+                          {5, 1000, 1536, true},   {8, 257, 4096, false},   {3, 4608, 3584, true},
+                          {1, 102400, 4096, false}};
     uint64_t seed = 400;
     for (const Case& k : cases) {
         auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
@@ -232,18 +273,21 @@ void check_gemv_norm(Counter& c, ThreadPool& pool) {
         auto bias = to_bf16(random_floats(size_t(k.N), seed++));
         Dev<uint16_t> dW(W), dnw(nw), db(bias);
         Dev<float> dx(x), dy(size_t(k.B) * k.N);
-        Status st = cuda::gemv_norm_bf16(dW.p, dx.p, dnw.p, 1e-6f, k.bias ? db.p : nullptr, nullptr, dy.p, nullptr, k.N, k.K, k.B,
-                                         nullptr);
+        Status st = cuda::gemv_norm_bf16(dW.p, dx.p, dnw.p, 1e-6f, k.bias ? db.p : nullptr, nullptr, dy.p,
+                                         nullptr, k.N, k.K, k.B, nullptr);
         cudaDeviceSynchronize();
         const std::vector<float> xn = rms_norm_bf16(x, nw, k.B, k.K, 1e-6f);
         std::vector<float> ref(size_t(k.B) * k.N);
         Tensor tb = k.bias ? host_bf16(bias, {k.N}) : Tensor{};
         cpu::matmul(xn.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), tb, ref.data(), pool);
         const double err = rel_error(dy.download(), ref);
-        c.expect(st.ok() && err <= 2e-3, "gemv_norm_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) + " K=" +
-                                             std::to_string(k.K), "rel err " + fmt(err));
+        c.expect(st.ok() && err <= 2e-3,
+                 "gemv_norm_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
+                     " K=" + std::to_string(k.K),
+                 "rel err " + fmt(err));
     }
-    const Case sw[] = {{1, 5, 8, false}, {1, 11008, 4096, false}, {4, 300, 1536, false}, {8, 8960, 1536, false}};
+    const Case sw[] = {
+        {1, 5, 8, false}, {1, 11008, 4096, false}, {4, 300, 1536, false}, {8, 8960, 1536, false}};
     for (const Case& k : sw) {
         const int I = k.N;
         auto W = to_bf16(random_floats(size_t(2) * I * k.K, seed++));
@@ -258,18 +302,23 @@ void check_gemv_norm(Counter& c, ThreadPool& pool) {
         cpu::matmul(xn.data(), k.B, k.K, host_bf16(W, {2 * I, k.K}), Tensor{}, gu.data(), pool);
         for (int b = 0; b < k.B; ++b)
             for (int i = 0; i < I; ++i) {
-                const float g = gu[size_t(b) * 2 * I + 2 * size_t(i)], u = gu[size_t(b) * 2 * I + 2 * size_t(i) + 1];
+                const float g = gu[size_t(b) * 2 * I + 2 * size_t(i)],
+                            u = gu[size_t(b) * 2 * I + 2 * size_t(i) + 1];
                 cpu::silu_mul(&g, &u, 1, &ref[size_t(b) * I + size_t(i)]);
             }
         const double err = rel_error(from_bf16(dact.download()), ref);
-        c.expect(st.ok() && err <= 1.2e-2, "gemv_norm_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(I) +
-                                               " K=" + std::to_string(k.K), "rel err " + fmt(err));
+        c.expect(st.ok() && err <= 1.2e-2,
+                 "gemv_norm_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(I) +
+                     " K=" + std::to_string(k.K),
+                 "rel err " + fmt(err));
     }
 }
 
 // The convolution-network operations of the GPU VQ decoder against the CPU backend's conv_ops.
 void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
-    struct Case { int cin, cout, h, w, k; };
+    struct Case {
+        int cin, cout, h, w, k;
+    };
     const Case cases[] = {{32, 64, 9, 7, 3}, {64, 32, 24, 24, 3}, {96, 64, 5, 11, 1}, {3, 32, 16, 16, 3}};
     uint64_t seed = 700;
     for (const Case& k : cases) {
@@ -280,16 +329,20 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         Dev<uint16_t> dx(x), dW(W), db(b), dcol(size_t(Kd) * HW), dy(size_t(k.cout) * HW);
         Dev<float> dacc(size_t(k.cout) * HW);
         Status st = k.k == 3 ? cuda::im2col3x3(dx.p, k.cin, k.h, k.w, dcol.p, nullptr) : Status{};
-        if (st.ok()) st = cuda::gemm_rm(ctx, false, false, k.cout, HW, Kd, dW.p, Kd, k.k == 3 ? dcol.p : dx.p, HW, dacc.p, true, HW);
+        if (st.ok())
+            st = cuda::gemm_rm(ctx, false, false, k.cout, HW, Kd, dW.p, Kd, k.k == 3 ? dcol.p : dx.p, HW,
+                               dacc.p, true, HW);
         if (st.ok()) st = cuda::bias_residual(dacc.p, db.p, k.cout, HW, nullptr, dy.p, nullptr);
         cudaDeviceSynchronize();
         std::vector<float> xf = from_bf16(x), ref(size_t(k.cout) * HW);
-        std::vector<float> scratch(size_t(cpu::conv2d_scratch_floats(k.cin, k.cout, k.k, k.k, k.h, k.w, k.k / 2, pool.size())));
-        cpu::conv2d(xf.data(), k.cin, k.h, k.w, host_bf16(W, {k.cout, k.cin, k.k, k.k}), host_bf16(b, {k.cout}), k.k / 2,
-                    ref.data(), scratch.data(), pool);
+        std::vector<float> scratch(
+            size_t(cpu::conv2d_scratch_floats(k.cin, k.cout, k.k, k.k, k.h, k.w, k.k / 2, pool.size())));
+        cpu::conv2d(xf.data(), k.cin, k.h, k.w, host_bf16(W, {k.cout, k.cin, k.k, k.k}),
+                    host_bf16(b, {k.cout}), k.k / 2, ref.data(), scratch.data(), pool);
         const double err = rel_error(from_bf16(dy.download()), ref);
-        c.expect(st.ok() && err <= 8e-3, "conv " + std::to_string(k.k) + "x" + std::to_string(k.k) + " " + std::to_string(k.cin) +
-                                             "->" + std::to_string(k.cout) + " " + std::to_string(k.h) + "x" + std::to_string(k.w),
+        c.expect(st.ok() && err <= 8e-3,
+                 "conv " + std::to_string(k.k) + "x" + std::to_string(k.k) + " " + std::to_string(k.cin) +
+                     "->" + std::to_string(k.cout) + " " + std::to_string(k.h) + "x" + std::to_string(k.w),
                  "rel err " + fmt(err));
     }
     for (bool swish : {false, true}) {
@@ -303,9 +356,11 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         Status st = cuda::group_norm(dx.p, C, H * W, 32, dw.p, db.p, 1e-6f, swish, dy.p, ws.p, nullptr);
         cudaDeviceSynchronize();
         std::vector<float> xf = from_bf16(x), ref(xf.size());
-        cpu::group_norm(xf.data(), C, H * W, 32, 1e-6f, host_bf16(w, {C}), host_bf16(b, {C}), swish, ref.data(), pool);
+        cpu::group_norm(xf.data(), C, H * W, 32, 1e-6f, host_bf16(w, {C}), host_bf16(b, {C}), swish,
+                        ref.data(), pool);
         const double err = rel_error(from_bf16(dy.download()), ref);
-        c.expect(st.ok() && err <= 1.2e-2, std::string("group_norm") + (swish ? " + swish" : ""), "rel err " + fmt(err));
+        c.expect(st.ok() && err <= 1.2e-2, std::string("group_norm") + (swish ? " + swish" : ""),
+                 "rel err " + fmt(err));
     }
     {
         const int C = 5, H = 7, W = 3;
@@ -331,7 +386,8 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
             const float m = *std::max_element(z.begin(), z.end());
             double sum = 0;
             for (float v : z) sum += std::exp(double(v - m));
-            for (int i = 0; i < n; ++i) ref[size_t(r) * n + i] = float(std::exp(double(z[size_t(i)] - m)) / sum);
+            for (int i = 0; i < n; ++i)
+                ref[size_t(r) * n + i] = float(std::exp(double(z[size_t(i)] - m)) / sum);
         }
         const double err = rel_error(from_bf16(dP.download()), ref);
         c.expect(st.ok() && err <= 8e-3, "softmax_rows", "rel err " + fmt(err));
@@ -363,8 +419,8 @@ void check_norm_and_elementwise(Counter& c) {
         std::vector<float> ref(size_t(rows) * I);
         for (int r = 0; r < rows; ++r)
             for (int i = 0; i < I; ++i)
-                cpu::silu_mul(&gu[size_t(r) * 2 * I + 2 * size_t(i)], &gu[size_t(r) * 2 * I + 2 * size_t(i) + 1], 1,
-                              &ref[size_t(r) * I + size_t(i)]);
+                cpu::silu_mul(&gu[size_t(r) * 2 * I + 2 * size_t(i)],
+                              &gu[size_t(r) * 2 * I + 2 * size_t(i) + 1], 1, &ref[size_t(r) * I + size_t(i)]);
         const double err = rel_error(from_bf16(dout.download()), ref);
         c.expect(st.ok() && err <= 1e-2, "silu_mul I=" + std::to_string(I), "rel err " + fmt(err));
     }
@@ -383,8 +439,8 @@ void check_norm_and_elementwise(Counter& c) {
     }
     {
         std::vector<float> logits = random_floats(3 * 1001, seed++);
-        logits[17] = 50.f;                       // row 0
-        logits[1001 + 1000] = 60.f;              // row 1: last index
+        logits[17] = 50.f;                             // row 0
+        logits[1001 + 1000] = 60.f;                    // row 1: last index
         logits[2002 + 5] = logits[2002 + 900] = 70.f;  // row 2: tie -> lowest index
         Dev<float> dl(logits);
         Dev<int32_t> dout(3);
@@ -397,7 +453,9 @@ void check_norm_and_elementwise(Counter& c) {
 }
 
 void check_rope_kv(Counter& c) {
-    struct Case { int nh, nkv, hd; };
+    struct Case {
+        int nh, nkv, hd;
+    };
     const Case cases[] = {{4, 4, 8}, {12, 2, 128}, {3, 1, 24}, {32, 32, 128}};
     uint64_t seed = 300;
     for (const Case& k : cases) {
@@ -406,22 +464,25 @@ void check_rope_kv(Counter& c) {
         auto qkv = random_floats(size_t(R) * QKV, seed++);
         auto bias = to_bf16(random_floats(size_t(QKV), seed++, 0.5f));
         std::vector<float> inv(size_t(k.hd / 2));
-        for (int i = 0; i < k.hd / 2; ++i) inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
+        for (int i = 0; i < k.hd / 2; ++i)
+            inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
         Dev<float> dqkv(qkv), dinv(inv);
         Dev<uint16_t> db(bias), dq(size_t(R) * k.nh * k.hd);
         Dev<int32_t> dpos(pos), dslot(slot);
         const size_t cache = size_t(slots) * max_seq * k.nkv * k.hd;
         Dev<uint16_t> dk(cache), dv(cache);
-        Status st = cuda::rope_kv_write(dqkv.p, db.p, dpos.p, dslot.p, dinv.p, R, k.nh, k.nkv, k.hd, max_seq, dq.p, dk.p,
-                                        dv.p, nullptr);
+        Status st = cuda::rope_kv_write(dqkv.p, db.p, dpos.p, dslot.p, dinv.p, R, k.nh, k.nkv, k.hd, max_seq,
+                                        dq.p, dk.p, dv.p, nullptr);
         cudaDeviceSynchronize();
         // CPU: bias, then rotate q and k heads at their positions.
         std::vector<float> q(size_t(R) * k.nh * k.hd), kk(size_t(R) * k.nkv * k.hd), vv(kk.size());
         for (int r = 0; r < R; ++r) {
             const float* row = qkv.data() + size_t(r) * QKV;
-            for (int i = 0; i < k.nh * k.hd; ++i) q[size_t(r) * k.nh * k.hd + i] = row[i] + bf16_to_f32(bias[size_t(i)]);
+            for (int i = 0; i < k.nh * k.hd; ++i)
+                q[size_t(r) * k.nh * k.hd + i] = row[i] + bf16_to_f32(bias[size_t(i)]);
             for (int i = 0; i < k.nkv * k.hd; ++i) {
-                kk[size_t(r) * k.nkv * k.hd + i] = row[k.nh * k.hd + i] + bf16_to_f32(bias[size_t(k.nh * k.hd + i)]);
+                kk[size_t(r) * k.nkv * k.hd + i] =
+                    row[k.nh * k.hd + i] + bf16_to_f32(bias[size_t(k.nh * k.hd + i)]);
                 vv[size_t(r) * k.nkv * k.hd + i] =
                     row[(k.nh + k.nkv) * k.hd + i] + bf16_to_f32(bias[size_t((k.nh + k.nkv) * k.hd + i)]);
             }
@@ -432,30 +493,35 @@ void check_rope_kv(Counter& c) {
         std::vector<float> gk(kk.size()), gv(vv.size());
         for (int r = 0; r < R; ++r) {
             for (int h = 0; h < k.nkv; ++h) {  // cache layout [slots, nkv, max_seq, hd]
-                const size_t off = ((size_t(slot[size_t(r)]) * k.nkv + h) * max_seq + size_t(pos[size_t(r)])) * k.hd;
+                const size_t off =
+                    ((size_t(slot[size_t(r)]) * k.nkv + h) * max_seq + size_t(pos[size_t(r)])) * k.hd;
                 const long dst = long((size_t(r) * k.nkv + h) * k.hd);
                 std::copy_n(kc.begin() + long(off), k.hd, gk.begin() + dst);
                 std::copy_n(vc.begin() + long(off), k.hd, gv.begin() + dst);
             }
         }
-        const std::string name = "rope_kv_write nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
-                                 " hd=" + std::to_string(k.hd);
+        const std::string name = "rope_kv_write nh=" + std::to_string(k.nh) +
+                                 " nkv=" + std::to_string(k.nkv) + " hd=" + std::to_string(k.hd);
         // cos/sin are rounded to bf16 as the references do, and outputs are bf16: a few bf16 ulps.
-        const double eq = rel_error(from_bf16(dq.download()), q), ek = rel_error(gk, kk), ev = rel_error(gv, vv);
+        const double eq = rel_error(from_bf16(dq.download()), q), ek = rel_error(gk, kk),
+                     ev = rel_error(gv, vv);
         c.expect(st.ok() && eq <= 2e-2 && ek <= 2e-2 && ev <= 8e-3, name,
                  "q " + fmt(eq) + " k " + fmt(ek) + " v " + fmt(ev));
     }
 }
 
 void check_attention_decode(Counter& c, ThreadPool& pool) {
-    struct Case { int B, nh, nkv, hd; std::vector<int32_t> pos; };
+    struct Case {
+        int B, nh, nkv, hd;
+        std::vector<int32_t> pos;
+    };
     const Case cases[] = {{1, 4, 4, 8, {0}},
                           {2, 12, 2, 128, {63, 64}},
                           {3, 28, 4, 128, {1, 200, 1023}},
                           {4, 32, 32, 128, {5, 129, 700, 1500}},
                           {2, 6, 1, 24, {300, 77}},
-                          {2, 8, 4, 64, {511, 9}},      // G = 2
-                          {1, 16, 4, 128, {1999}}};     // G = 4
+                          {2, 8, 4, 64, {511, 9}},   // G = 2
+                          {1, 16, 4, 128, {1999}}};  // G = 4
     uint64_t seed = 400;
     for (const Case& k : cases) {
         const int max_seq = 2048, slots = k.B;
@@ -469,10 +535,12 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         Dev<char> ws(cuda::attention_decode_workspace(k.B, k.nh, k.hd, max_seq));
         cudaMemset(ws.p, 0, ws.n);  // the contract: zeroed once; the fused merge leaves its counters at zero
         const float scale = 1.f / std::sqrt(float(k.hd));
-        // Three runs: the last-block merge, the same again (counters re-armed), and the separate merge kernel.
+        // Three runs: the last-block merge, the same again (counters re-armed), and the separate merge
+        // kernel.
         std::vector<std::vector<float>> outs;
         Status st;
-        // Then, for GQA, whole groups per block and (even groups) pairs of heads per block, fused merge again.
+        // Then, for GQA, whole groups per block and (even groups) pairs of heads per block, fused merge
+        // again.
         const int G = k.nh / k.nkv;
         const int runs = G > 1 ? (G % 2 == 0 && G > 2 ? 5 : 4) : 3;
         for (int run = 0; run < runs; ++run) {
@@ -483,8 +551,8 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
             }
             if (run == 4) setenv("TESSERA_ATTN_GQ", "2", 1);
             dout.poison();
-            Status r = cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv, k.hd, max_seq, scale,
-                                              dout.p, ws.p, nullptr);
+            Status r = cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv, k.hd,
+                                              max_seq, scale, dout.p, ws.p, nullptr);
             cudaDeviceSynchronize();
             if (!r.ok()) st = r;
             outs.push_back(from_bf16(dout.download()));
@@ -494,7 +562,8 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         std::vector<float> ref(size_t(k.B) * k.nh * k.hd);
         auto kf = from_bf16(kc), vf = from_bf16(vc), qf = from_bf16(q);
         std::vector<float> scratch(size_t(pool.size()) * max_seq);
-        // The device cache is [slots, nkv, max_seq, hd]; the CPU backend takes one sequence as [max_seq, nkv, hd].
+        // The device cache is [slots, nkv, max_seq, hd]; the CPU backend takes one sequence as [max_seq, nkv,
+        // hd].
         std::vector<float> ks(size_t(max_seq) * k.nkv * k.hd), vs(ks.size());
         for (int b = 0; b < k.B; ++b) {
             for (int h = 0; h < k.nkv; ++h)
@@ -505,12 +574,15 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
                     std::copy_n(vf.begin() + long(src), k.hd, vs.begin() + long(dst));
                 }
             cpu::attention(qf.data() + size_t(b) * k.nh * k.hd, ks.data(), vs.data(), 1, k.pos[size_t(b)],
-                           k.nh, k.nkv, k.hd, scale, ref.data() + size_t(b) * k.nh * k.hd, scratch.data(), pool);
+                           k.nh, k.nkv, k.hd, scale, ref.data() + size_t(b) * k.nh * k.hd, scratch.data(),
+                           pool);
         }
         double err = 0;
         for (const auto& o : outs) err = std::max(err, rel_error(o, ref));
-        c.expect(st.ok() && err <= 1e-2, "attention_decode (fused merge twice, separate merge, heads per block) B=" + std::to_string(k.B) + " nh=" + std::to_string(k.nh) +
-                                             " nkv=" + std::to_string(k.nkv) + " hd=" + std::to_string(k.hd),
+        c.expect(st.ok() && err <= 1e-2,
+                 "attention_decode (fused merge twice, separate merge, heads per block) B=" +
+                     std::to_string(k.B) + " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
+                     " hd=" + std::to_string(k.hd),
                  "rel err " + fmt(err));
     }
 }
@@ -533,8 +605,10 @@ void check_causal_softmax(Counter& c) {
                 cpu::softmax(ref.data() + row, 1, valid);
             }
         const double err = rel_error(from_bf16(dP.download()), ref);
-        c.expect(st.ok() && err <= 8e-3, "causal_softmax nh=" + std::to_string(nh) + " T=" + std::to_string(T) +
-                                             " pos0=" + std::to_string(pos0), "rel err " + fmt(err));
+        c.expect(st.ok() && err <= 8e-3,
+                 "causal_softmax nh=" + std::to_string(nh) + " T=" + std::to_string(T) +
+                     " pos0=" + std::to_string(pos0),
+                 "rel err " + fmt(err));
     }
 }
 

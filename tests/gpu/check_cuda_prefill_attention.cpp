@@ -52,8 +52,10 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
     for (int s = 0; s < in.slots; ++s)
         for (int g = 0; g < c.nkv; ++g) {
             const size_t base = (size_t(s) * c.nkv + g) * in.max_seq * c.hd;
-            std::fill(in.k.begin() + long(base + size_t(L) * c.hd), in.k.begin() + long(base + size_t(in.max_seq) * c.hd), kPoison);
-            std::fill(in.v.begin() + long(base + size_t(L) * c.hd), in.v.begin() + long(base + size_t(in.max_seq) * c.hd), kPoison);
+            std::fill(in.k.begin() + long(base + size_t(L) * c.hd),
+                      in.k.begin() + long(base + size_t(in.max_seq) * c.hd), kPoison);
+            std::fill(in.v.begin() + long(base + size_t(L) * c.hd),
+                      in.v.begin() + long(base + size_t(in.max_seq) * c.hd), kPoison);
         }
     return in;
 }
@@ -101,8 +103,8 @@ std::vector<float> reference(const Case& c, const Inputs& in, float scale) {
 
 std::string describe(const Case& c, const Inputs& in) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "hd=%d heads=%d/%d T=%d pos0=%d (slot %d of %d, max_seq %d)", c.hd, c.nh, c.nkv, c.T,
-                  c.pos0, in.slot, in.slots, in.max_seq);
+    std::snprintf(buf, sizeof buf, "hd=%d heads=%d/%d T=%d pos0=%d (slot %d of %d, max_seq %d)", c.hd, c.nh,
+                  c.nkv, c.T, c.pos0, in.slot, in.slots, in.max_seq);
     return buf;
 }
 
@@ -142,9 +144,9 @@ void check_case(Counter& counter, const Case& c, uint64_t seed) {
     const double tol = 1e-2;
     const bool ok = finite && guard_ok && max_abs <= tol;
     const size_t wt = worst / (size_t(c.nh) * c.hd), wh = worst / c.hd % c.nh;
-    std::printf("%s %s: max abs err %s (at t=%zu h=%zu, max |ref| %s), tol %s%s%s\n", ok ? "PASS" : "FAIL", name.c_str(),
-                fmt(max_abs).c_str(), wt, wh, fmt(max_ref).c_str(), fmt(tol).c_str(), finite ? "" : ", NON-FINITE output",
-                guard_ok ? "" : ", WROTE PAST the output");
+    std::printf("%s %s: max abs err %s (at t=%zu h=%zu, max |ref| %s), tol %s%s%s\n", ok ? "PASS" : "FAIL",
+                name.c_str(), fmt(max_abs).c_str(), wt, wh, fmt(max_ref).c_str(), fmt(tol).c_str(),
+                finite ? "" : ", NON-FINITE output", guard_ok ? "" : ", WROTE PAST the output");
     counter.expect(ok, name);
 }
 
@@ -152,16 +154,19 @@ void check_arguments(Counter& counter) {
     counter.expect(!cuda::attention_prefill_supported(96) && cuda::attention_prefill_supported(64) &&
                        cuda::attention_prefill_supported(128),
                    "attention_prefill_supported: 64 and 128 only");
-    const Status st = cuda::attention_prefill_flash(nullptr, nullptr, nullptr, 0, 4, 0, 8, 8, 96, 64, 0.1f, nullptr, nullptr);
-    counter.expect(!st.ok() && st.error().code == ErrorCode::Unsupported, "attention_prefill_flash hd=96 is Unsupported");
-    const Status past = cuda::attention_prefill_flash(nullptr, nullptr, nullptr, 0, 40, 30, 8, 8, 64, 64, 0.1f, nullptr, nullptr);
+    const Status st = cuda::attention_prefill_flash(nullptr, nullptr, nullptr, 0, 4, 0, 8, 8, 96, 64, 0.1f,
+                                                    nullptr, nullptr);
+    counter.expect(!st.ok() && st.error().code == ErrorCode::Unsupported,
+                   "attention_prefill_flash hd=96 is Unsupported");
+    const Status past = cuda::attention_prefill_flash(nullptr, nullptr, nullptr, 0, 40, 30, 8, 8, 64, 64,
+                                                      0.1f, nullptr, nullptr);
     counter.expect(!past.ok() && past.error().code == ErrorCode::InvalidArgument,
                    "attention_prefill_flash pos0 + T > max_seq is InvalidArgument");
     std::printf("%s argument checks\n", counter.failed ? "FAIL" : "PASS");
 }
 
-// Prefill logits of every position (in pieces of 37 and 113 tokens, chunk 64: chunks start at 0, 37, 101) against
-// decode steps over the same tokens in another slot.
+// Prefill logits of every position (in pieces of 37 and 113 tokens, chunk 64: chunks start at 0, 37, 101)
+// against decode steps over the same tokens in another slot.
 void check_model(Counter& counter, int hd, int nh, int nkv, bool bias) {
     LlmConfig cfg;
     cfg.architecture = bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
@@ -179,7 +184,8 @@ void check_model(Counter& counter, int hd, int nh, int nkv, bool bias) {
     opt.max_seq = 300;
     opt.prefill_chunk = 64;
     char name[96];
-    std::snprintf(name, sizeof name, "CudaLlm prefill vs decode hd=%d heads=%d/%d%s", hd, nh, nkv, bias ? " (q/k/v bias)" : "");
+    std::snprintf(name, sizeof name, "CudaLlm prefill vs decode hd=%d heads=%d/%d%s", hd, nh, nkv,
+                  bias ? " (q/k/v bias)" : "");
     auto model = CudaLlm::create_random(cfg, opt, 11);
     if (!model.ok()) {
         counter.expect(false, name, model.error().to_string());
@@ -192,7 +198,8 @@ void check_model(Counter& counter, int hd, int nh, int nkv, bool bias) {
     for (auto& id : ids) id = int32_t(rng() % uint32_t(V));
     std::vector<float> got(size_t(n) * V), want(size_t(n) * V);
     Status st = m.prefill(1, ids.data(), first, 0, got.data(), true);
-    if (st.ok()) st = m.prefill(1, ids.data() + first, n - first, first, got.data() + size_t(first) * V, true);
+    if (st.ok())
+        st = m.prefill(1, ids.data() + first, n - first, first, got.data() + size_t(first) * V, true);
     for (int p = 0; st.ok() && p < n; ++p) {
         int32_t next = 0, slot = 0;
         st = m.decode(1, &ids[size_t(p)], &p, &slot, &next, want.data() + size_t(p) * V);
@@ -202,19 +209,23 @@ void check_model(Counter& counter, int hd, int nh, int nkv, bool bias) {
         return;
     }
     const double err = rel_error(got, want), tol = 2e-2;
-    std::printf("%s %s: logits of %d positions, max abs diff / max |decode logit| %s, tol %s\n", err <= tol ? "PASS" : "FAIL",
-                name, n, fmt(err).c_str(), fmt(tol).c_str());
+    std::printf("%s %s: logits of %d positions, max abs diff / max |decode logit| %s, tol %s\n",
+                err <= tol ? "PASS" : "FAIL", name, n, fmt(err).c_str(), fmt(tol).c_str());
     counter.expect(err <= tol, name);
 }
 
-// Mean time of the kernel alone at a full prefill shape; FLOPs count the causal half (4·hd per query-key pair).
+// Mean time of the kernel alone at a full prefill shape; FLOPs count the causal half (4·hd per query-key
+// pair).
 void time_shape(const char* label, int nh, int nkv, int hd, int T) {
     const int max_seq = T;
     const size_t cache = size_t(nkv) * max_seq * hd;
-    Dev<uint16_t> dq(to_bf16(random_floats(size_t(T) * nh * hd, 7, 2.f))), dk(to_bf16(random_floats(cache, 8))),
-        dv(to_bf16(random_floats(cache, 9))), dout(size_t(T) * nh * hd);
+    Dev<uint16_t> dq(to_bf16(random_floats(size_t(T) * nh * hd, 7, 2.f))),
+        dk(to_bf16(random_floats(cache, 8))), dv(to_bf16(random_floats(cache, 9))), dout(size_t(T) * nh * hd);
     const float scale = 1.f / std::sqrt(float(hd));
-    auto run = [&] { return cuda::attention_prefill_flash(dq.p, dk.p, dv.p, 0, T, 0, nh, nkv, hd, max_seq, scale, dout.p, nullptr); };
+    auto run = [&] {
+        return cuda::attention_prefill_flash(dq.p, dk.p, dv.p, 0, T, 0, nh, nkv, hd, max_seq, scale, dout.p,
+                                             nullptr);
+    };
     for (int i = 0; i < 3; ++i)
         if (!run().ok()) return;
     cudaEvent_t a, b;
@@ -229,8 +240,8 @@ void time_shape(const char* label, int nh, int nkv, int hd, int T) {
     cudaEventElapsedTime(&total_ms, a, b);
     const double ms = double(total_ms) / iters;
     const double flops = 4.0 * nh * hd * (double(T) * (T + 1) / 2);
-    std::printf("TIME %s heads=%d/%d hd=%d T=%d: %.3f ms per layer, %.1f TFLOP/s\n", label, nh, nkv, hd, T, ms,
-                flops / (ms * 1e-3) / 1e12);
+    std::printf("TIME %s heads=%d/%d hd=%d T=%d: %.3f ms per layer, %.1f TFLOP/s\n", label, nh, nkv, hd, T,
+                ms, flops / (ms * 1e-3) / 1e12);
     cudaEventDestroy(a);
     cudaEventDestroy(b);
 }

@@ -25,9 +25,12 @@ using namespace tessera::gpucheck;
 
 namespace {
 
-const QuantType kTypes[] = {QuantType::Q4_0, QuantType::Q8_0, QuantType::Q4_K, QuantType::Q5_K, QuantType::Q6_K};
+const QuantType kTypes[] = {QuantType::Q4_0, QuantType::Q8_0, QuantType::Q4_K, QuantType::Q5_K,
+                            QuantType::Q6_K};
 
-std::string name(QuantType t) { return std::string(quant_name(t)); }
+std::string name(QuantType t) {
+    return std::string(quant_name(t));
+}
 
 void put_f16(uint8_t* p, float v) {
     const uint16_t h = f32_to_f16(v);
@@ -47,14 +50,20 @@ std::vector<uint8_t> random_blocks(QuantType type, int N, int K, size_t row_byte
         for (int64_t b = 0; b < K / tr.block_size; ++b) {
             uint8_t* blk = w.data() + size_t(n) * row_bytes + size_t(b * tr.block_bytes);
             switch (type) {
-                case QuantType::Q4_0: put_f16(blk, sign() * mag(rng) * 0.125f); break;
-                case QuantType::Q8_0: put_f16(blk, sign() * mag(rng) / 128.f); break;
+                case QuantType::Q4_0:
+                    put_f16(blk, sign() * mag(rng) * 0.125f);
+                    break;
+                case QuantType::Q8_0:
+                    put_f16(blk, sign() * mag(rng) / 128.f);
+                    break;
                 case QuantType::Q4_K:
                 case QuantType::Q5_K:  // d·sc·q − dmin·m with sc, m < 64 and q < 32
                     put_f16(blk, mag(rng) / 1024.f);
                     put_f16(blk + 2, mag(rng) / 1024.f);
                     break;
-                default: put_f16(blk + 208, sign() * mag(rng) / 4096.f); break;  // Q6_K: int8 scale · (q − 32)
+                default:
+                    put_f16(blk + 208, sign() * mag(rng) / 4096.f);
+                    break;  // Q6_K: int8 scale · (q − 32)
             }
         }
     return w;
@@ -95,8 +104,8 @@ constexpr double kBf16Ulp = 1.0 / 256;  // bf16 output: one rounding, at most 2�
 
 // One (type, B, N, K) case with the four epilogues: plain f32, + bias, + bias + residual in place (y aliases
 // residual), + bias to bf16. Prints one line with the worst error of each and returns pass/fail.
-bool check_case(Counter& c, QuantType type, const Dev<uint8_t>& dW, size_t row_bytes, const std::vector<float>& wf, int B,
-                int N, int K, uint64_t seed) {
+bool check_case(Counter& c, QuantType type, const Dev<uint8_t>& dW, size_t row_bytes,
+                const std::vector<float>& wf, int B, int N, int K, uint64_t seed) {
     auto x = to_bf16(random_floats(size_t(B) * K, seed));
     auto bias = to_bf16(random_floats(size_t(N), seed + 1));
     auto res = random_floats(size_t(B) * N, seed + 2, 4.f);
@@ -114,15 +123,18 @@ bool check_case(Counter& c, QuantType type, const Dev<uint8_t>& dW, size_t row_b
         dyb.poison();
         dres.upload(res);
         float* yf = to_bf16_out ? nullptr : (use_res ? dres.p : dy.p);
-        Status st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, use_bias ? db.p : nullptr, use_res ? dres.p : nullptr, yf,
-                                     to_bf16_out ? dyb.p : nullptr, B, N, K, nullptr);
+        Status st =
+            cuda::gemv_quant(type, dW.p, row_bytes, dx.p, use_bias ? db.p : nullptr,
+                             use_res ? dres.p : nullptr, yf, to_bf16_out ? dyb.p : nullptr, B, N, K, nullptr);
         const cudaError_t sync = cudaDeviceSynchronize();
         if (!st.ok() || sync != cudaSuccess) {
             ok = false;
-            errors += std::string(" ") + names[v] + ": " + (st.ok() ? cudaGetErrorString(sync) : st.error().to_string());
+            errors += std::string(" ") + names[v] + ": " +
+                      (st.ok() ? cudaGetErrorString(sync) : st.error().to_string());
             continue;
         }
-        std::vector<float> got = to_bf16_out ? from_bf16(dyb.download()) : (use_res ? dres.download() : dy.download());
+        std::vector<float> got =
+            to_bf16_out ? from_bf16(dyb.download()) : (use_res ? dres.download() : dy.download());
         for (size_t i = 0; i < got.size(); ++i) {
             const int n = int(i % size_t(N));
             double want = ref.y[i], scale = ref.abs[i];
@@ -144,12 +156,15 @@ bool check_case(Counter& c, QuantType type, const Dev<uint8_t>& dW, size_t row_b
     }
     char line[512];
     std::snprintf(line, sizeof line,
-                  "%s gemv_quant %-4s B=%d N=%-4d K=%-4d row_bytes=%zu: max abs err plain %.2e, bias %.2e, bias+res %.2e, "
+                  "%s gemv_quant %-4s B=%d N=%-4d K=%-4d row_bytes=%zu: max abs err plain %.2e, bias %.2e, "
+                  "bias+res %.2e, "
                   "bf16 %.2e; worst err/allowed %.3f",
-                  ok ? "PASS" : "FAIL", name(type).c_str(), B, N, K, row_bytes, worst_abs[0], worst_abs[1], worst_abs[2],
-                  worst_abs[3], std::max({worst_ratio[0], worst_ratio[1], worst_ratio[2], worst_ratio[3]}));
+                  ok ? "PASS" : "FAIL", name(type).c_str(), B, N, K, row_bytes, worst_abs[0], worst_abs[1],
+                  worst_abs[2], worst_abs[3],
+                  std::max({worst_ratio[0], worst_ratio[1], worst_ratio[2], worst_ratio[3]}));
     std::printf("%s%s\n", line, errors.c_str());
-    c.expect(ok, name(type) + " gemv_quant B=" + std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
+    c.expect(ok, name(type) + " gemv_quant B=" + std::to_string(B) + " N=" + std::to_string(N) +
+                     " K=" + std::to_string(K));
     return ok;
 }
 
@@ -166,7 +181,8 @@ void check_type(Counter& c, QuantType type) {
             const auto w = random_blocks(type, N, K, row_bytes, seed++);
             std::vector<float> wf(size_t(N) * K);
             for (int n = 0; n < N; ++n)
-                if (!cpu::dequantize_row(type, w.data() + size_t(n) * row_bytes, wf.data() + size_t(n) * K, K).ok()) {
+                if (!cpu::dequantize_row(type, w.data() + size_t(n) * row_bytes, wf.data() + size_t(n) * K, K)
+                         .ok()) {
                     c.expect(false, "cpu::dequantize_row " + name(type));
                     return;
                 }
@@ -186,14 +202,16 @@ void check_type(Counter& c, QuantType type) {
                     }
             }
             const bool dq_ok = st.ok() && sync == cudaSuccess && mismatches == 0;
-            std::printf("%s dequantize_bf16 %-4s N=%-4d K=%-4d row_bytes=%zu: %zu of %zu values differ from "
-                        "bf16(dequantize_row)",
-                        dq_ok ? "PASS" : "FAIL", name(type).c_str(), N, K, row_bytes, mismatches, size_t(N) * K);
+            std::printf(
+                "%s dequantize_bf16 %-4s N=%-4d K=%-4d row_bytes=%zu: %zu of %zu values differ from "
+                "bf16(dequantize_row)",
+                dq_ok ? "PASS" : "FAIL", name(type).c_str(), N, K, row_bytes, mismatches, size_t(N) * K);
             if (first != SIZE_MAX)
                 std::printf(" (first at row %zu col %zu)", first / size_t(K), first % size_t(K));
             if (!st.ok()) std::printf(" %s", st.error().to_string().c_str());
             std::printf("\n");
-            c.expect(dq_ok, "dequantize_bf16 " + name(type) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
+            c.expect(dq_ok,
+                     "dequantize_bf16 " + name(type) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
 
             for (int B : {1, 3, 8}) check_case(c, type, dW, row_bytes, wf, B, N, K, seed++ * 7919);
             // The one-row-per-warp kernel that TESSERA_QUANT_RPW=1 selects at B = 1.
@@ -211,7 +229,8 @@ void check_prefill(Counter& c, cuda::CudaContext& ctx) {
         const size_t row_bytes = *quant_row_bytes(type, K);
         const auto w = random_blocks(type, N, K, row_bytes, 77 + uint64_t(type));
         std::vector<float> wf(size_t(N) * K);
-        for (int n = 0; n < N; ++n) (void)cpu::dequantize_row(type, w.data() + size_t(n) * row_bytes, wf.data() + size_t(n) * K, K);
+        for (int n = 0; n < N; ++n)
+            (void)cpu::dequantize_row(type, w.data() + size_t(n) * row_bytes, wf.data() + size_t(n) * K, K);
         // The GEMM sees bf16 weights, so the reference does too.
         for (auto& v : wf) v = round_bf16(v);
         auto x = to_bf16(random_floats(size_t(M) * K, 99));
@@ -226,15 +245,17 @@ void check_prefill(Counter& c, cuda::CudaContext& ctx) {
         if (st.ok()) {
             const auto got = dy.download();
             for (size_t i = 0; i < got.size(); ++i) {
-                const double err = std::isfinite(got[i]) ? std::fabs(double(got[i]) - ref.y[i]) : double(INFINITY);
+                const double err =
+                    std::isfinite(got[i]) ? std::fabs(double(got[i]) - ref.y[i]) : double(INFINITY);
                 // cuBLAS's blocked f32 accumulation order is its own: a looser bound than the GEMV's, still
                 // far below what a misplaced row or block gives.
                 worst = std::max(worst, err / (1e-4 * ref.abs[i] + 1e-30));
             }
         }
         const bool ok = st.ok() && worst <= 1.0;
-        std::printf("%s prefill dequantize_bf16+gemm_bf16 %-4s M=%d N=%d K=%d: worst err/allowed %.3f%s\n", ok ? "PASS" : "FAIL",
-                    name(type).c_str(), M, N, K, worst, st.ok() ? "" : (" " + st.error().to_string()).c_str());
+        std::printf("%s prefill dequantize_bf16+gemm_bf16 %-4s M=%d N=%d K=%d: worst err/allowed %.3f%s\n",
+                    ok ? "PASS" : "FAIL", name(type).c_str(), M, N, K, worst,
+                    st.ok() ? "" : (" " + st.error().to_string()).c_str());
         c.expect(ok, "prefill " + name(type));
     }
 }
@@ -252,19 +273,26 @@ void check_errors(Counter& c) {
                     st.ok() ? "accepted" : st.error().to_string().c_str());
         c.expect(ok, std::string("argument check: ") + what);
     };
-    expect_error(cuda::gemv_quant(QuantType::Q4_1, dW.p, 20 * 8, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4, 256, nullptr),
+    expect_error(cuda::gemv_quant(QuantType::Q4_1, dW.p, 20 * 8, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4,
+                                  256, nullptr),
                  "unsupported type Q4_1");
-    expect_error(cuda::gemv_quant(QuantType::Q6_K, dW.p + 2, 210, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4, 256, nullptr),
+    expect_error(cuda::gemv_quant(QuantType::Q6_K, dW.p + 2, 210, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4,
+                                  256, nullptr),
                  "W not 16-byte aligned");
-    expect_error(cuda::gemv_quant(QuantType::Q4_K, dW.p, 144, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4, 300, nullptr),
+    expect_error(cuda::gemv_quant(QuantType::Q4_K, dW.p, 144, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4,
+                                  300, nullptr),
                  "K not a multiple of 256");
-    expect_error(cuda::gemv_quant(QuantType::Q4_K, dW.p, 100, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4, 256, nullptr),
+    expect_error(cuda::gemv_quant(QuantType::Q4_K, dW.p, 100, dx.p, nullptr, nullptr, dy.p, nullptr, 1, 4,
+                                  256, nullptr),
                  "row_bytes smaller than a row");
-    expect_error(cuda::gemv_quant(QuantType::Q8_0, dW.p, 34 * 8, dx.p, nullptr, nullptr, dy.p, nullptr, 9, 4, 256, nullptr),
+    expect_error(cuda::gemv_quant(QuantType::Q8_0, dW.p, 34 * 8, dx.p, nullptr, nullptr, dy.p, nullptr, 9, 4,
+                                  256, nullptr),
                  "B = 9");
-    expect_error(cuda::gemv_quant(QuantType::Q8_0, dW.p, 34 * 8, dx.p + 1, nullptr, nullptr, dy.p, nullptr, 1, 4, 256, nullptr),
+    expect_error(cuda::gemv_quant(QuantType::Q8_0, dW.p, 34 * 8, dx.p + 1, nullptr, nullptr, dy.p, nullptr, 1,
+                                  4, 256, nullptr),
                  "x not 16-byte aligned");
-    expect_error(cuda::dequantize_bf16(QuantType::Q4_0, dW.p, 18 * 8, 4, 256, dx.p + 1, nullptr), "dequantize out not aligned");
+    expect_error(cuda::dequantize_bf16(QuantType::Q4_0, dW.p, 18 * 8, 4, 256, dx.p + 1, nullptr),
+                 "dequantize out not aligned");
 }
 
 // ldy > N: separate q/k/v matrices write their columns of one [B, q + k + v] buffer. Columns outside
@@ -276,8 +304,11 @@ void check_ldy(Counter& c) {
     Dev<uint8_t> dW(random_blocks(type, N, K, row_bytes, 4242));
     Dev<uint16_t> dx(to_bf16(random_floats(size_t(B) * K, 4243)));
     Dev<float> wide(size_t(B) * ldy), plain(size_t(B) * N);
-    Status st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, wide.p + col0, nullptr, B, N, K, nullptr, ldy);
-    if (st.ok()) st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, plain.p, nullptr, B, N, K, nullptr);
+    Status st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, wide.p + col0, nullptr, B, N,
+                                 K, nullptr, ldy);
+    if (st.ok())
+        st = cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, plain.p, nullptr, B, N, K,
+                              nullptr);
     cudaDeviceSynchronize();
     const auto w = wide.download(), p = plain.download();
     size_t wrong = 0, touched = 0;
@@ -290,16 +321,17 @@ void check_ldy(Counter& c) {
                 touched += !std::isnan(v);
         }
     const bool ok = st.ok() && wrong == 0 && touched == 0;
-    std::printf("%s gemv_quant ldy: Q6_K B=%d N=%d K=%d into columns [%d, %d) of rows of %d: %zu wrong, %zu written "
-                "outside%s\n",
-                ok ? "PASS" : "FAIL", B, N, K, col0, col0 + N, ldy, wrong, touched,
-                st.ok() ? "" : (" " + st.error().to_string()).c_str());
+    std::printf(
+        "%s gemv_quant ldy: Q6_K B=%d N=%d K=%d into columns [%d, %d) of rows of %d: %zu wrong, %zu written "
+        "outside%s\n",
+        ok ? "PASS" : "FAIL", B, N, K, col0, col0 + N, ldy, wrong, touched,
+        st.ok() ? "" : (" " + st.error().to_string()).c_str());
     c.expect(ok, "gemv_quant ldy");
 }
 
 // Not a pass/fail check: weight bytes per second of gemv_quant at the R1-Distill-Qwen-7B decode shapes
-// (gate/up rows of K = 3584, down rows of K = 18944, k/v's 512 rows), B = 1, with two rows per warp (the default) and one
-// (TESSERA_QUANT_RPW=1). The bf16 gemv runs near 4 TB/s on an H200.
+// (gate/up rows of K = 3584, down rows of K = 18944, k/v's 512 rows), B = 1, with two rows per warp (the
+// default) and one (TESSERA_QUANT_RPW=1). The bf16 gemv runs near 4 TB/s on an H200.
 void bandwidth(QuantType type, bool one_row) {
     if (one_row) setenv("TESSERA_QUANT_RPW", "1", 1);
     for (const auto& [N, K] : {std::pair{18944, 3584}, std::pair{3584, 18944}, std::pair{512, 3584}}) {
@@ -311,11 +343,14 @@ void bandwidth(QuantType type, bool one_row) {
         cudaEvent_t a, b;
         cudaEventCreate(&a);
         cudaEventCreate(&b);
-        for (int i = 0; i < 3; ++i) (void)cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, dy.p, nullptr, 1, N, K, nullptr);
+        for (int i = 0; i < 3; ++i)
+            (void)cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, dy.p, nullptr, 1, N, K,
+                                   nullptr);
         const int reps = 50;
         cudaEventRecord(a);
         for (int i = 0; i < reps; ++i)
-            (void)cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, dy.p, nullptr, 1, N, K, nullptr);
+            (void)cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, dy.p, nullptr, 1, N, K,
+                                   nullptr);
         cudaEventRecord(b);
         cudaEventSynchronize(b);
         float ms = 0;
@@ -323,8 +358,9 @@ void bandwidth(QuantType type, bool one_row) {
         cudaEventDestroy(a);
         cudaEventDestroy(b);
         const double us = 1000.0 * double(ms) / reps;
-        std::printf("info gemv_quant %-4s B=1 N=%-5d K=%-5d rows/warp %d: %.1f us, %.0f GB/s of weight blocks\n",
-                    name(type).c_str(), N, K, one_row ? 1 : 2, us, double(N) * row_bytes / (us * 1e3));
+        std::printf(
+            "info gemv_quant %-4s B=1 N=%-5d K=%-5d rows/warp %d: %.1f us, %.0f GB/s of weight blocks\n",
+            name(type).c_str(), N, K, one_row ? 1 : 2, us, double(N) * row_bytes / (us * 1e3));
     }
     unsetenv("TESSERA_QUANT_RPW");
 }
@@ -341,9 +377,10 @@ int main() {
         std::printf("%s\n", ctx.error().to_string().c_str());
         return 1;
     }
-    std::printf("gemv_quant vs double Σ x·dequantize_row(W) (no activation rounding). allowed error per output: "
-                "%.0e·(Σ|x·w| + |bias| + |residual|), plus 2^-8·|y| for bf16 output\n",
-                kTolF32);
+    std::printf(
+        "gemv_quant vs double Σ x·dequantize_row(W) (no activation rounding). allowed error per output: "
+        "%.0e·(Σ|x·w| + |bias| + |residual|), plus 2^-8·|y| for bf16 output\n",
+        kTolF32);
     Counter c;
     check_errors(c);
     check_ldy(c);

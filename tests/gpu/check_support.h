@@ -23,7 +23,8 @@ struct Dev {
     T* p = nullptr;
     size_t n = 0;
     explicit Dev(size_t count) : n(count) {
-        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
+        if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess)
+            p = nullptr;
         poison();
     }
     explicit Dev(const std::vector<T>& host) : Dev(host.size()) { upload(host); }
@@ -31,7 +32,9 @@ struct Dev {
     Dev(const Dev&) = delete;
     Dev& operator=(const Dev&) = delete;
     void poison() { cudaMemset(p, 0xff, std::max<size_t>(n, 1) * sizeof(T)); }
-    void upload(const std::vector<T>& host) { cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice); }
+    void upload(const std::vector<T>& host) {
+        cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice);
+    }
     std::vector<T> download() const {
         std::vector<T> h(n);
         cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);

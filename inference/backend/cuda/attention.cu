@@ -19,13 +19,15 @@ constexpr int kMaxGroup = 8;
 constexpr int kMaxHeadDim = 256;
 constexpr int kKeysPerWarp = kChunk / kWarps;
 
-int splits_for(int max_seq) { return (max_seq + kChunk - 1) / kChunk; }
+int splits_for(int max_seq) {
+    return (max_seq + kChunk - 1) / kChunk;
+}
 
 // Merges the active splits of one (row, head): out = Σ_s e^{m_s − M} acc_s / Σ_s e^{m_s − M} l_s. Called by
 // every thread of a block; w holds at least `active` floats of shared memory, red 32. Partials written by
 // other blocks are read with __ldcg (L2, never a stale L1 line).
-__device__ void merge_splits(int bh, int active, int nsplit, int hd, const float* part_ml, const float* part_acc,
-                             uint16_t* out, float* w, float* red) {
+__device__ void merge_splits(int bh, int active, int nsplit, int hd, const float* part_ml,
+                             const float* part_acc, uint16_t* out, float* w, float* red) {
     const float* ml = part_ml + size_t(bh) * nsplit * 2;
     float m = -FLT_MAX;
     for (int s = threadIdx.x; s < active; s += blockDim.x) m = fmaxf(m, __ldcg(ml + 2 * s));
@@ -71,8 +73,8 @@ __global__ void __launch_bounds__(kThreads)
     decode_partial_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k_cache,
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
-                          int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc, int* counters,
-                          uint16_t* out, bool prefetch_v, int gq) {
+                          int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc,
+                          int* counters, uint16_t* out, bool prefetch_v, int gq) {
     pdl_trigger();
     pdl_wait();
     // Block (split, y, b) takes query heads [y·gq, y·gq + gq), which share KV head y·gq / (nh / nkv).
@@ -108,7 +110,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int gg = 0; gg < kG; ++gg) {
             uint2 qv = make_uint2(0u, 0u);
-            if (gg < G && active) qv = *reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(h0) + gg) * hd + d0);
+            if (gg < G && active)
+                qv = *reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(h0) + gg) * hd + d0);
             qr[gg][0] = __uint_as_float(qv.x << 16) * scale;
             qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
             qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
@@ -120,9 +123,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {
             const int j = warp + i * kWarps;
-            kr[i] = (active && j < n)
-                        ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
-                        : make_uint2(0u, 0u);
+            kr[i] = (active && j < n) ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
+                                      : make_uint2(0u, 0u);
         }
         if (prefetch_v) {
 #pragma unroll
@@ -141,7 +143,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int gg = 0; gg < kG; ++gg) {
                 if (gg < G) {
-                    const float s = warp_sum(fmaf(qr[gg][0], k0, fmaf(qr[gg][1], k1, fmaf(qr[gg][2], k2, qr[gg][3] * k3))));
+                    const float s = warp_sum(
+                        fmaf(qr[gg][0], k0, fmaf(qr[gg][1], k1, fmaf(qr[gg][2], k2, qr[gg][3] * k3))));
                     if (lane == 0 && j < n) sc[gg * kChunk + j] = s;
                 }
             }
@@ -189,7 +192,8 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
 
     if (vec) {
-        // Warp w takes keys j ≡ w (mod 4); lane holds 4 dims. Partial sums meet in shared memory (reusing qs).
+        // Warp w takes keys j ≡ w (mod 4); lane holds 4 dims. Partial sums meet in shared memory (reusing
+        // qs).
         float acc[kG][4];
 #pragma unroll
         for (int gg = 0; gg < kG; ++gg)
@@ -239,19 +243,19 @@ __global__ void __launch_bounds__(kThreads)
             part_acc[((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * hd + d] = o;
         }
     } else {
-    for (int d = threadIdx.x; d < hd; d += kThreads) {
-        float acc[kG];
+        for (int d = threadIdx.x; d < hd; d += kThreads) {
+            float acc[kG];
 #pragma unroll
-        for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
-        for (int j = 0; j < n; ++j) {
-            const float vd = bf16_bits_to_f32(v_head[size_t(start + j) * hd + d]);
+            for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
+            for (int j = 0; j < n; ++j) {
+                const float vd = bf16_bits_to_f32(v_head[size_t(start + j) * hd + d]);
 #pragma unroll
-            for (int gg = 0; gg < kG; ++gg)
-                if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
+                for (int gg = 0; gg < kG; ++gg)
+                    if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
+            }
+            for (int gg = 0; gg < G; ++gg)
+                part_acc[((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * hd + d] = acc[gg];
         }
-        for (int gg = 0; gg < G; ++gg)
-            part_acc[((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * hd + d] = acc[gg];
-    }
     }
     if (!counters) return;  // a separate merge kernel follows
     // The last block of (b, g) to finish merges the splits of its G heads, then rearms the counter for the
@@ -270,7 +274,8 @@ __global__ void __launch_bounds__(kThreads)
     __threadfence();
     __shared__ float red[32];
     const int active = (len + kChunk - 1) / kChunk;
-    for (int gg = 0; gg < G; ++gg) merge_splits(b * nh + h0 + gg, active, nsplit, hd, part_ml, part_acc, out, sc, red);
+    for (int gg = 0; gg < G; ++gg)
+        merge_splits(b * nh + h0 + gg, active, nsplit, hd, part_ml, part_acc, out, sc, red);
 }
 
 // One block per (b, h): the split weights are computed once into shared memory, then each thread sums its
@@ -287,7 +292,8 @@ __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int
     merge_splits(bh, active, nsplit, hd, part_ml, part_acc, out, w, red);
 }
 
-__global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L, int pos0, uint16_t* __restrict__ P) {
+__global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L, int pos0,
+                                      uint16_t* __restrict__ P) {
     pdl_trigger();
     pdl_wait();
     const int row = blockIdx.x;  // h·T + t
@@ -328,13 +334,18 @@ __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L,
 }  // namespace
 
 // Splits whose merge weights fit the partial kernel's score buffer can be merged by the last block.
-bool fused_merge(int max_seq, int kg) { return splits_for(max_seq) <= kg * kChunk; }
+bool fused_merge(int max_seq, int kg) {
+    return splits_for(max_seq) <= kg * kChunk;
+}
 
-int group_bucket(int G) { return G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8; }
+int group_bucket(int G) {
+    return G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
+}
 
 size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
     // partials, then one arrival counter per (row, KV head) (nh bounds nkv), which must start at zero.
-    return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float) + size_t(B) * nh * sizeof(int);
+    return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float) +
+           size_t(B) * nh * sizeof(int);
 }
 
 size_t attention_decode_counters_offset(int B, int nh, int hd, int max_seq) {
@@ -345,16 +356,17 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
                         const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
                         bf16_t* out, void* workspace, cudaStream_t stream) {
     if (B < 1 || nkv < 1 || nh % nkv != 0 || nh / nkv > kMaxGroup || hd > kMaxHeadDim || hd < 1)
-        return make_error(ErrorCode::Unsupported, "attention_decode: unsupported shape (heads " + std::to_string(nh) +
-                                                      "/" + std::to_string(nkv) + ", head dim " + std::to_string(hd) + ")");
+        return make_error(ErrorCode::Unsupported, "attention_decode: unsupported shape (heads " +
+                                                      std::to_string(nh) + "/" + std::to_string(nkv) +
+                                                      ", head dim " + std::to_string(hd) + ")");
     const int nsplit = splits_for(max_seq);
     float* part_ml = static_cast<float*>(workspace);
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
     // The last-block merge saves a launch, which pays at small batches; with many rows the separate merge
     // kernel measured faster (bench/results/2026-11-28-h200-janus.md).
     // Query heads per block: a whole GQA group shares each loaded key, but with few KV heads (1.5B: 2 KV
-    // heads, groups of 6) that leaves a handful of blocks doing long serial score loops. Above 4, one head per
-    // block: the group's other heads re-read the keys from L2, and the grid is nh·splits wide.
+    // heads, groups of 6) that leaves a handful of blocks doing long serial score loops. Above 4, one head
+    // per block: the group's other heads re-read the keys from L2, and the grid is nh·splits wide.
     const int G = nh / nkv;
     int gq = G <= 4 ? G : 1;
     if (const char* e = std::getenv("TESSERA_ATTN_GQ")) {
@@ -369,18 +381,31 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     const bool prefetch = !std::getenv("TESSERA_NO_KV_PREFETCH");
     const dim3 grid(nsplit, nh / gq, B), block(kThreads);
     switch (kg) {
-        case 1: launch_kernel(decode_partial_kernel<1>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                              scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
-        case 2: launch_kernel(decode_partial_kernel<2>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                              scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
-        case 4: launch_kernel(decode_partial_kernel<4>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                              scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
-        default: launch_kernel(decode_partial_kernel<8>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
-                               scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq); break;
+        case 1:
+            launch_kernel(decode_partial_kernel<1>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
+                          gq);
+            break;
+        case 2:
+            launch_kernel(decode_partial_kernel<2>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
+                          gq);
+            break;
+        case 4:
+            launch_kernel(decode_partial_kernel<4>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
+                          gq);
+            break;
+        default:
+            launch_kernel(decode_partial_kernel<8>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
+                          gq);
+            break;
     }
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
     if (counters) return {};
-    launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos, nh, hd, nsplit, part_ml, part_acc, out);
+    launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos,
+                  nh, hd, nsplit, part_ml, part_acc, out);
     return TESSERA_LAUNCH_CHECK("attention_decode merge");
 }
 

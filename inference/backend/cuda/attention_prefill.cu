@@ -29,18 +29,22 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
-__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2,
+                                        uint32_t& r3) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                  : "r"(addr));
 }
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3) {
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2,
+                                              uint32_t& r3) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                  : "r"(addr));
@@ -84,7 +88,8 @@ __device__ __forceinline__ void load_tile(uint32_t tile, const uint16_t* src, si
         const int i = j * kThreads + int(threadIdx.x);
         const int r = i / kChunks, c = i % kChunks;
         const bool valid = r < rows_valid;
-        cp_async16(tile + 2u * uint32_t(swz<kHd>(r, c)), valid ? src + size_t(r) * stride + c * 8 : src, valid);
+        cp_async16(tile + 2u * uint32_t(swz<kHd>(r, c)), valid ? src + size_t(r) * stride + c * 8 : src,
+                   valid);
     }
 }
 
@@ -128,8 +133,8 @@ __global__ void __launch_bounds__(kThreads)
     uint32_t qf[kSteps][4];
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks)
-        ldsm_x4(sQ + 2u * swz<kHd>(warp * 16 + (lane & 15), ks * 2 + (lane >> 4)), qf[ks][0], qf[ks][1], qf[ks][2],
-                qf[ks][3]);
+        ldsm_x4(sQ + 2u * swz<kHd>(warp * 16 + (lane & 15), ks * 2 + (lane >> 4)), qf[ks][0], qf[ks][1],
+                qf[ks][2], qf[ks][3]);
 
     // Each thread holds rows r0 = lane/4 and r0 + 8 of the warp's 16, columns 2·(lane%4) + {0, 1} of every
     // 8-wide tile (the mma accumulator layout).
@@ -150,8 +155,8 @@ __global__ void __launch_bounds__(kThreads)
         }
         // K tile n+1 goes where K tile n−1 was: every warp finished with it before the barrier above.
         if (n + 1 < n_tiles)
-            load_tile<kHd>(sK + 2u * uint32_t(((n + 1) & 1) * kTile), k_head + size_t(kb + kBlockN) * kHd, kHd,
-                           L - kb - kBlockN);
+            load_tile<kHd>(sK + 2u * uint32_t(((n + 1) & 1) * kTile), k_head + size_t(kb + kBlockN) * kHd,
+                           kHd, L - kb - kBlockN);
         cp_async_commit();
 
         // A warp whose rows all precede this tile only takes part in the loads and barriers.
@@ -164,16 +169,19 @@ __global__ void __launch_bounds__(kThreads)
             for (int ks = 0; ks < kSteps; ++ks) {
 #pragma unroll
                 for (int np = 0; np < 4; ++np) {
-                    // Matrices: keys +0..7 / d +0..7, keys +0..7 / d +8..15, keys +8..15 / d +0..7, keys +8..15 / d +8..15.
+                    // Matrices: keys +0..7 / d +0..7, keys +0..7 / d +8..15, keys +8..15 / d +0..7, keys
+                    // +8..15 / d +8..15.
                     uint32_t b0, b1, b2, b3;
-                    ldsm_x4(sKn + 2u * swz<kHd>(np * 16 + ((lane >> 4) << 3) + (lane & 7), ks * 2 + ((lane >> 3) & 1)),
+                    ldsm_x4(sKn + 2u * swz<kHd>(np * 16 + ((lane >> 4) << 3) + (lane & 7),
+                                                ks * 2 + ((lane >> 3) & 1)),
                             b0, b1, b2, b3);
                     mma_bf16(s[2 * np], qf[ks], b0, b1);
                     mma_bf16(s[2 * np + 1], qf[ks], b2, b3);
                 }
             }
-            // Causal mask, needed only where the tile reaches past the warp's first row. Rows past T (the last
-            // block's padding) are masked like real rows; their keys past L are zeros, and they are never stored.
+            // Causal mask, needed only where the tile reaches past the warp's first row. Rows past T (the
+            // last block's padding) are masked like real rows; their keys past L are zeros, and they are
+            // never stored.
             if (kb + kBlockN - 1 > warp_pos) {
 #pragma unroll
                 for (int nt = 0; nt < 8; ++nt) {
@@ -227,8 +235,8 @@ __global__ void __launch_bounds__(kThreads)
         __syncthreads();
         // V tile n+1 goes where V tile n−1 (or, for n = 0, the Q tile) was.
         if (n + 1 < n_tiles)
-            load_tile<kHd>(sV + 2u * uint32_t(((n + 1) & 1) * kTile), v_head + size_t(kb + kBlockN) * kHd, kHd,
-                           L - kb - kBlockN);
+            load_tile<kHd>(sV + 2u * uint32_t(((n + 1) & 1) * kTile), v_head + size_t(kb + kBlockN) * kHd,
+                           kHd, L - kb - kBlockN);
         cp_async_commit();
 
         if (active) {
@@ -236,15 +244,17 @@ __global__ void __launch_bounds__(kThreads)
             for (int kk = 0; kk < 4; ++kk) {
                 // The accumulators of score tiles 2kk and 2kk+1 are, rounded to bf16, the A fragment of keys
                 // 16kk..16kk+15.
-                const uint32_t p[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                const uint32_t p[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
+                                       pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
                                        pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                                        pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
                 for (int dp = 0; dp < kSteps; ++dp) {
-                    // Transposed matrices: keys +0..7 / d +0..7, keys +8..15 / d +0..7, keys +0..7 / d +8..15,
-                    // keys +8..15 / d +8..15.
+                    // Transposed matrices: keys +0..7 / d +0..7, keys +8..15 / d +0..7, keys +0..7 / d
+                    // +8..15, keys +8..15 / d +8..15.
                     uint32_t b0, b1, b2, b3;
-                    ldsm_x4_trans(sVn + 2u * swz<kHd>(kk * 16 + (((lane >> 3) & 1) << 3) + (lane & 7), dp * 2 + (lane >> 4)),
+                    ldsm_x4_trans(sVn + 2u * swz<kHd>(kk * 16 + (((lane >> 3) & 1) << 3) + (lane & 7),
+                                                      dp * 2 + (lane >> 4)),
                                   b0, b1, b2, b3);
                     mma_bf16(o[2 * dp], p, b0, b1);
                     mma_bf16(o[2 * dp + 1], p, b2, b3);
@@ -268,8 +278,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int dn = 0; dn < 2 * kSteps; ++dn) {
         const int col = 2 * (lane & 3);
-        *reinterpret_cast<uint32_t*>(stage + swz<kHd>(r0, dn) + col) = pack_bf16x2(o[dn][0] * inv[0], o[dn][1] * inv[0]);
-        *reinterpret_cast<uint32_t*>(stage + swz<kHd>(r0 + 8, dn) + col) = pack_bf16x2(o[dn][2] * inv[1], o[dn][3] * inv[1]);
+        *reinterpret_cast<uint32_t*>(stage + swz<kHd>(r0, dn) + col) =
+            pack_bf16x2(o[dn][0] * inv[0], o[dn][1] * inv[0]);
+        *reinterpret_cast<uint32_t*>(stage + swz<kHd>(r0 + 8, dn) + col) =
+            pack_bf16x2(o[dn][2] * inv[1], o[dn][3] * inv[1]);
     }
     __syncwarp();
     // Each warp writes its own 16 rows back with 16-byte stores.
@@ -286,8 +298,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <int kHd>
-Status launch(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, int slot, int T, int pos0, int nh,
-              int nkv, int max_seq, float scale, bf16_t* out, cudaStream_t stream) {
+Status launch(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, int slot, int T, int pos0,
+              int nh, int nkv, int max_seq, float scale, bf16_t* out, cudaStream_t stream) {
     constexpr size_t smem = 4 * size_t(kBlockN) * kHd * sizeof(uint16_t);
     auto* kernel = prefill_attention_kernel<kHd>;
     // 64 KiB for hd 128 is over the default 48 KiB limit of dynamic shared memory; the call is a host-side
@@ -295,16 +307,20 @@ Status launch(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, int
     TESSERA_TRY(check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
                       "attention_prefill_flash: shared memory limit"));
     const dim3 grid(nh, (T + kBlockM - 1) / kBlockM);
-    launch_kernel(kernel, grid, dim3(kThreads), smem, stream, q, k_cache, v_cache, slot, T, pos0, nh, nkv, max_seq,
-                  scale * 1.4426950408889634f, out);
+    launch_kernel(kernel, grid, dim3(kThreads), smem, stream, q, k_cache, v_cache, slot, T, pos0, nh, nkv,
+                  max_seq, scale * 1.4426950408889634f, out);
     return TESSERA_LAUNCH_CHECK("attention_prefill_flash");
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+bool aligned16(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
 
 }  // namespace
 
-bool attention_prefill_supported(int hd) { return hd == 64 || hd == 128; }
+bool attention_prefill_supported(int hd) {
+    return hd == 64 || hd == 128;
+}
 
 Status attention_prefill_flash(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, int slot, int T,
                                int pos0, int nh, int nkv, int hd, int max_seq, float scale, bf16_t* out,
@@ -313,12 +329,13 @@ Status attention_prefill_flash(const bf16_t* q, const bf16_t* k_cache, const bf1
         return make_error(ErrorCode::Unsupported, "attention_prefill_flash: head dim " + std::to_string(hd));
     if (T < 0 || pos0 < 0 || slot < 0 || nh < 1 || nkv < 1 || nh % nkv != 0 || int64_t(pos0) + T > max_seq ||
         (T + kBlockM - 1) / kBlockM > 65535)
-        return make_error(ErrorCode::InvalidArgument,
-                          "attention_prefill_flash: T " + std::to_string(T) + ", pos0 " + std::to_string(pos0) +
-                              ", heads " + std::to_string(nh) + "/" + std::to_string(nkv) + ", max_seq " +
-                              std::to_string(max_seq));
+        return make_error(ErrorCode::InvalidArgument, "attention_prefill_flash: T " + std::to_string(T) +
+                                                          ", pos0 " + std::to_string(pos0) + ", heads " +
+                                                          std::to_string(nh) + "/" + std::to_string(nkv) +
+                                                          ", max_seq " + std::to_string(max_seq));
     if (!aligned16(q) || !aligned16(k_cache) || !aligned16(v_cache) || !aligned16(out))
-        return make_error(ErrorCode::InvalidArgument, "attention_prefill_flash: pointers must be 16-byte aligned");
+        return make_error(ErrorCode::InvalidArgument,
+                          "attention_prefill_flash: pointers must be 16-byte aligned");
     if (T == 0) return {};
     return hd == 64 ? launch<64>(q, k_cache, v_cache, slot, T, pos0, nh, nkv, max_seq, scale, out, stream)
                     : launch<128>(q, k_cache, v_cache, slot, T, pos0, nh, nkv, max_seq, scale, out, stream);

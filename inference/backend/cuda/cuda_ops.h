@@ -25,24 +25,26 @@ Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const flo
                  bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream);
 constexpr int kGemvMaxBatch = 8;
 // SwiGLU fused into the gate/up product: W_gu bf16 [2I, K] holds gate_proj row i at 2i and up_proj row i at
-// 2i + 1 (interleaved, so one warp streams one contiguous 2-row block); one warp computes both rows and writes act[b, i] = bf16(silu(gate)·up), so the
-// intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
-Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream);
+// 2i + 1 (interleaved, so one warp streams one contiguous 2-row block); one warp computes both rows and
+// writes act[b, i] = bf16(silu(gate)·up), so the intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
+Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K,
+                        cudaStream_t stream);
 
 // h[b, :] += x·Wᵀ (the residual-writing products: o_proj, down_proj), then the RMSNorm of the new h with
 // norm_w into xn bf16 [B, N] by the block that finishes last — the norm before the next product without a
 // launch of its own. counter: one int of device memory, zero before the first call; every call leaves it at
 // zero (so a captured graph can replay it). K a multiple of 8, B ≤ kGemvMaxBatch.
-Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K, const bf16_t* norm_w,
-                               float eps, bf16_t* xn, int* counter, cudaStream_t stream);
+Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K,
+                               const bf16_t* norm_w, float eps, bf16_t* xn, int* counter,
+                               cudaStream_t stream);
 
 // The q/k/v product fused with rope_kv_write: y = x·Wᵀ (+ bias) for W bf16 [(nh + 2·nkv)·hd, K], then
 // rotate-half RoPE at pos[b] on the q and k heads; q to q_out bf16 [B, nh, hd], k and v to the caches at
 // [slot[b], head, pos[b]] (layout as rope_kv_write). Same arithmetic as gemv_bf16 + rope_kv_write.
 bool gemv_qkv_rope_supported(int B, int K, int hd);
-Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos, const int32_t* slot,
-                          const float* inv_freq, int B, int nh, int nkv, int hd, int K, int max_seq, bf16_t* q_out,
-                          bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream);
+Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos,
+                          const int32_t* slot, const float* inv_freq, int B, int nh, int nkv, int hd, int K,
+                          int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream);
 
 // The same products with the RMSNorm before them fused in (models.md §1.1): x is the f32 residual stream
 // [B, K] and norm_w its bf16 weight; every block normalises x into shared memory itself, so the norm costs
@@ -52,9 +54,10 @@ bool gemv_norm_supported(int B, int K);
 // Raises the kernels' shared-memory limit; call once per device before use (not during graph capture).
 Status gemv_norm_prepare();
 Status gemv_norm_bf16(const bf16_t* W, const float* x, const bf16_t* norm_w, float eps, const bf16_t* bias,
-                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B, cudaStream_t stream);
-Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act, int B, int I,
-                             int K, cudaStream_t stream);
+                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B,
+                      cudaStream_t stream);
+Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act,
+                             int B, int I, int K, cudaStream_t stream);
 
 // ---- normalisation and elementwise --------------------------------------------------------------------
 // y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].
@@ -71,8 +74,8 @@ Status embedding_bf16(const bf16_t* table, const int32_t* ids, int rows, int D, 
 // v = bf16(y[r, n] + bias[n]) (bias bf16 [N] or null), then GELU (exact, erf) when gelu, rounded to bf16
 // again: the output of a bf16 nn.Linear (+ GELU) as PyTorch computes it. Written to out_f32 and/or out_bf16
 // (out_f32 may alias y).
-Status bias_act(const float* y, const bf16_t* bias, int rows, int N, bool gelu, float* out_f32, bf16_t* out_bf16,
-                cudaStream_t stream);
+Status bias_act(const float* y, const bf16_t* bias, int rows, int N, bool gelu, float* out_f32,
+                bf16_t* out_bf16, cudaStream_t stream);
 // bf16 <-> f32 conversion of n elements.
 Status f32_to_bf16(const float* x, int64_t n, bf16_t* y, cudaStream_t stream);
 Status bf16_to_f32(const bf16_t* x, int64_t n, float* y, cudaStream_t stream);
@@ -82,9 +85,9 @@ Status bf16_to_f32(const bf16_t* x, int64_t n, float* y, cudaStream_t stream);
 // (§1.6 layout A) at position pos[r] on q and k; q written to q_out bf16 [R, nh, hd]; k and v written
 // to the caches at [slot[r], head, pos[r]]. Cache layout: [slots, nkv, max_seq, hd] bf16. bias (bf16
 // [(nh + 2·nkv)·hd], Qwen2's q/k/v biases) is added first when not null.
-Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, const int32_t* slot, const float* inv_freq, int R,
-                     int nh, int nkv, int hd, int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache,
-                     cudaStream_t stream);
+Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, const int32_t* slot,
+                     const float* inv_freq, int R, int nh, int nkv, int hd, int max_seq, bf16_t* q_out,
+                     bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream);
 
 // ---- attention ----------------------------------------------------------------------------------------
 // Decode: one new query per batch row b, attending to keys [0, pos[b]] of cache slot slot[b]
@@ -113,7 +116,7 @@ struct CfgSampleParams {
     float temperature;  // <= 0: argmax (greedy)
     uint64_t seed;
     int32_t step;
-    int32_t n_steps;    // tokens per image: codes rows are n_steps long
+    int32_t n_steps;  // tokens per image: codes rows are n_steps long
 };
 
 // Janus image-token sampling (models.md §7.5 step 4): for each pair p, cond = logits row 2p, uncond = row
@@ -121,8 +124,8 @@ struct CfgSampleParams {
 // then softmax(ℓ / T) and one draw from a counter-based generator keyed by (seed, step, p) — the same
 // seed gives the same tokens. Writes row_tokens[2p] = row_tokens[2p + 1] = k (the next step's input for both
 // rows) and codes[p · n_steps + step] = k; then params->step += 1. work: f32 [P, V] scratch.
-Status sample_cfg(const float* logits, int P, int V, CfgSampleParams* params, int32_t* row_tokens, int32_t* codes,
-                  float* work, cudaStream_t stream);
+Status sample_cfg(const float* logits, int P, int V, CfgSampleParams* params, int32_t* row_tokens,
+                  int32_t* codes, float* work, cudaStream_t stream);
 
 // Text sampling on the device (models.md §1.10 without the repetition penalty): greedy, or temperature →
 // top-k → top-p → one draw keyed by (seed, step). params: [B] in device memory.
@@ -131,9 +134,10 @@ struct TextSampleParams {
     int32_t top_k;      // 0: off
     float top_p;        // 1: off
     uint64_t seed;
-    int32_t step;       // advanced by the kernel
+    int32_t step;  // advanced by the kernel
 };
-Status sample_text(const float* logits, int B, int V, TextSampleParams* params, int32_t* out, cudaStream_t stream);
+Status sample_text(const float* logits, int B, int V, TextSampleParams* params, int32_t* out,
+                   cudaStream_t stream);
 
 // ---- convolution networks (the VQ image decoder) ----------------------------------------------------------
 // col[c·9 + ky·3 + kx, y·W + x] = in[c, y + ky − 1, x + kx − 1], zero outside: a 3×3, pad-1 convolution
@@ -141,13 +145,13 @@ Status sample_text(const float* logits, int B, int V, TextSampleParams* params, 
 Status im2col3x3(const bf16_t* in, int C, int H, int W, bf16_t* col, cudaStream_t stream);
 // out[c, p] = bf16(acc[c, p] + bias[c]), then + residual[c, p] (rounded again) when residual is not null.
 // acc f32 [C, HW]; out may alias residual.
-Status bias_residual(const float* acc, const bf16_t* bias, int C, int64_t HW, const bf16_t* residual, bf16_t* out,
-                     cudaStream_t stream);
+Status bias_residual(const float* acc, const bf16_t* bias, int C, int64_t HW, const bf16_t* residual,
+                     bf16_t* out, cudaStream_t stream);
 // GroupNorm over x bf16 [C, HW] (C / groups channels per group), affine, then swish (x·σ(x)) when asked.
 // workspace: group_norm_workspace(groups) bytes.
 size_t group_norm_workspace(int groups);
-Status group_norm(const bf16_t* x, int C, int64_t HW, int groups, const bf16_t* w, const bf16_t* b, float eps, bool swish,
-                  bf16_t* y, float* workspace, cudaStream_t stream);
+Status group_norm(const bf16_t* x, int C, int64_t HW, int groups, const bf16_t* w, const bf16_t* b, float eps,
+                  bool swish, bf16_t* y, float* workspace, cudaStream_t stream);
 // out bf16 [C, 2H, 2W] = nearest-neighbour ×2 of in bf16 [C, H, W].
 Status upsample_nearest2x(const bf16_t* in, int C, int H, int W, bf16_t* out, cudaStream_t stream);
 // P[r, :] = bf16(softmax(bf16(S[r, :] · scale))), S f32 [rows, n].

@@ -37,12 +37,14 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kSliceK = 256;                // k per staged x slice
+constexpr int kSliceK = 256;  // k per staged x slice
 constexpr int kChunksPerSlice = kSliceK / 32;
-constexpr int kStages = 3;                  // x ring depth
+constexpr int kStages = 3;  // x ring depth
 // Weight k steps in flight per warp (1 KiB each): 8 while the accumulators leave room in 128 registers.
-constexpr int ring_steps(int mx) { return mx <= 4 ? 8 : 4; }
-constexpr int kRowChunks = kSliceK / 8;     // 16-byte chunks per staged x row
+constexpr int ring_steps(int mx) {
+    return mx <= 4 ? 8 : 4;
+}
+constexpr int kRowChunks = kSliceK / 8;  // 16-byte chunks per staged x row
 // Each warp does RG of a slice's 32-wide chunks and the 8 / RG k groups share it out.
 static_assert(kChunksPerSlice == kWarps, "one slice is one 32-wide k step for each of the 8 warps");
 
@@ -58,17 +60,21 @@ __device__ __forceinline__ uint4 load_weights(const uint16_t* p) {
 // 16 bytes global → shared, or 16 zero bytes (nothing read) when !valid.
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
     const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
 }
 
 // The same for weights, streamed once: the L2 fetches whole 256-byte blocks of the row.
 __device__ __forceinline__ void cp_async16_stream(void* dst, const void* src, bool valid) {
     const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0)
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(d), "l"(src),
+                 "r"(valid ? 16 : 0)
                  : "memory");
 }
 
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
 
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
@@ -76,8 +82,8 @@ __device__ __forceinline__ void cp_async_wait() {
 }
 
 // c += A·B for one m16n8k16 tile; A = 16 weight rows, B = 8 rows of x (as columns).
-__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
+__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %2, %3};"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -96,8 +102,8 @@ __device__ __forceinline__ const float* cluster_peer(const float* p, int rank) {
 #endif
 }
 
-// All threads of all blocks of the cluster; orders shared-memory writes before the barrier against reads after.
-// Not .aligned: threads may leave the epilogue loops at different iterations.
+// All threads of all blocks of the cluster; orders shared-memory writes before the barrier against reads
+// after. Not .aligned: threads may leave the epilogue loops at different iterations.
 __device__ __forceinline__ void cluster_sync() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("barrier.cluster.arrive.release;\n\tbarrier.cluster.wait.acquire;" ::: "memory");
@@ -106,16 +112,21 @@ __device__ __forceinline__ void cluster_sync() {
 
 // Position of 16-byte chunk c of staged x row m. Odd rows swap the two 64-byte halves of each 128 bytes, so
 // the 8 lanes of a quarter warp (rows g, g+1 × 64 bytes each) hit all 32 banks once.
-__device__ __forceinline__ int swizzle(int m, int c) { return m * kRowChunks + (c ^ ((m & 1) << 2)); }
+__device__ __forceinline__ int swizzle(int m, int c) {
+    return m * kRowChunks + (c ^ ((m & 1) << 2));
+}
 
-constexpr int red_stride(int rows) { return rows + 4; }  // pads the k-group partials against bank conflicts
+constexpr int red_stride(int rows) {
+    return rows + 4;
+}  // pads the k-group partials against bank conflicts
 
 // The end of both kernels: the k groups' partials (and, in a cluster, the other blocks') meet in shared
-// memory and the epilogue writes the outputs. acc holds this warp's 16 weight rows (row group rg, k group kg).
+// memory and the epilogue writes the outputs. acc holds this warp's 16 weight rows (row group rg, k group
+// kg).
 template <int MX, int RG, bool kSwiglu>
-__device__ __forceinline__ void finish(const float (&acc)[MX][4], int rg, int kg, int n_base, int rank, int splits,
-                                       const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
-                                       uint16_t* y_bf16, int M, int N, uint4* smem) {
+__device__ __forceinline__ void finish(const float (&acc)[MX][4], int rg, int kg, int n_base, int rank,
+                                       int splits, const uint16_t* __restrict__ bias, const float* residual,
+                                       float* y_f32, uint16_t* y_bf16, int M, int N, uint4* smem) {
     constexpr int KG = kWarps / RG;
     constexpr int R = 16 * RG;
     constexpr int M8 = 8 * MX;
@@ -209,8 +220,9 @@ __device__ __forceinline__ void finish(const float (&acc)[MX][4], int rg, int kg
 // Two blocks per SM (≤ 128 registers, ≤ 96 KiB shared memory each) keep enough weight bytes in flight.
 template <int MX, int RG, bool kSwiglu>
 __global__ void __launch_bounds__(kThreads, 2)
-    gemm_small_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, const uint16_t* __restrict__ bias,
-                      const float* residual, float* y_f32, uint16_t* y_bf16, int M, int N, int K, int splits) {
+    gemm_small_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
+                      const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
+                      uint16_t* y_bf16, int M, int N, int K, int splits) {
     constexpr int R = 16 * RG;  // weight rows per block
     constexpr int M8 = 8 * MX;  // staged x rows
     constexpr int kStageChunks = M8 * kRowChunks;
@@ -219,11 +231,13 @@ __global__ void __launch_bounds__(kThreads, 2)
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int rg = warp % RG, kg = warp / RG;
-    const int tile = blockIdx.x / splits, rank = blockIdx.x - tile * splits;  // rank: this block's cluster rank
+    const int tile = blockIdx.x / splits,
+              rank = blockIdx.x - tile * splits;  // rank: this block's cluster rank
     const int n_base = tile * R;
     const int nsl_all = (K + kSliceK - 1) / kSliceK;
-    const int sl_lo = rank * nsl_all / splits, nsl = (rank + 1) * nsl_all / splits - sl_lo;  // this block's slices
-    const int nsteps = nsl * RG;  // k steps of 32 per warp
+    const int sl_lo = rank * nsl_all / splits,
+              nsl = (rank + 1) * nsl_all / splits - sl_lo;  // this block's slices
+    const int nsteps = nsl * RG;                            // k steps of 32 per warp
     // Blocks start at different slices so they do not all read the same x lines from L2 at once.
     const int rot = tile % nsl;
     const int row0 = n_base + 16 * rg + g;
@@ -313,13 +327,15 @@ constexpr int kWStages = 3;                      // weight ring
 constexpr int kXStagesB = 2;                     // x ring (slices)
 constexpr int kAhead = 2;                        // units in flight ahead of the one computed
 
-size_t smem_bytes_b(int mx) { return (size_t(kWStages) * kUnitChunks + size_t(kXStagesB) * 8 * mx * kRowChunks) * 16; }
+size_t smem_bytes_b(int mx) {
+    return (size_t(kWStages) * kUnitChunks + size_t(kXStagesB) * 8 * mx * kRowChunks) * 16;
+}
 
 template <int MX, bool kSwiglu>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_small_smem_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
-                           const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
-                           int M, int N, int K, int splits) {
+                           const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
+                           uint16_t* y_bf16, int M, int N, int K, int splits) {
     constexpr int M8 = 8 * MX;
     constexpr int kXChunks = M8 * kRowChunks;
     extern __shared__ uint4 smem[];
@@ -402,44 +418,64 @@ __global__ void __launch_bounds__(kThreads, 1)
     finish<MX, 8, kSwiglu>(acc, warp, 0, n_base, rank, splits, bias, residual, y_f32, y_bf16, M, N, smem);
 }
 
-using KernelFn = void (*)(const uint16_t*, const uint16_t*, const uint16_t*, const float*, float*, uint16_t*, int, int,
-                          int, int);
+using KernelFn = void (*)(const uint16_t*, const uint16_t*, const uint16_t*, const float*, float*, uint16_t*,
+                          int, int, int, int);
 
 template <int RG, bool kSwiglu>
 KernelFn pick_mx(int mx) {
     switch (mx) {
-        case 1: return gemm_small_kernel<1, RG, kSwiglu>;
-        case 2: return gemm_small_kernel<2, RG, kSwiglu>;
-        case 3: return gemm_small_kernel<3, RG, kSwiglu>;
-        case 4: return gemm_small_kernel<4, RG, kSwiglu>;
-        case 5: return gemm_small_kernel<5, RG, kSwiglu>;
-        case 6: return gemm_small_kernel<6, RG, kSwiglu>;
-        case 7: return gemm_small_kernel<7, RG, kSwiglu>;
-        default: return gemm_small_kernel<8, RG, kSwiglu>;
+        case 1:
+            return gemm_small_kernel<1, RG, kSwiglu>;
+        case 2:
+            return gemm_small_kernel<2, RG, kSwiglu>;
+        case 3:
+            return gemm_small_kernel<3, RG, kSwiglu>;
+        case 4:
+            return gemm_small_kernel<4, RG, kSwiglu>;
+        case 5:
+            return gemm_small_kernel<5, RG, kSwiglu>;
+        case 6:
+            return gemm_small_kernel<6, RG, kSwiglu>;
+        case 7:
+            return gemm_small_kernel<7, RG, kSwiglu>;
+        default:
+            return gemm_small_kernel<8, RG, kSwiglu>;
     }
 }
 
 template <bool kSwiglu>
 KernelFn pick(int mx, int rg) {
     switch (rg) {
-        case 1: return pick_mx<1, kSwiglu>(mx);
-        case 2: return pick_mx<2, kSwiglu>(mx);
-        case 4: return pick_mx<4, kSwiglu>(mx);
-        default: return pick_mx<8, kSwiglu>(mx);
+        case 1:
+            return pick_mx<1, kSwiglu>(mx);
+        case 2:
+            return pick_mx<2, kSwiglu>(mx);
+        case 4:
+            return pick_mx<4, kSwiglu>(mx);
+        default:
+            return pick_mx<8, kSwiglu>(mx);
     }
 }
 
 template <bool kSwiglu>
 KernelFn pick_smem(int mx) {
     switch (mx) {
-        case 1: return gemm_small_smem_kernel<1, kSwiglu>;
-        case 2: return gemm_small_smem_kernel<2, kSwiglu>;
-        case 3: return gemm_small_smem_kernel<3, kSwiglu>;
-        case 4: return gemm_small_smem_kernel<4, kSwiglu>;
-        case 5: return gemm_small_smem_kernel<5, kSwiglu>;
-        case 6: return gemm_small_smem_kernel<6, kSwiglu>;
-        case 7: return gemm_small_smem_kernel<7, kSwiglu>;
-        default: return gemm_small_smem_kernel<8, kSwiglu>;
+        case 1:
+            return gemm_small_smem_kernel<1, kSwiglu>;
+        case 2:
+            return gemm_small_smem_kernel<2, kSwiglu>;
+        case 3:
+            return gemm_small_smem_kernel<3, kSwiglu>;
+        case 4:
+            return gemm_small_smem_kernel<4, kSwiglu>;
+        case 5:
+            return gemm_small_smem_kernel<5, kSwiglu>;
+        case 6:
+            return gemm_small_smem_kernel<6, kSwiglu>;
+        case 7:
+            return gemm_small_smem_kernel<7, kSwiglu>;
+        default:
+            return gemm_small_smem_kernel<8, kSwiglu>;
     }
 }
 
@@ -508,7 +544,8 @@ LaunchShape pick_shape(int M, int N, int K) {
         shape.rg = 8;
         shape.smem_weights = true;
         if (g_forced_rg.load(std::memory_order_relaxed)) {
-            shape.splits = std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
+            shape.splits =
+                std::min({g_forced_splits.load(std::memory_order_relaxed), nsl, d.clusters ? 8 : 1});
             return shape;
         }
         shape.splits = best_split(int64_t((N + 127) / 128), nsl, d.sms, d.clusters ? 8 : 1);
@@ -556,11 +593,13 @@ Status allow_smem(KernelFn kernel, size_t bytes) {
     return {};
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+bool aligned16(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
 
 template <bool kSwiglu>
-Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32, bf16_t* y_bf16,
-              int M, int N, int K, cudaStream_t stream) {
+Status launch(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
+              bf16_t* y_bf16, int M, int N, int K, cudaStream_t stream) {
     const int mx = (M + 7) / 8;
     const LaunchShape shape = pick_shape(M, N, K);
     const KernelFn kernel = shape.smem_weights ? pick_smem<kSwiglu>(mx) : pick<kSwiglu>(mx, shape.rg);
@@ -635,19 +674,20 @@ bool gemm_small_supported(int M, int N, int K) {
     return M >= 1 && M <= kGemmSmallMaxRows && N >= 1 && K >= 8 && K % 8 == 0;
 }
 
-Status gemm_small_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
-                       bf16_t* y_bf16, int M, int N, int K, cudaStream_t stream) {
-    if (!gemm_small_supported(M, N, K) || !W || !x || (y_f32 == nullptr) == (y_bf16 == nullptr) || !aligned16(W) ||
-        !aligned16(x))
+Status gemm_small_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual,
+                       float* y_f32, bf16_t* y_bf16, int M, int N, int K, cudaStream_t stream) {
+    if (!gemm_small_supported(M, N, K) || !W || !x || (y_f32 == nullptr) == (y_bf16 == nullptr) ||
+        !aligned16(W) || !aligned16(x))
         return make_error(ErrorCode::InvalidArgument, "gemm_small_bf16: bad arguments " + shape(M, N, K));
     return launch<false>(W, x, bias, residual, y_f32, y_bf16, M, N, K, stream);
 }
 
 Status gemm_small_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int M, int I, int K,
                               cudaStream_t stream) {
-    if (I < 1 || I >= (1 << 30) || !gemm_small_supported(M, 2 * I, K) || !W_gu || !x || !act || !aligned16(W_gu) ||
-        !aligned16(x))
-        return make_error(ErrorCode::InvalidArgument, "gemm_small_swiglu_bf16: bad arguments " + shape(M, 2 * I, K));
+    if (I < 1 || I >= (1 << 30) || !gemm_small_supported(M, 2 * I, K) || !W_gu || !x || !act ||
+        !aligned16(W_gu) || !aligned16(x))
+        return make_error(ErrorCode::InvalidArgument,
+                          "gemm_small_swiglu_bf16: bad arguments " + shape(M, 2 * I, K));
     return launch<true>(W_gu, x, nullptr, nullptr, nullptr, act, M, 2 * I, K, stream);
 }
 

@@ -1,6 +1,6 @@
-// Tensor-core products for decode batches of 9–64 rows (batched text decode, Janus CFG image decode): too many
-// rows for gemv_bf16, too few for cuBLAS to reach the memory floor. Every weight byte is read once from DRAM
-// and the epilogue (bias, residual, bf16 rounding, SwiGLU) is fused, so there is no split-K or silu_mul
+// Tensor-core products for decode batches of 9–64 rows (batched text decode, Janus CFG image decode): too
+// many rows for gemv_bf16, too few for cuBLAS to reach the memory floor. Every weight byte is read once from
+// DRAM and the epilogue (bias, residual, bf16 rounding, SwiGLU) is fused, so there is no split-K or silu_mul
 // kernel after the product. Same conventions as cuda_ops.h: device pointers, bf16 as uint16_t, Status.
 #pragma once
 
@@ -19,8 +19,8 @@ bool gemm_small_supported(int M, int N, int K);
 // are added in f32, a bf16 output is rounded once.
 //   W bf16 [N, K] row-major (nn.Linear layout); x bf16 [M, K]; bias bf16 [N] or null; residual f32 [M, N] or
 //   null, may alias y_f32 (in-place residual add); exactly one of y_f32 / y_bf16 [M, N].
-Status gemm_small_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
-                       bf16_t* y_bf16, int M, int N, int K, cudaStream_t stream);
+Status gemm_small_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual,
+                       float* y_f32, bf16_t* y_bf16, int M, int N, int K, cudaStream_t stream);
 
 // SwiGLU fused into the gate/up product: W_gu bf16 [2I, K] holds gate_proj row i at row 2i and up_proj row i
 // at row 2i + 1 (the layout gemv_swiglu_bf16 uses); act[m, i] = bf16(silu(g)·u) with g, u the f32 sums.
@@ -36,15 +36,15 @@ Status gemm_small_prepare();
 void gemm_small_launch_shape(int M, int N, int K, int* rows_per_block, int* k_splits);
 
 // Tuning hook: which kernel every later call uses. 1: weights streamed into registers (variant A, the
-// default); 2: weights staged through shared memory with cp.async, whole 128-byte lines per load, 128 rows per
-// block (variant B; needs about 100–160 KiB of shared memory per block, so Hopper / A100 only, else A);
+// default); 2: weights staged through shared memory with cp.async, whole 128-byte lines per load, 128 rows
+// per block (variant B; needs about 100–160 KiB of shared memory per block, so Hopper / A100 only, else A);
 // 0: the default, or B when the environment has TESSERA_GEMM_SMALL_SMEM_W=1.
 void gemm_small_force_variant(int variant);
 
 // Tuning hook for the benchmark and the check: every later call in the process uses blocks of rows_per_block
-// weight rows (16, 32, 64 or 128; variant B always uses 128) and clusters of k_splits blocks (1 to 8; capped by the number of
-// 256-wide K slices, and 1 without cluster support); rows_per_block 0 restores the automatic choice. Not
-// for use in the engine.
+// weight rows (16, 32, 64 or 128; variant B always uses 128) and clusters of k_splits blocks (1 to 8; capped
+// by the number of 256-wide K slices, and 1 without cluster support); rows_per_block 0 restores the automatic
+// choice. Not for use in the engine.
 void gemm_small_force_shape(int rows_per_block, int k_splits);
 
 }  // namespace tessera::cuda

@@ -43,8 +43,8 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
 struct NormEpilogue {
     const uint16_t* w = nullptr;  // null: no norm
     float eps = 0.f;
-    uint16_t* xn = nullptr;       // bf16 [B, N]
-    int* counter = nullptr;       // zero before the first use; every use leaves it at zero
+    uint16_t* xn = nullptr;  // bf16 [B, N]
+    int* counter = nullptr;  // zero before the first use; every use leaves it at zero
 };
 
 template <int B>
@@ -153,8 +153,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
 // q/k/v product fused with rotate-half RoPE and the KV-cache write (the work of rope_kv_write, see rope.cu,
 // with the same arithmetic): a warp group computes the two rows (i, i + hd/2) of one head, so the rotation
-// has both halves in registers and q, k and v go straight to their bf16 destinations. W bf16 [(nh + 2·nkv)·hd,
-// K]; x bf16 [B, K]; bias bf16 or null.
+// has both halves in registers and q, k and v go straight to their bf16 destinations.
+// W bf16 [(nh + 2·nkv)·hd, K]; x bf16 [B, K]; bias bf16 or null.
 struct QkvRopeArgs {
     const uint16_t* bias;
     const int32_t* pos;
@@ -168,7 +168,8 @@ struct QkvRopeArgs {
 
 template <int B, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, QkvRopeArgs a, int K) {
+    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, QkvRopeArgs a,
+                         int K) {
     constexpr int kPairs = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     constexpr int kUnroll = 4;
@@ -288,8 +289,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
 template <int B>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, uint16_t* __restrict__ act,
-                       int I, int K) {
+    gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
+                       uint16_t* __restrict__ act, int I, int K) {
     pdl_trigger();
     pdl_wait();
     const int lane = threadIdx.x & 31;
@@ -306,7 +307,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         const uint4* xs = reinterpret_cast<const uint4*>(x);
         int i = lane;
         for (; i + 32 < K8; i += 64) {
-            const uint4 g0 = __ldg(wg + i), g1 = __ldg(wg + i + 32), u0 = __ldg(wu + i), u1 = __ldg(wu + i + 32);
+            const uint4 g0 = __ldg(wg + i), g1 = __ldg(wg + i + 32), u0 = __ldg(wu + i),
+                        u1 = __ldg(wu + i + 32);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 const uint4 x0 = __ldg(xs + size_t(b) * K8 + i), x1 = __ldg(xs + size_t(b) * K8 + i + 32);
@@ -325,7 +327,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         }
     } else {
         for (int k = lane; k < K; k += 32) {
-            const float gk = bf16_bits_to_f32(W[2 * size_t(row) * K + k]), uk = bf16_bits_to_f32(W[(2 * size_t(row) + 1) * K + k]);
+            const float gk = bf16_bits_to_f32(W[2 * size_t(row) * K + k]),
+                        uk = bf16_bits_to_f32(W[(2 * size_t(row) + 1) * K + k]);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 const float xk = bf16_bits_to_f32(x[size_t(b) * K + k]);
@@ -370,8 +373,8 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
 // rows go to shared memory and the product reads them from there. This removes a launch and a round trip
 // through memory per norm; every thread of the block takes part, so no warp may leave before it.
 template <int B>
-__device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, const uint16_t* __restrict__ nw, float eps,
-                                               int K, uint16_t* xn) {
+__device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, const uint16_t* __restrict__ nw,
+                                               float eps, int K, uint16_t* xn) {
     __shared__ float red[kWarpsPerBlock][B];
     __shared__ float scale[B];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -408,9 +411,9 @@ __device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, con
 // y = RMSNorm(x)·Wᵀ (+ bias): gemv_vec_kernel with the norm fused in front. K a multiple of 8.
 template <int B, int kUnroll>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_norm_kernel(const uint16_t* __restrict__ W, const float* __restrict__ xf, const uint16_t* __restrict__ nw,
-                     float eps, const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
-                     int N, int K) {
+    gemv_norm_kernel(const uint16_t* __restrict__ W, const float* __restrict__ xf,
+                     const uint16_t* __restrict__ nw, float eps, const uint16_t* __restrict__ bias,
+                     const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K) {
     extern __shared__ uint4 smem[];
     uint16_t* xn = reinterpret_cast<uint16_t*>(smem);
     const int lane = threadIdx.x & 31;
@@ -422,7 +425,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     // The first weights are in flight while the previous kernel finishes and while the norm is computed.
     uint4 first[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) first[u] = (active && lane + u * 32 < K8) ? __ldg(w + lane + u * 32) : make_uint4(0, 0, 0, 0);
+    for (int u = 0; u < kUnroll; ++u)
+        first[u] = (active && lane + u * 32 < K8) ? __ldg(w + lane + u * 32) : make_uint4(0, 0, 0, 0);
     pdl_wait();
     norm_to_shared<B>(xf, nw, eps, K, xn);
     if (!active) return;
@@ -460,8 +464,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // act = silu(gate)·up of RMSNorm(x) (gemv_swiglu_kernel with the norm fused in front). K a multiple of 8.
 template <int B>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_norm_swiglu_kernel(const uint16_t* __restrict__ W, const float* __restrict__ xf, const uint16_t* __restrict__ nw,
-                            float eps, uint16_t* __restrict__ act, int I, int K) {
+    gemv_norm_swiglu_kernel(const uint16_t* __restrict__ W, const float* __restrict__ xf,
+                            const uint16_t* __restrict__ nw, float eps, uint16_t* __restrict__ act, int I,
+                            int K) {
     extern __shared__ uint4 smem[];
     uint16_t* xn = reinterpret_cast<uint16_t*>(smem);
     const int lane = threadIdx.x & 31;
@@ -519,9 +524,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 template <int B>
 cudaError_t allow_norm_smem() {
     constexpr int kU = B <= 2 ? 8 : 4;
-    cudaError_t e = cudaFuncSetAttribute(gemv_norm_kernel<B, kU>, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024);
+    cudaError_t e = cudaFuncSetAttribute(gemv_norm_kernel<B, kU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         160 * 1024);
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(gemv_norm_swiglu_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024);
+        e = cudaFuncSetAttribute(gemv_norm_swiglu_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 160 * 1024);
     return e;
 }
 
@@ -530,17 +537,18 @@ Status launch_norm(const uint16_t* W, const float* xf, const uint16_t* nw, float
                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
     constexpr int kU = B <= 2 ? 8 : 4;
     const size_t smem = size_t(B) * K * 2;
-    launch_kernel(gemv_norm_kernel<B, kU>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock), dim3(kWarpsPerBlock * 32), smem,
-                  stream, W, xf, nw, eps, bias, residual, y_f32, y_bf16, N, K);
+    launch_kernel(gemv_norm_kernel<B, kU>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  dim3(kWarpsPerBlock * 32), smem, stream, W, xf, nw, eps, bias, residual, y_f32, y_bf16, N,
+                  K);
     return TESSERA_LAUNCH_CHECK("gemv_norm_bf16");
 }
 
 template <int B>
-Status launch_norm_swiglu(const uint16_t* W, const float* xf, const uint16_t* nw, float eps, uint16_t* act, int I, int K,
-                          cudaStream_t stream) {
+Status launch_norm_swiglu(const uint16_t* W, const float* xf, const uint16_t* nw, float eps, uint16_t* act,
+                          int I, int K, cudaStream_t stream) {
     const size_t smem = size_t(B) * K * 2;
-    launch_kernel(gemv_norm_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock), dim3(kWarpsPerBlock * 32),
-                  smem, stream, W, xf, nw, eps, act, I, K);
+    launch_kernel(gemv_norm_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  dim3(kWarpsPerBlock * 32), smem, stream, W, xf, nw, eps, act, I, K);
     return TESSERA_LAUNCH_CHECK("gemv_norm_swiglu_bf16");
 }
 
@@ -551,7 +559,8 @@ int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
     if (forced == 1 || forced == 2 || forced == 4) return forced;
     static const int sms = [] {
         int dev = 0, n = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
             return 132;
         return n;
     }();
@@ -568,22 +577,22 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
     // Eight loads in flight per lane at small batch, where registers are plentiful.
     constexpr int kU = B <= 2 ? 8 : 4;
     if (!aligned) {
-        launch_kernel(gemv_scalar_kernel<B>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock), block, 0, stream, W, x, bias,
-                      residual, y_f32, y_bf16, N, K);
+        launch_kernel(gemv_scalar_kernel<B>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock), block, 0,
+                      stream, W, x, bias, residual, y_f32, y_bf16, N, K);
         return;
     }
     switch (gemv_wpr(N)) {
         case 1:
-            launch_kernel(gemv_vec_kernel<B, kU, 1>, dim3((N + 7) / 8), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K,
-                          norm);
+            launch_kernel(gemv_vec_kernel<B, kU, 1>, dim3((N + 7) / 8), block, 0, stream, W, x, bias,
+                          residual, y_f32, y_bf16, N, K, norm);
             break;
         case 2:
-            launch_kernel(gemv_vec_kernel<B, kU, 2>, dim3((N + 3) / 4), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K,
-                          norm);
+            launch_kernel(gemv_vec_kernel<B, kU, 2>, dim3((N + 3) / 4), block, 0, stream, W, x, bias,
+                          residual, y_f32, y_bf16, N, K, norm);
             break;
         default:
-            launch_kernel(gemv_vec_kernel<B, kU, 4>, dim3((N + 1) / 2), block, 0, stream, W, x, bias, residual, y_f32, y_bf16, N, K,
-                          norm);
+            launch_kernel(gemv_vec_kernel<B, kU, 4>, dim3((N + 1) / 2), block, 0, stream, W, x, bias,
+                          residual, y_f32, y_bf16, N, K, norm);
             break;
     }
 }
@@ -593,33 +602,57 @@ void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a,
     const int npairs = (a.nh + 2 * a.nkv) * a.hd / 2;
     const dim3 block(kWarpsPerBlock * 32);
     switch (gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR")) {
-        case 1: launch_kernel(gemv_qkv_rope_kernel<B, 1>, dim3((npairs + 7) / 8), block, 0, stream, W, x, a, K); break;
-        case 2: launch_kernel(gemv_qkv_rope_kernel<B, 2>, dim3((npairs + 3) / 4), block, 0, stream, W, x, a, K); break;
-        default: launch_kernel(gemv_qkv_rope_kernel<B, 4>, dim3((npairs + 1) / 2), block, 0, stream, W, x, a, K); break;
+        case 1:
+            launch_kernel(gemv_qkv_rope_kernel<B, 1>, dim3((npairs + 7) / 8), block, 0, stream, W, x, a, K);
+            break;
+        case 2:
+            launch_kernel(gemv_qkv_rope_kernel<B, 2>, dim3((npairs + 3) / 4), block, 0, stream, W, x, a, K);
+            break;
+        default:
+            launch_kernel(gemv_qkv_rope_kernel<B, 4>, dim3((npairs + 1) / 2), block, 0, stream, W, x, a, K);
+            break;
     }
 }
 
 template <int B>
 void launch_swiglu(const uint16_t* W, const uint16_t* x, uint16_t* act, int I, int K, cudaStream_t stream) {
-    launch_kernel(gemv_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock), dim3(kWarpsPerBlock * 32), 0, stream, W, x, act, I, K);
+    launch_kernel(gemv_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  dim3(kWarpsPerBlock * 32), 0, stream, W, x, act, I, K);
 }
 
 }  // namespace
 
-Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K, cudaStream_t stream) {
+Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K,
+                        cudaStream_t stream) {
     if (B < 1 || B > kGemvMaxBatch || I < 1 || K < 1)
         return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: bad arguments");
     if ((reinterpret_cast<uintptr_t>(W_gu) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
         return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: operands must be 16-byte aligned");
     switch (B) {
-        case 1: launch_swiglu<1>(W_gu, x, act, I, K, stream); break;
-        case 2: launch_swiglu<2>(W_gu, x, act, I, K, stream); break;
-        case 3: launch_swiglu<3>(W_gu, x, act, I, K, stream); break;
-        case 4: launch_swiglu<4>(W_gu, x, act, I, K, stream); break;
-        case 5: launch_swiglu<5>(W_gu, x, act, I, K, stream); break;
-        case 6: launch_swiglu<6>(W_gu, x, act, I, K, stream); break;
-        case 7: launch_swiglu<7>(W_gu, x, act, I, K, stream); break;
-        default: launch_swiglu<8>(W_gu, x, act, I, K, stream); break;
+        case 1:
+            launch_swiglu<1>(W_gu, x, act, I, K, stream);
+            break;
+        case 2:
+            launch_swiglu<2>(W_gu, x, act, I, K, stream);
+            break;
+        case 3:
+            launch_swiglu<3>(W_gu, x, act, I, K, stream);
+            break;
+        case 4:
+            launch_swiglu<4>(W_gu, x, act, I, K, stream);
+            break;
+        case 5:
+            launch_swiglu<5>(W_gu, x, act, I, K, stream);
+            break;
+        case 6:
+            launch_swiglu<6>(W_gu, x, act, I, K, stream);
+            break;
+        case 7:
+            launch_swiglu<7>(W_gu, x, act, I, K, stream);
+            break;
+        default:
+            launch_swiglu<8>(W_gu, x, act, I, K, stream);
+            break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_swiglu_bf16");
 }
@@ -629,107 +662,182 @@ Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const flo
     if (B < 1 || B > kGemvMaxBatch || N < 1 || K < 1 || (y_f32 == nullptr) == (y_bf16 == nullptr) ||
         (residual && !y_f32))
         return make_error(ErrorCode::InvalidArgument, "gemv_bf16: bad arguments (B=" + std::to_string(B) +
-                                                          ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
+                                                          ", N=" + std::to_string(N) +
+                                                          ", K=" + std::to_string(K) + ")");
     switch (B) {
-        case 1: launch<1>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 2: launch<2>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 3: launch<3>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 4: launch<4>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 5: launch<5>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 6: launch<6>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        case 7: launch<7>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
-        default: launch<8>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); break;
+        case 1:
+            launch<1>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 2:
+            launch<2>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 3:
+            launch<3>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 4:
+            launch<4>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 5:
+            launch<5>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 6:
+            launch<6>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        case 7:
+            launch<7>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
+        default:
+            launch<8>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
+            break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_bf16");
 }
 
-Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K, const bf16_t* norm_w,
-                               float eps, bf16_t* xn, int* counter, cudaStream_t stream) {
+Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K,
+                               const bf16_t* norm_w, float eps, bf16_t* xn, int* counter,
+                               cudaStream_t stream) {
     if (B < 1 || B > kGemvMaxBatch || N < 1 || K % 8 != 0 || !h || !norm_w || !xn || !counter ||
         (reinterpret_cast<uintptr_t>(W) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
-        return make_error(ErrorCode::InvalidArgument, "gemv_residual_norm_bf16: bad arguments (B=" + std::to_string(B) +
-                                                          ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
+        return make_error(ErrorCode::InvalidArgument,
+                          "gemv_residual_norm_bf16: bad arguments (B=" + std::to_string(B) +
+                              ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
     NormEpilogue e;
     e.w = norm_w;
     e.eps = eps;
     e.xn = xn;
     e.counter = counter;
     switch (B) {
-        case 1: launch<1>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        case 2: launch<2>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        case 3: launch<3>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        case 4: launch<4>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        case 5: launch<5>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        case 6: launch<6>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        case 7: launch<7>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
-        default: launch<8>(W, x, nullptr, h, h, nullptr, N, K, stream, e); break;
+        case 1:
+            launch<1>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        case 2:
+            launch<2>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        case 3:
+            launch<3>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        case 4:
+            launch<4>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        case 5:
+            launch<5>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        case 6:
+            launch<6>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        case 7:
+            launch<7>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
+        default:
+            launch<8>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
+            break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_residual_norm_bf16");
 }
 
-bool gemv_qkv_rope_supported(int B, int K, int hd) { return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && hd % 2 == 0; }
+bool gemv_qkv_rope_supported(int B, int K, int hd) {
+    return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && hd % 2 == 0;
+}
 
-Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos, const int32_t* slot,
-                          const float* inv_freq, int B, int nh, int nkv, int hd, int K, int max_seq, bf16_t* q_out,
-                          bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream) {
+Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos,
+                          const int32_t* slot, const float* inv_freq, int B, int nh, int nkv, int hd, int K,
+                          int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream) {
     if (!gemv_qkv_rope_supported(B, K, hd) || nh < 1 || nkv < 1 || nh % nkv != 0 ||
         (reinterpret_cast<uintptr_t>(W) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
-        return make_error(ErrorCode::InvalidArgument, "gemv_qkv_rope_bf16: bad arguments (B=" + std::to_string(B) +
-                                                          ", K=" + std::to_string(K) + ", hd=" + std::to_string(hd) + ")");
+        return make_error(ErrorCode::InvalidArgument,
+                          "gemv_qkv_rope_bf16: bad arguments (B=" + std::to_string(B) +
+                              ", K=" + std::to_string(K) + ", hd=" + std::to_string(hd) + ")");
     const QkvRopeArgs a{bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache};
     switch (B) {
-        case 1: launch_qkv_rope<1>(W, x, a, K, stream); break;
-        case 2: launch_qkv_rope<2>(W, x, a, K, stream); break;
-        case 3: launch_qkv_rope<3>(W, x, a, K, stream); break;
-        case 4: launch_qkv_rope<4>(W, x, a, K, stream); break;
-        case 5: launch_qkv_rope<5>(W, x, a, K, stream); break;
-        case 6: launch_qkv_rope<6>(W, x, a, K, stream); break;
-        case 7: launch_qkv_rope<7>(W, x, a, K, stream); break;
-        default: launch_qkv_rope<8>(W, x, a, K, stream); break;
+        case 1:
+            launch_qkv_rope<1>(W, x, a, K, stream);
+            break;
+        case 2:
+            launch_qkv_rope<2>(W, x, a, K, stream);
+            break;
+        case 3:
+            launch_qkv_rope<3>(W, x, a, K, stream);
+            break;
+        case 4:
+            launch_qkv_rope<4>(W, x, a, K, stream);
+            break;
+        case 5:
+            launch_qkv_rope<5>(W, x, a, K, stream);
+            break;
+        case 6:
+            launch_qkv_rope<6>(W, x, a, K, stream);
+            break;
+        case 7:
+            launch_qkv_rope<7>(W, x, a, K, stream);
+            break;
+        default:
+            launch_qkv_rope<8>(W, x, a, K, stream);
+            break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_qkv_rope_bf16");
 }
 
 Status gemv_norm_prepare() {
-    for (cudaError_t e : {allow_norm_smem<1>(), allow_norm_smem<2>(), allow_norm_smem<3>(), allow_norm_smem<4>(),
-                          allow_norm_smem<5>(), allow_norm_smem<6>(), allow_norm_smem<7>(), allow_norm_smem<8>()})
+    for (cudaError_t e :
+         {allow_norm_smem<1>(), allow_norm_smem<2>(), allow_norm_smem<3>(), allow_norm_smem<4>(),
+          allow_norm_smem<5>(), allow_norm_smem<6>(), allow_norm_smem<7>(), allow_norm_smem<8>()})
         TESSERA_TRY(check(e, "gemv_norm shared memory"));
     return {};
 }
 
-bool gemv_norm_supported(int B, int K) { return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && size_t(B) * K * 2 <= 160 * 1024; }
+bool gemv_norm_supported(int B, int K) {
+    return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && size_t(B) * K * 2 <= 160 * 1024;
+}
 
 Status gemv_norm_bf16(const bf16_t* W, const float* x, const bf16_t* norm_w, float eps, const bf16_t* bias,
-                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B, cudaStream_t stream) {
-    if (!gemv_norm_supported(B, K) || N < 1 || (y_f32 == nullptr) == (y_bf16 == nullptr) || (residual && !y_f32) ||
-        (reinterpret_cast<uintptr_t>(W) & 15))
-        return make_error(ErrorCode::InvalidArgument, "gemv_norm_bf16: bad arguments (B=" + std::to_string(B) + ", N=" +
-                                                          std::to_string(N) + ", K=" + std::to_string(K) + ")");
+                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B,
+                      cudaStream_t stream) {
+    if (!gemv_norm_supported(B, K) || N < 1 || (y_f32 == nullptr) == (y_bf16 == nullptr) ||
+        (residual && !y_f32) || (reinterpret_cast<uintptr_t>(W) & 15))
+        return make_error(ErrorCode::InvalidArgument,
+                          "gemv_norm_bf16: bad arguments (B=" + std::to_string(B) +
+                              ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
     switch (B) {
-        case 1: return launch_norm<1>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 2: return launch_norm<2>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 3: return launch_norm<3>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 4: return launch_norm<4>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 5: return launch_norm<5>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 6: return launch_norm<6>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 7: return launch_norm<7>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        default: return launch_norm<8>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 1:
+            return launch_norm<1>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 2:
+            return launch_norm<2>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 3:
+            return launch_norm<3>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 4:
+            return launch_norm<4>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 5:
+            return launch_norm<5>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 6:
+            return launch_norm<6>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        case 7:
+            return launch_norm<7>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
+        default:
+            return launch_norm<8>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
     }
 }
 
-Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act, int B, int I,
-                             int K, cudaStream_t stream) {
+Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act,
+                             int B, int I, int K, cudaStream_t stream) {
     if (!gemv_norm_supported(B, K) || I < 1 || (reinterpret_cast<uintptr_t>(W_gu) & 15))
         return make_error(ErrorCode::InvalidArgument, "gemv_norm_swiglu_bf16: bad arguments");
     switch (B) {
-        case 1: return launch_norm_swiglu<1>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 2: return launch_norm_swiglu<2>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 3: return launch_norm_swiglu<3>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 4: return launch_norm_swiglu<4>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 5: return launch_norm_swiglu<5>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 6: return launch_norm_swiglu<6>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 7: return launch_norm_swiglu<7>(W_gu, x, norm_w, eps, act, I, K, stream);
-        default: return launch_norm_swiglu<8>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 1:
+            return launch_norm_swiglu<1>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 2:
+            return launch_norm_swiglu<2>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 3:
+            return launch_norm_swiglu<3>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 4:
+            return launch_norm_swiglu<4>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 5:
+            return launch_norm_swiglu<5>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 6:
+            return launch_norm_swiglu<6>(W_gu, x, norm_w, eps, act, I, K, stream);
+        case 7:
+            return launch_norm_swiglu<7>(W_gu, x, norm_w, eps, act, I, K, stream);
+        default:
+            return launch_norm_swiglu<8>(W_gu, x, norm_w, eps, act, I, K, stream);
     }
 }
 

@@ -28,19 +28,31 @@ constexpr int kWarpsPerBlock = 8;
 template <QuantType T>
 struct Layout;
 template <>
-struct Layout<QuantType::Q4_0> { static constexpr int elems = 32, bytes = 18; };
+struct Layout<QuantType::Q4_0> {
+    static constexpr int elems = 32, bytes = 18;
+};
 template <>
-struct Layout<QuantType::Q8_0> { static constexpr int elems = 32, bytes = 34; };
+struct Layout<QuantType::Q8_0> {
+    static constexpr int elems = 32, bytes = 34;
+};
 template <>
-struct Layout<QuantType::Q4_K> { static constexpr int elems = 256, bytes = 144; };
+struct Layout<QuantType::Q4_K> {
+    static constexpr int elems = 256, bytes = 144;
+};
 template <>
-struct Layout<QuantType::Q5_K> { static constexpr int elems = 256, bytes = 176; };
+struct Layout<QuantType::Q5_K> {
+    static constexpr int elems = 256, bytes = 176;
+};
 template <>
-struct Layout<QuantType::Q6_K> { static constexpr int elems = 256, bytes = 210; };
+struct Layout<QuantType::Q6_K> {
+    static constexpr int elems = 256, bytes = 210;
+};
 
 // Blocks are 2-byte aligned wherever they are (W is 16-byte aligned, every block and row size is even), and
 // so is every field read below.
-__device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) {
+    return *reinterpret_cast<const uint16_t*>(p);
+}
 
 __device__ __forceinline__ float ld_f16(const uint8_t* p) {
     return __half2float(__ushort_as_half(static_cast<unsigned short>(ld_u16(p))));
@@ -59,7 +71,9 @@ __device__ __forceinline__ uint2 ld8_a8(const uint8_t* p) {
     return ld8(p);
 }
 
-__device__ __forceinline__ uint32_t byte_of(uint2 v, int i) { return ((i < 4 ? v.x : v.y) >> (8 * (i & 3))) & 0xffu; }
+__device__ __forceinline__ uint32_t byte_of(uint2 v, int i) {
+    return ((i < 4 ? v.x : v.y) >> (8 * (i & 3))) & 0xffu;
+}
 
 // w[i] = the weight of element t + i of the block at blk (t a multiple of 8).
 template <QuantType T>
@@ -156,8 +170,8 @@ __device__ __forceinline__ void bf16x8(uint4 v, float (&f)[8]) {
 }
 
 template <int B>
-__device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias, const float* residual,
-                                          float* y_f32, uint16_t* y_bf16, int ldy) {
+__device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias,
+                                          const float* residual, float* y_f32, uint16_t* y_bf16, int ldy) {
     const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
 #pragma unroll
     for (int i = 0; i < B; ++i) {
@@ -176,9 +190,9 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
 // offset just past the last row's blocks.
 template <QuantType T, int B, int U, int RPW>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end, const uint16_t* __restrict__ x,
-                      const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16, int N,
-                      int K, int ldy) {
+    gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end,
+                      const uint16_t* __restrict__ x, const uint16_t* __restrict__ bias,
+                      const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy) {
     using L = Layout<T>;
     constexpr int kBuf = 32 * U * 16;
     // Whole groups of 256 elements per round, so each round has a multiple of 32 octets; 15 bytes of the
@@ -196,7 +210,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     const int nb = K / L::elems;
     const int rounds = (nb + kRoundBlocks - 1) / kRoundBlocks;
     // Round r of row row0 + j: bytes [rs, rs + blocks·bytes) of W, loaded as the chunks from rs rounded down.
-    auto round_start = [&](int j, int r) { return size_t(row0 + j) * row_bytes + size_t(r) * kRoundBlocks * L::bytes; };
+    auto round_start = [&](int j, int r) {
+        return size_t(row0 + j) * row_bytes + size_t(r) * kRoundBlocks * L::bytes;
+    };
     auto round_chunks = [&](size_t rs, int r) {
         const size_t re = rs + size_t(min(kRoundBlocks, nb - r * kRoundBlocks)) * L::bytes;
         return int((re - (rs & ~size_t(15)) + 15) >> 4);
@@ -274,7 +290,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // matrix, not worth staging). The values are formed before pdl_wait; only the store waits, since the
 // previous kernel may still be reading `out` (a reused scratch buffer).
 template <QuantType T>
-__global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int N, int K, uint16_t* __restrict__ out) {
+__global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, int N, int K,
+                               uint16_t* __restrict__ out) {
     using L = Layout<T>;
     pdl_trigger();
     const size_t K8 = size_t(K) >> 3;
@@ -298,19 +315,22 @@ __global__ void dequant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, 
 
 template <QuantType T, int B, int RPW>
 void launch_gemv(const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
-                 const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy, cudaStream_t stream) {
+                 const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy,
+                 cudaStream_t stream) {
     // Eight chunks in flight per lane (as gemv_vec_kernel at small batch): one row with U = 8 or two rows
     // with U = 4, which also keeps the static shared memory at 32 KiB a block.
     constexpr int U = RPW == 1 && B <= 2 ? 8 : 4;
     constexpr int kRowsPerBlock = kWarpsPerBlock * RPW;
     launch_kernel(gemv_quant_kernel<T, B, U, RPW>, dim3((N + kRowsPerBlock - 1) / kRowsPerBlock),
-                  dim3(kWarpsPerBlock * 32), 0, stream, W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy);
+                  dim3(kWarpsPerBlock * 32), 0, stream, W, row_bytes, end, x, bias, residual, y_f32, y_bf16,
+                  N, K, ldy);
 }
 
 // Two rows per warp unless TESSERA_QUANT_RPW=1 asks for one at B = 1 (kept to measure the difference).
 template <QuantType T>
-void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x, const uint16_t* bias,
-                   const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy, cudaStream_t stream) {
+void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const uint16_t* x,
+                   const uint16_t* bias, const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K,
+                   int ldy, cudaStream_t stream) {
     const char* rpw = std::getenv("TESSERA_QUANT_RPW");
     const bool one_row = rpw && rpw[0] == '1';
     switch (B) {
@@ -320,13 +340,27 @@ void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const 
             else
                 launch_gemv<T, 1, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
             break;
-        case 2: launch_gemv<T, 2, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case 3: launch_gemv<T, 3, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case 4: launch_gemv<T, 4, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case 5: launch_gemv<T, 5, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case 6: launch_gemv<T, 6, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case 7: launch_gemv<T, 7, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        default: launch_gemv<T, 8, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case 2:
+            launch_gemv<T, 2, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
+        case 3:
+            launch_gemv<T, 3, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
+        case 4:
+            launch_gemv<T, 4, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
+        case 5:
+            launch_gemv<T, 5, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
+        case 6:
+            launch_gemv<T, 6, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
+        case 7:
+            launch_gemv<T, 7, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
+        default:
+            launch_gemv<T, 8, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+            break;
     }
 }
 
@@ -334,8 +368,8 @@ template <QuantType T>
 void launch_dequant(const uint8_t* W, size_t row_bytes, int N, int K, uint16_t* out, cudaStream_t stream) {
     constexpr int kThreads = 256;
     const size_t work = size_t(N) * (size_t(K) >> 3);
-    launch_kernel(dequant_kernel<T>, dim3(unsigned((work + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream, W,
-                  row_bytes, N, K, out);
+    launch_kernel(dequant_kernel<T>, dim3(unsigned((work + kThreads - 1) / kThreads)), dim3(kThreads), 0,
+                  stream, W, row_bytes, N, K, out);
 }
 
 // The checks gemv_quant and dequantize_bf16 share; empty when the arguments are usable.
@@ -345,7 +379,8 @@ std::string bad_layout(QuantType type, const void* W, size_t row_bytes, int N, i
     if (N < 1 || K < 1 || K % tr.block_size != 0)
         return "K=" + std::to_string(K) + " is not a positive multiple of " + std::to_string(tr.block_size);
     if (row_bytes < size_t(K / tr.block_size * tr.block_bytes) || row_bytes % 2 != 0)
-        return "row_bytes=" + std::to_string(row_bytes) + " does not hold K=" + std::to_string(K) + " (or is odd)";
+        return "row_bytes=" + std::to_string(row_bytes) + " does not hold K=" + std::to_string(K) +
+               " (or is odd)";
     if (reinterpret_cast<uintptr_t>(W) & 15) return "W is not 16-byte aligned";
     return {};
 }
@@ -358,13 +393,16 @@ bool gpu_quant_supported(QuantType type) {
         case QuantType::Q8_0:
         case QuantType::Q4_K:
         case QuantType::Q5_K:
-        case QuantType::Q6_K: return true;
-        default: return false;
+        case QuantType::Q6_K:
+            return true;
+        default:
+            return false;
     }
 }
 
 Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t* x, const bf16_t* bias,
-                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream, int ldy) {
+                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K,
+                  cudaStream_t stream, int ldy) {
     std::string bad = bad_layout(type, W, row_bytes, N, K);
     if (ldy == 0) ldy = N;
     if (bad.empty() && ldy < N) bad = "ldy=" + std::to_string(ldy) + " is less than N";
@@ -373,34 +411,60 @@ Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t*
         bad = "exactly one of y_f32 / y_bf16 is needed, and residual needs y_f32";
     if (bad.empty() && (reinterpret_cast<uintptr_t>(x) & 15)) bad = "x is not 16-byte aligned";
     if (!bad.empty())
-        return make_error(ErrorCode::InvalidArgument, "gemv_quant (N=" + std::to_string(N) + ", K=" + std::to_string(K) +
-                                                          "): " + bad);
+        return make_error(ErrorCode::InvalidArgument,
+                          "gemv_quant (N=" + std::to_string(N) + ", K=" + std::to_string(K) + "): " + bad);
     const auto* w = static_cast<const uint8_t*>(W);
     const QuantTraits tr = quant_traits(type);
     const size_t end = size_t(N - 1) * row_bytes + size_t(K / tr.block_size * tr.block_bytes);
     switch (type) {
-        case QuantType::Q4_0: launch_gemv_b<QuantType::Q4_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case QuantType::Q8_0: launch_gemv_b<QuantType::Q8_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case QuantType::Q4_K: launch_gemv_b<QuantType::Q4_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        case QuantType::Q5_K: launch_gemv_b<QuantType::Q5_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
-        default: launch_gemv_b<QuantType::Q6_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream); break;
+        case QuantType::Q4_0:
+            launch_gemv_b<QuantType::Q4_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy,
+                                           stream);
+            break;
+        case QuantType::Q8_0:
+            launch_gemv_b<QuantType::Q8_0>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy,
+                                           stream);
+            break;
+        case QuantType::Q4_K:
+            launch_gemv_b<QuantType::Q4_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy,
+                                           stream);
+            break;
+        case QuantType::Q5_K:
+            launch_gemv_b<QuantType::Q5_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy,
+                                           stream);
+            break;
+        default:
+            launch_gemv_b<QuantType::Q6_K>(B, w, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy,
+                                           stream);
+            break;
     }
     return TESSERA_LAUNCH_CHECK("gemv_quant");
 }
 
-Status dequantize_bf16(QuantType type, const void* W, size_t row_bytes, int N, int K, bf16_t* out, cudaStream_t stream) {
+Status dequantize_bf16(QuantType type, const void* W, size_t row_bytes, int N, int K, bf16_t* out,
+                       cudaStream_t stream) {
     std::string bad = bad_layout(type, W, row_bytes, N, K);
     if (bad.empty() && (reinterpret_cast<uintptr_t>(out) & 15)) bad = "out is not 16-byte aligned";
     if (!bad.empty())
-        return make_error(ErrorCode::InvalidArgument, "dequantize_bf16 (N=" + std::to_string(N) + ", K=" +
-                                                          std::to_string(K) + "): " + bad);
+        return make_error(ErrorCode::InvalidArgument, "dequantize_bf16 (N=" + std::to_string(N) +
+                                                          ", K=" + std::to_string(K) + "): " + bad);
     const auto* w = static_cast<const uint8_t*>(W);
     switch (type) {
-        case QuantType::Q4_0: launch_dequant<QuantType::Q4_0>(w, row_bytes, N, K, out, stream); break;
-        case QuantType::Q8_0: launch_dequant<QuantType::Q8_0>(w, row_bytes, N, K, out, stream); break;
-        case QuantType::Q4_K: launch_dequant<QuantType::Q4_K>(w, row_bytes, N, K, out, stream); break;
-        case QuantType::Q5_K: launch_dequant<QuantType::Q5_K>(w, row_bytes, N, K, out, stream); break;
-        default: launch_dequant<QuantType::Q6_K>(w, row_bytes, N, K, out, stream); break;
+        case QuantType::Q4_0:
+            launch_dequant<QuantType::Q4_0>(w, row_bytes, N, K, out, stream);
+            break;
+        case QuantType::Q8_0:
+            launch_dequant<QuantType::Q8_0>(w, row_bytes, N, K, out, stream);
+            break;
+        case QuantType::Q4_K:
+            launch_dequant<QuantType::Q4_K>(w, row_bytes, N, K, out, stream);
+            break;
+        case QuantType::Q5_K:
+            launch_dequant<QuantType::Q5_K>(w, row_bytes, N, K, out, stream);
+            break;
+        default:
+            launch_dequant<QuantType::Q6_K>(w, row_bytes, N, K, out, stream);
+            break;
     }
     return TESSERA_LAUNCH_CHECK("dequantize_bf16");
 }

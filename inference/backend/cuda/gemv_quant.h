@@ -25,8 +25,8 @@ bool gpu_quant_supported(QuantType type);
 // The activations are used as they are (bf16 → f32, no int8 rounding as in the CPU kernels) and each weight
 // takes the f32 value dequantize_row gives it; accumulation is f32.
 Status gemv_quant(QuantType type, const void* W, size_t row_bytes, const bf16_t* x, const bf16_t* bias,
-                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream,
-                  int ldy = 0);
+                  const float* residual, float* y_f32, bf16_t* y_bf16, int B, int N, int K,
+                  cudaStream_t stream, int ldy = 0);
 
 // out bf16 [N, K] (row-major, 16-byte aligned) = bf16(dequant(W)) for rows [0, N): bit for bit
 // f32_to_bf16 of cpu::dequantize_row. Same W layout and requirements as gemv_quant.
