@@ -1,7 +1,7 @@
 // GGUF block-quantized weights on the GPU (backend/cuda/gemv_quant.h) against the CPU dequantize_row:
 // gemv_quant with every epilogue for Q4_0, Q8_0, Q4_K, Q5_K and Q6_K at several batch sizes and shapes
 // (odd row counts, rows that are not 16-byte multiples, padded row strides), dequantize_bf16 bit for bit,
-// the prefill path (dequantize_bf16 + cuBLAS), argument errors, and the decode bandwidth at 7B shapes.
+// the prefill path (dequantize_bf16 + cuBLAS), argument errors. (Its speed: bench/cuda/bench_gemv_quant.cpp.)
 // Blocks are random bytes with the f16 scales replaced by finite, small ones, so every bit pattern of the
 // packed quants and 6-bit scales occurs. Device outputs are poisoned (0xFF bytes: NaN) before each call.
 #include <cuda_runtime_api.h>
@@ -329,42 +329,6 @@ void check_ldy(Counter& c) {
     c.expect(ok, "gemv_quant ldy");
 }
 
-// Not a pass/fail check: weight bytes per second of gemv_quant at the R1-Distill-Qwen-7B decode shapes
-// (gate/up rows of K = 3584, down rows of K = 18944, k/v's 512 rows), B = 1, with two rows per warp (the
-// default) and one (TESSERA_QUANT_RPW=1). The bf16 gemv runs near 4 TB/s on an H200.
-void bandwidth(QuantType type, bool one_row) {
-    if (one_row) setenv("TESSERA_QUANT_RPW", "1", 1);
-    for (const auto& [N, K] : {std::pair{18944, 3584}, std::pair{3584, 18944}, std::pair{512, 3584}}) {
-        const size_t row_bytes = *quant_row_bytes(type, K);
-        Dev<uint8_t> dW(size_t(N) * row_bytes);
-        cudaMemset(dW.p, 0x11, size_t(N) * row_bytes);  // small finite f16 scales (0x1111)
-        Dev<uint16_t> dx(to_bf16(random_floats(size_t(K), 5)));
-        Dev<float> dy{size_t(N)};
-        cudaEvent_t a, b;
-        cudaEventCreate(&a);
-        cudaEventCreate(&b);
-        for (int i = 0; i < 3; ++i)
-            (void)cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, dy.p, nullptr, 1, N, K,
-                                   nullptr);
-        const int reps = 50;
-        cudaEventRecord(a);
-        for (int i = 0; i < reps; ++i)
-            (void)cuda::gemv_quant(type, dW.p, row_bytes, dx.p, nullptr, nullptr, dy.p, nullptr, 1, N, K,
-                                   nullptr);
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float ms = 0;
-        cudaEventElapsedTime(&ms, a, b);
-        cudaEventDestroy(a);
-        cudaEventDestroy(b);
-        const double us = 1000.0 * double(ms) / reps;
-        std::printf(
-            "info gemv_quant %-4s B=1 N=%-5d K=%-5d rows/warp %d: %.1f us, %.0f GB/s of weight blocks\n",
-            name(type).c_str(), N, K, one_row ? 1 : 2, us, double(N) * row_bytes / (us * 1e3));
-    }
-    unsetenv("TESSERA_QUANT_RPW");
-}
-
 }  // namespace
 
 int main() {
@@ -386,7 +350,5 @@ int main() {
     check_ldy(c);
     for (QuantType type : kTypes) check_type(c, type);
     check_prefill(c, **ctx);
-    for (QuantType type : kTypes)
-        for (bool one_row : {false, true}) bandwidth(type, one_row);
     return c.finish();
 }
