@@ -568,6 +568,17 @@ int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
     return N / (kWarpsPerBlock / 2) >= 2 * sms ? 2 : 4;
 }
 
+// Calls f(std::integral_constant<int, w>{}) for w = 1, 2 or 4 warps per row.
+template <class F>
+void with_wpr(int wpr, F&& f) {
+    if (wpr == 1)
+        f(std::integral_constant<int, 1>{});
+    else if (wpr == 2)
+        f(std::integral_constant<int, 2>{});
+    else
+        f(std::integral_constant<int, 4>{});
+}
+
 template <int B>
 void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const float* residual, float* y_f32,
             uint16_t* y_bf16, int N, int K, cudaStream_t stream, const NormEpilogue& norm = {}) {
@@ -581,37 +592,24 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
                       stream, W, x, bias, residual, y_f32, y_bf16, N, K);
         return;
     }
-    switch (gemv_wpr(N)) {
-        case 1:
-            launch_kernel(gemv_vec_kernel<B, kU, 1>, dim3((N + 7) / 8), block, 0, stream, W, x, bias,
-                          residual, y_f32, y_bf16, N, K, norm);
-            break;
-        case 2:
-            launch_kernel(gemv_vec_kernel<B, kU, 2>, dim3((N + 3) / 4), block, 0, stream, W, x, bias,
-                          residual, y_f32, y_bf16, N, K, norm);
-            break;
-        default:
-            launch_kernel(gemv_vec_kernel<B, kU, 4>, dim3((N + 1) / 2), block, 0, stream, W, x, bias,
-                          residual, y_f32, y_bf16, N, K, norm);
-            break;
-    }
+    // kWpr warps per row: 8 / kWpr rows per block.
+    with_wpr(gemv_wpr(N), [&](auto w) {
+        constexpr int kRows = kWarpsPerBlock / decltype(w)::value;
+        launch_kernel(gemv_vec_kernel<B, kU, decltype(w)::value>, dim3((N + kRows - 1) / kRows), block, 0,
+                      stream, W, x, bias, residual, y_f32, y_bf16, N, K, norm);
+    });
 }
 
 template <int B>
 void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a, int K, cudaStream_t stream) {
     const int npairs = (a.nh + 2 * a.nkv) * a.hd / 2;
     const dim3 block(kWarpsPerBlock * 32);
-    switch (gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR")) {
-        case 1:
-            launch_kernel(gemv_qkv_rope_kernel<B, 1>, dim3((npairs + 7) / 8), block, 0, stream, W, x, a, K);
-            break;
-        case 2:
-            launch_kernel(gemv_qkv_rope_kernel<B, 2>, dim3((npairs + 3) / 4), block, 0, stream, W, x, a, K);
-            break;
-        default:
-            launch_kernel(gemv_qkv_rope_kernel<B, 4>, dim3((npairs + 1) / 2), block, 0, stream, W, x, a, K);
-            break;
-    }
+    with_wpr(gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR"),
+             [&](auto w) {
+                 constexpr int kPairs = kWarpsPerBlock / decltype(w)::value;
+                 launch_kernel(gemv_qkv_rope_kernel<B, decltype(w)::value>,
+                               dim3((npairs + kPairs - 1) / kPairs), block, 0, stream, W, x, a, K);
+             });
 }
 
 template <int B>
@@ -628,32 +626,7 @@ Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B,
         return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: bad arguments");
     if ((reinterpret_cast<uintptr_t>(W_gu) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
         return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: operands must be 16-byte aligned");
-    switch (B) {
-        case 1:
-            launch_swiglu<1>(W_gu, x, act, I, K, stream);
-            break;
-        case 2:
-            launch_swiglu<2>(W_gu, x, act, I, K, stream);
-            break;
-        case 3:
-            launch_swiglu<3>(W_gu, x, act, I, K, stream);
-            break;
-        case 4:
-            launch_swiglu<4>(W_gu, x, act, I, K, stream);
-            break;
-        case 5:
-            launch_swiglu<5>(W_gu, x, act, I, K, stream);
-            break;
-        case 6:
-            launch_swiglu<6>(W_gu, x, act, I, K, stream);
-            break;
-        case 7:
-            launch_swiglu<7>(W_gu, x, act, I, K, stream);
-            break;
-        default:
-            launch_swiglu<8>(W_gu, x, act, I, K, stream);
-            break;
-    }
+    with_batch(B, [&](auto b) { launch_swiglu<decltype(b)::value>(W_gu, x, act, I, K, stream); });
     return TESSERA_LAUNCH_CHECK("gemv_swiglu_bf16");
 }
 
@@ -664,32 +637,8 @@ Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const flo
         return make_error(ErrorCode::InvalidArgument, "gemv_bf16: bad arguments (B=" + std::to_string(B) +
                                                           ", N=" + std::to_string(N) +
                                                           ", K=" + std::to_string(K) + ")");
-    switch (B) {
-        case 1:
-            launch<1>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        case 2:
-            launch<2>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        case 3:
-            launch<3>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        case 4:
-            launch<4>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        case 5:
-            launch<5>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        case 6:
-            launch<6>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        case 7:
-            launch<7>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-        default:
-            launch<8>(W, x, bias, residual, y_f32, y_bf16, N, K, stream);
-            break;
-    }
+    with_batch(
+        B, [&](auto b) { launch<decltype(b)::value>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); });
     return TESSERA_LAUNCH_CHECK("gemv_bf16");
 }
 
@@ -706,32 +655,7 @@ Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B
     e.eps = eps;
     e.xn = xn;
     e.counter = counter;
-    switch (B) {
-        case 1:
-            launch<1>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        case 2:
-            launch<2>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        case 3:
-            launch<3>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        case 4:
-            launch<4>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        case 5:
-            launch<5>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        case 6:
-            launch<6>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        case 7:
-            launch<7>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-        default:
-            launch<8>(W, x, nullptr, h, h, nullptr, N, K, stream, e);
-            break;
-    }
+    with_batch(B, [&](auto b) { launch<decltype(b)::value>(W, x, nullptr, h, h, nullptr, N, K, stream, e); });
     return TESSERA_LAUNCH_CHECK("gemv_residual_norm_bf16");
 }
 
@@ -748,32 +672,7 @@ Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, 
                           "gemv_qkv_rope_bf16: bad arguments (B=" + std::to_string(B) +
                               ", K=" + std::to_string(K) + ", hd=" + std::to_string(hd) + ")");
     const QkvRopeArgs a{bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache};
-    switch (B) {
-        case 1:
-            launch_qkv_rope<1>(W, x, a, K, stream);
-            break;
-        case 2:
-            launch_qkv_rope<2>(W, x, a, K, stream);
-            break;
-        case 3:
-            launch_qkv_rope<3>(W, x, a, K, stream);
-            break;
-        case 4:
-            launch_qkv_rope<4>(W, x, a, K, stream);
-            break;
-        case 5:
-            launch_qkv_rope<5>(W, x, a, K, stream);
-            break;
-        case 6:
-            launch_qkv_rope<6>(W, x, a, K, stream);
-            break;
-        case 7:
-            launch_qkv_rope<7>(W, x, a, K, stream);
-            break;
-        default:
-            launch_qkv_rope<8>(W, x, a, K, stream);
-            break;
-    }
+    with_batch(B, [&](auto b) { launch_qkv_rope<decltype(b)::value>(W, x, a, K, stream); });
     return TESSERA_LAUNCH_CHECK("gemv_qkv_rope_bf16");
 }
 
@@ -797,48 +696,19 @@ Status gemv_norm_bf16(const bf16_t* W, const float* x, const bf16_t* norm_w, flo
         return make_error(ErrorCode::InvalidArgument,
                           "gemv_norm_bf16: bad arguments (B=" + std::to_string(B) +
                               ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
-    switch (B) {
-        case 1:
-            return launch_norm<1>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 2:
-            return launch_norm<2>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 3:
-            return launch_norm<3>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 4:
-            return launch_norm<4>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 5:
-            return launch_norm<5>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 6:
-            return launch_norm<6>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        case 7:
-            return launch_norm<7>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-        default:
-            return launch_norm<8>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K, stream);
-    }
+    return with_batch(B, [&](auto b) {
+        return launch_norm<decltype(b)::value>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K,
+                                               stream);
+    });
 }
 
 Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act,
                              int B, int I, int K, cudaStream_t stream) {
     if (!gemv_norm_supported(B, K) || I < 1 || (reinterpret_cast<uintptr_t>(W_gu) & 15))
         return make_error(ErrorCode::InvalidArgument, "gemv_norm_swiglu_bf16: bad arguments");
-    switch (B) {
-        case 1:
-            return launch_norm_swiglu<1>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 2:
-            return launch_norm_swiglu<2>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 3:
-            return launch_norm_swiglu<3>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 4:
-            return launch_norm_swiglu<4>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 5:
-            return launch_norm_swiglu<5>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 6:
-            return launch_norm_swiglu<6>(W_gu, x, norm_w, eps, act, I, K, stream);
-        case 7:
-            return launch_norm_swiglu<7>(W_gu, x, norm_w, eps, act, I, K, stream);
-        default:
-            return launch_norm_swiglu<8>(W_gu, x, norm_w, eps, act, I, K, stream);
-    }
+    return with_batch(B, [&](auto b) {
+        return launch_norm_swiglu<decltype(b)::value>(W_gu, x, norm_w, eps, act, I, K, stream);
+    });
 }
 
 }  // namespace tessera::cuda

@@ -333,35 +333,13 @@ void launch_gemv_b(int B, const uint8_t* W, size_t row_bytes, size_t end, const 
                    int ldy, cudaStream_t stream) {
     const char* rpw = std::getenv("TESSERA_QUANT_RPW");
     const bool one_row = rpw && rpw[0] == '1';
-    switch (B) {
-        case 1:
-            if (one_row)
-                launch_gemv<T, 1, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            else
-                launch_gemv<T, 1, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        case 2:
-            launch_gemv<T, 2, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        case 3:
-            launch_gemv<T, 3, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        case 4:
-            launch_gemv<T, 4, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        case 5:
-            launch_gemv<T, 5, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        case 6:
-            launch_gemv<T, 6, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        case 7:
-            launch_gemv<T, 7, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-        default:
-            launch_gemv<T, 8, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
-            break;
-    }
+    with_batch(B, [&](auto b) {
+        if (decltype(b)::value == 1 && one_row)
+            launch_gemv<T, 1, 1>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K, ldy, stream);
+        else
+            launch_gemv<T, decltype(b)::value, 2>(W, row_bytes, end, x, bias, residual, y_f32, y_bf16, N, K,
+                                                  ldy, stream);
+    });
 }
 
 template <QuantType T>
