@@ -65,6 +65,9 @@ Result<bool> quantized_layers(const LlmConfig& c, const std::string& prefix, con
 Result<const TensorEntry*> quantized_entry(const Checkpoint& ck, const std::string& name);
 // Elements of the largest layer matrix (the dequantization scratch).
 size_t largest_layer_matrix(const LlmConfig& c);
+// Whether prefill attention takes the fused flash kernel for this head dim (then no score scratch is
+// allocated); TESSERA_NO_FLASH_PREFILL=1 keeps the cuBLAS path. Read once per process.
+bool flash_prefill(int hd);
 
 }  // namespace llama_gpu
 
