@@ -86,6 +86,7 @@ public:
     int image_vocab() const { return m_config.image_vocab; }
     const SiglipTower& vision() const { return *m_vision; }
     const VqDecoder& vq() const { return *m_vq; }
+    const MlpProjectorWeights& aligner() const { return m_aligner; }  // understanding aligner (the GPU path)
 
     // Understanding (§7.4 step 4): pixels [3, S, S] → SigLIP → aligner → out [tokens, hidden].
     // scratch: vision().tokens() · (vision width + hidden) floats.

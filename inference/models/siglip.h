@@ -59,6 +59,15 @@ public:
     // pixels [3, S, S] (normalised, S = image_size) -> features [tokens, width] after the final LayerNorm.
     Status forward(const float* pixels, float* features, ThreadPool& pool) const;
 
+    // The weights as loaded, for the GPU tower (siglip_cuda.cpp).
+    int grid() const { return m_grid; }
+    const Tensor& patch_weight() const { return m_patch_w; }  // [W, 3·P·P]
+    const Tensor& patch_bias() const { return m_patch_b; }
+    const std::vector<float>& pos_embed() const { return m_pos; }
+    const std::vector<SiglipBlockWeights>& blocks() const { return m_blocks; }
+    const Tensor& norm_weight() const { return m_norm_w; }
+    const Tensor& norm_bias() const { return m_norm_b; }
+
 private:
     SiglipTower() = default;
     SiglipConfig m_config;
