@@ -1,0 +1,532 @@
+// Batch-1 decode of the whole layer stack in one persistent kernel (see decode_persistent.h). One block of
+// 16 warps per multiprocessor stays resident for every layer; a layer is five phases separated by grid-wide
+// barriers:
+//   A  xn = RMSNorm(h; ln1) in every block's shared memory, [q;k;v] = xn·Wqkvᵀ (+ bias), RoPE, KV write
+//   B  split-KV attention: block (head, split) writes a partial softmax; the split that arrives last for a
+//      head merges them into attn[head]
+//   C  h += attn·Woᵀ
+//   D  xn = RMSNorm(h; ln2), act = silu(xn·Wgateᵀ) · (xn·Wupᵀ)
+//   E  h += act·Wdownᵀ
+// The arithmetic is that of the separate kernels (rms_norm, gemv_qkv_rope_bf16, attention_decode,
+// gemv_bf16, gemv_swiglu_bf16) up to the order of f32 additions. Before each barrier a block may prefetch
+// into L2 the weight rows it will read first in the next phase, so the memory system works while the grid
+// waits.
+#include "backend/cuda/decode_persistent.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "backend/cuda/cuda_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kWarps = 16;
+constexpr int kThreads = kWarps * 32;
+constexpr int kUnroll = 8;              // 16-byte weight loads in flight per lane and row
+constexpr int kHd = 128;                // head dim the attention phase is written for (4 dims per lane)
+constexpr int kKeyUnroll = 8;           // key/value rows in flight per warp
+constexpr size_t kCounterBytes = 1024;  // barrier arrivals, then one arrival counter per head
+constexpr int kMaxHeads = int(kCounterBytes / 4) - 1;
+
+struct Params {
+    PersistentDecode a;
+    int splits;     // attention splits per head
+    int wpr[4];     // warps per weight row: q/k/v, o, gate/up, down
+    int prefetch;   // rounds of the next phase's units prefetched into L2 before a barrier
+    int xs_elems;   // bf16 elements of the staged vector (multiple of 8)
+    int chunk_cap;  // score slots (the longest split)
+};
+
+__device__ __forceinline__ float dot8(uint4 w, uint4 x) {
+    float s = 0.f;
+    const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
+    const uint32_t xv[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        s = fmaf(__uint_as_float(wv[i] << 16), __uint_as_float(xv[i] << 16), s);
+        s = fmaf(__uint_as_float(wv[i] & 0xffff0000u), __uint_as_float(xv[i] & 0xffff0000u), s);
+    }
+    return s;
+}
+
+__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+// Every block arrives once per barrier on one counter (zeroed before the launch); barrier k of the launch
+// completes when the counter reaches k·gridDim.x. All blocks are resident (cooperative launch), so spinning
+// cannot starve a block that has not started.
+__device__ __forceinline__ void grid_barrier(unsigned* count, unsigned& target) {
+    __syncthreads();
+    target += gridDim.x;
+    if (threadIdx.x == 0) {
+        __threadfence();
+        atomicAdd(count, 1u);
+        while (ld_acquire(count) < target) {
+        }
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+// xs = bf16(bf16(h · rsqrt(mean(h²) + eps)) · w), with rms_norm's summation order (512 threads, float4
+// loads), so the normalised vector is the separate kernel's bit for bit. h comes from other blocks: L2 loads.
+__device__ void norm_into(const float* h, const uint16_t* w, int K, float eps, uint16_t* xs, float* red) {
+    const int tid = threadIdx.x;
+    float ss = 0.f;
+    const float4* h4 = reinterpret_cast<const float4*>(h);
+    for (int i = tid; i < K / 4; i += kThreads) {
+        const float4 v = __ldcg(h4 + i);
+        ss = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, ss))));
+    }
+    ss = warp_sum(ss);
+    if ((tid & 31) == 0) red[tid >> 5] = ss;
+    __syncthreads();
+    if (tid < 32) {
+        float v = tid < kWarps ? red[tid] : 0.f;
+        v = warp_sum(v);
+        if (tid == 0) red[kWarps] = v;
+    }
+    __syncthreads();
+    const float r = rsqrtf(red[kWarps] / float(K) + eps);
+    for (int i = tid; i < K; i += kThreads) {
+        const float n = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(h + i) * r));
+        xs[i] = f32_to_bf16_bits(n * bf16_bits_to_f32(w[i]));
+    }
+    __syncthreads();
+}
+
+// A bf16 vector another block wrote (K a multiple of 8) into shared memory.
+__device__ void stage(const uint16_t* src, int K, uint16_t* xs) {
+    const uint4* s4 = reinterpret_cast<const uint4*>(src);
+    uint4* d4 = reinterpret_cast<uint4*>(xs);
+    for (int i = threadIdx.x; i < K / 8; i += kThreads) d4[i] = __ldcg(s4 + i);
+    __syncthreads();
+}
+
+// This lane's share of one or two rows' dot products with the staged vector: 16-byte columns first, first +
+// step, …, all kUnroll loads of a batch issued before any is used (predicated, so short rows are one batch).
+template <bool kTwo>
+__device__ __forceinline__ void dot_rows(const uint4* w0, const uint4* w1, const uint4* x, int K8, int first,
+                                         int step, float& a0, float& a1) {
+    for (int base = first; base < K8; base += kUnroll * step) {
+        uint4 u0[kUnroll], u1[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int i = base + u * step;
+            const bool ok = i < K8;
+            u0[u] = ok ? __ldg(w0 + i) : make_uint4(0u, 0u, 0u, 0u);
+            if constexpr (kTwo) u1[u] = ok ? __ldg(w1 + i) : make_uint4(0u, 0u, 0u, 0u);
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int i = base + u * step;
+            if (i < K8) {
+                const uint4 xv = x[i];
+                a0 += dot8(u0[u], xv);
+                if constexpr (kTwo) a1 += dot8(u1[u], xv);
+            }
+        }
+    }
+}
+
+// A product's units (rows, or row pairs when kTwo) spread over the grid: in round r, warp group g (wpr warps)
+// of block b takes unit (r·rpi + g)·G + b, so each round gives every block an equal share. rows(unit, w0, w1)
+// names the unit's weight rows; finish(unit, v0, v1) gets the full dot products (lane 0 of the first warp).
+template <bool kTwo, class Rows, class Finish>
+__device__ void product(int units, int K, int wpr, const uint16_t* xs, float* red, Rows rows, Finish finish) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int rpi = kWarps / wpr, group = warp / wpr, part = warp % wpr;
+    const int G = gridDim.x, per_round = G * rpi;
+    const int rounds = (units + per_round - 1) / per_round;
+    const uint4* x4 = reinterpret_cast<const uint4*>(xs);
+    for (int r = 0; r < rounds; ++r) {
+        const int unit = (r * rpi + group) * G + blockIdx.x;
+        const bool active = unit < units;
+        float a0 = 0.f, a1 = 0.f;
+        if (active) {
+            const uint4 *w0, *w1;
+            rows(unit, w0, w1);
+            dot_rows<kTwo>(w0, w1, x4, K >> 3, part * 32 + lane, wpr * 32, a0, a1);
+        }
+        a0 = warp_sum(a0);
+        if constexpr (kTwo) a1 = warp_sum(a1);
+        if (wpr > 1) {
+            if (lane == 0) {
+                red[2 * warp] = a0;
+                red[2 * warp + 1] = a1;
+            }
+            __syncthreads();
+            if (part == 0)
+                for (int p = 1; p < wpr; ++p) {
+                    a0 += red[2 * (warp + p)];
+                    a1 += red[2 * (warp + p) + 1];
+                }
+            __syncthreads();  // red is reused by the next round
+        }
+        if (active && part == 0 && lane == 0) finish(unit, a0, a1);
+    }
+}
+
+// L2 prefetch of the rows this block takes in the first `rounds` rounds of the next product.
+template <bool kTwo, class Rows>
+__device__ void prefetch_rows(int units, int K, int wpr, int rounds, Rows rows) {
+    if (rounds <= 0) return;
+    const int rpi = kWarps / wpr, per_row = kTwo ? 2 : 1;
+    const int lines = (K * 2 + 127) / 128;
+    const int n = rounds * rpi * per_row * lines;
+    for (int t = threadIdx.x; t < n; t += kThreads) {
+        const int line = t % lines, rr = t / lines;
+        const int slot = rr / per_row, which = rr % per_row;
+        const int unit = slot * gridDim.x + blockIdx.x;  // slot = r·rpi + g, as in product()
+        if (unit >= units) continue;
+        const uint4 *w0, *w1;
+        rows(unit, w0, w1);
+        const char* p = reinterpret_cast<const char*>(which ? w1 : w0) + size_t(line) * 128;
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+    }
+}
+
+__device__ __forceinline__ void load4(const uint16_t* p, float (&v)[4]) {
+    const uint2 r = __ldcg(reinterpret_cast<const uint2*>(p));
+    v[0] = __uint_as_float(r.x << 16);
+    v[1] = __uint_as_float(r.x & 0xffff0000u);
+    v[2] = __uint_as_float(r.y << 16);
+    v[3] = __uint_as_float(r.y & 0xffff0000u);
+}
+
+// Phase B for the block's (head, split) items: scores, softmax and weighted values of positions
+// [start, start + n) as attention_decode computes them, then the merge by the split that arrives last.
+__device__ void attention(const Params& p, const PersistentLayer& lw, int len, int slot, float* part,
+                          int* head_count, float* sc, float* vred, float* red) {
+    const PersistentDecode& a = p.a;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, tid = threadIdx.x;
+    const int S = p.splits;
+    const int chunk = (len + S - 1) / S, active = (len + chunk - 1) / chunk;
+    const int stride = kHd + 2;
+    __shared__ int last;
+    for (int item = blockIdx.x; item < a.nh * S; item += gridDim.x) {
+        const int head = item / S, split = item % S;
+        const int start = split * chunk;
+        if (start >= len) continue;
+        const int n = min(chunk, len - start);
+        const int g = head / (a.nh / a.nkv);
+        const size_t head_off = (size_t(slot) * a.nkv + g) * size_t(a.max_seq) * kHd;
+        const uint16_t* kh = lw.k_cache + head_off + size_t(start) * kHd + lane * 4;
+        const uint16_t* vh = lw.v_cache + head_off + size_t(start) * kHd + lane * 4;
+        float q[4];
+        load4(a.q + size_t(head) * kHd + lane * 4, q);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) q[e] *= a.scale;
+
+        for (int j0 = warp; j0 < n; j0 += kWarps * kKeyUnroll) {
+            float kv[kKeyUnroll][4];
+#pragma unroll
+            for (int i = 0; i < kKeyUnroll; ++i) {
+                const int j = j0 + i * kWarps;
+                if (j < n)
+                    load4(kh + size_t(j) * kHd, kv[i]);
+                else
+                    kv[i][0] = kv[i][1] = kv[i][2] = kv[i][3] = 0.f;
+            }
+#pragma unroll
+            for (int i = 0; i < kKeyUnroll; ++i) {
+                const int j = j0 + i * kWarps;
+                const float s = warp_sum(
+                    fmaf(q[0], kv[i][0], fmaf(q[1], kv[i][1], fmaf(q[2], kv[i][2], q[3] * kv[i][3]))));
+                if (lane == 0 && j < n) sc[j] = s;
+            }
+        }
+        __syncthreads();
+        float m = -FLT_MAX;
+        for (int j = tid; j < n; j += kThreads) m = fmaxf(m, sc[j]);
+        m = warp_max(m);
+        if (lane == 0) red[warp] = m;
+        __syncthreads();
+        m = -FLT_MAX;
+        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, red[w]);
+        __syncthreads();
+        float l = 0.f;
+        for (int j = tid; j < n; j += kThreads) {
+            const float e = __expf(sc[j] - m);
+            sc[j] = e;
+            l += e;
+        }
+        l = warp_sum(l);
+        if (lane == 0) red[warp] = l;
+        __syncthreads();
+        l = 0.f;
+        for (int w = 0; w < kWarps; ++w) l += red[w];
+
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int j0 = warp; j0 < n; j0 += kWarps * kKeyUnroll) {
+            float vv[kKeyUnroll][4];
+#pragma unroll
+            for (int i = 0; i < kKeyUnroll; ++i) {
+                const int j = j0 + i * kWarps;
+                if (j < n)
+                    load4(vh + size_t(j) * kHd, vv[i]);
+                else
+                    vv[i][0] = vv[i][1] = vv[i][2] = vv[i][3] = 0.f;
+            }
+#pragma unroll
+            for (int i = 0; i < kKeyUnroll; ++i) {
+                const int j = j0 + i * kWarps;
+                if (j < n) {
+                    const float pj = sc[j];
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) acc[e] = fmaf(pj, vv[i][e], acc[e]);
+                }
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) vred[warp * kHd + lane * 4 + e] = acc[e];
+        __syncthreads();
+        float* out = part + size_t(item) * stride;
+        if (tid < kHd) {
+            float o = 0.f;
+            for (int w = 0; w < kWarps; ++w) o += vred[w * kHd + tid];
+            out[2 + tid] = o;
+        }
+        if (tid == 0) {
+            out[0] = m;
+            out[1] = l;
+        }
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) last = atomicAdd(head_count + head, 1) + 1 == active;
+        __syncthreads();
+        if (last) {
+            __threadfence();
+            const float* hp = part + size_t(head) * S * stride;
+            float M = -FLT_MAX;
+            for (int s = 0; s < active; ++s) M = fmaxf(M, __ldcg(hp + size_t(s) * stride));
+            float L = 0.f;
+            for (int s = 0; s < active; ++s)
+                L += __expf(__ldcg(hp + size_t(s) * stride) - M) * __ldcg(hp + size_t(s) * stride + 1);
+            if (tid < kHd) {
+                float o = 0.f;
+                for (int s = 0; s < active; ++s)
+                    o = fmaf(__expf(__ldcg(hp + size_t(s) * stride) - M),
+                             __ldcg(hp + size_t(s) * stride + 2 + tid), o);
+                a.attn[size_t(head) * kHd + tid] = f32_to_bf16_bits(o * (1.f / L));
+            }
+            if (tid == 0) head_count[head] = 0;  // re-armed for the next layer (every split has arrived)
+        }
+        __syncthreads();  // sc, vred and red are reused by the next item
+    }
+}
+
+__global__ void __launch_bounds__(kThreads, 1) persistent_decode_kernel(Params p) {
+    extern __shared__ uint4 smem4[];
+    uint16_t* xs = reinterpret_cast<uint16_t*>(smem4);
+    float* red = reinterpret_cast<float*>(xs + p.xs_elems);  // [64]
+    float* sc = red + 64;                                    // [chunk_cap]
+    float* vred = sc + ((p.chunk_cap + 3) & ~3);             // [kWarps, kHd]
+    const PersistentDecode& a = p.a;
+    unsigned* bar = static_cast<unsigned*>(a.workspace);
+    int* head_count = reinterpret_cast<int*>(bar + 1);
+    float* part = reinterpret_cast<float*>(static_cast<char*>(a.workspace) + kCounterBytes);
+    unsigned target = 0;
+
+    const int pos = a.pos[0], slot = a.slot[0], len = pos + 1;
+    const int H = a.H, I = a.I, hd = a.hd, half = hd / 2, A = a.nh * hd;
+    const int qkv_units = (a.nh + 2 * a.nkv) * half;
+    const size_t head_stride = size_t(a.max_seq) * hd;
+    const size_t cache_row = size_t(slot) * a.nkv * head_stride + size_t(pos) * hd;
+
+    for (int l = 0; l < a.L; ++l) {
+        const PersistentLayer lw = a.layers[l];
+        const auto qkv_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
+            const int r0 = (u / half) * hd + u % half;
+            w0 = reinterpret_cast<const uint4*>(lw.qkv + size_t(r0) * H);
+            w1 = reinterpret_cast<const uint4*>(lw.qkv + size_t(r0 + half) * H);
+        };
+        const auto o_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
+            w0 = w1 = reinterpret_cast<const uint4*>(lw.o + size_t(u) * A);
+        };
+        const auto gu_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
+            w0 = reinterpret_cast<const uint4*>(lw.gate_up + 2 * size_t(u) * H);
+            w1 = reinterpret_cast<const uint4*>(lw.gate_up + (2 * size_t(u) + 1) * H);
+        };
+        const auto down_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
+            w0 = w1 = reinterpret_cast<const uint4*>(lw.down + size_t(u) * I);
+        };
+        const auto residual = [&](int u, float v, float) { a.h[u] = __ldcg(a.h + u) + v; };
+
+        // A: norm, q/k/v, RoPE, KV write (gemv_qkv_rope_kernel's epilogue).
+        norm_into(a.h, lw.ln1, H, a.eps, xs, red);
+        product<true>(qkv_units, H, p.wpr[0], xs, red, qkv_rows, [&](int u, float v0, float v1) {
+            const int head = u / half, hi = u % half, r0 = head * hd + hi;
+            if (lw.qkv_bias) {
+                v0 += bf16_bits_to_f32(lw.qkv_bias[r0]);
+                v1 += bf16_bits_to_f32(lw.qkv_bias[r0 + half]);
+            }
+            if (head >= a.nh + a.nkv) {
+                uint16_t* dst = lw.v_cache + cache_row + size_t(head - a.nh - a.nkv) * head_stride;
+                dst[hi] = f32_to_bf16_bits(v0);
+                dst[hi + half] = f32_to_bf16_bits(v1);
+                return;
+            }
+            float s, c;
+            sincosf(float(pos) * a.inv_freq[hi], &s, &c);
+            c = bf16_bits_to_f32(f32_to_bf16_bits(c));
+            s = bf16_bits_to_f32(f32_to_bf16_bits(s));
+            uint16_t* dst = head < a.nh ? a.q + size_t(head) * hd
+                                        : lw.k_cache + cache_row + size_t(head - a.nh) * head_stride;
+            dst[hi] = f32_to_bf16_bits(v0 * c - v1 * s);
+            dst[hi + half] = f32_to_bf16_bits(v1 * c + v0 * s);
+        });
+        grid_barrier(bar, target);
+
+        // B: attention; then the o_proj rows this block reads first go to L2 while the grid meets.
+        attention(p, lw, len, slot, part, head_count, sc, vred, red);
+        prefetch_rows<false>(H, A, p.wpr[1], p.prefetch, o_rows);
+        grid_barrier(bar, target);
+
+        // C: h += attn·Woᵀ.
+        stage(a.attn, A, xs);
+        product<false>(H, A, p.wpr[1], xs, red, o_rows, residual);
+        prefetch_rows<true>(I, H, p.wpr[2], p.prefetch, gu_rows);
+        grid_barrier(bar, target);
+
+        // D: norm, gate/up, SwiGLU (gemv_swiglu_kernel's epilogue).
+        norm_into(a.h, lw.ln2, H, a.eps, xs, red);
+        product<true>(I, H, p.wpr[2], xs, red, gu_rows, [&](int u, float g, float up) {
+            a.act[u] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * up);
+        });
+        prefetch_rows<false>(H, I, p.wpr[3], p.prefetch, down_rows);
+        grid_barrier(bar, target);
+
+        // E: h += act·Wdownᵀ; then the next layer's first q/k/v rows.
+        stage(a.act, I, xs);
+        product<false>(H, I, p.wpr[3], xs, red, down_rows, residual);
+        if (l + 1 < a.L) {
+            const PersistentLayer next = a.layers[l + 1];
+            prefetch_rows<true>(qkv_units, H, p.wpr[0], p.prefetch,
+                                [&](int u, const uint4*& w0, const uint4*& w1) {
+                                    const int r0 = (u / half) * hd + u % half;
+                                    w0 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0) * H);
+                                    w1 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0 + half) * H);
+                                });
+        }
+        grid_barrier(bar, target);
+    }
+}
+
+int env_int(const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoi(v) : fallback;
+}
+
+// Warps per row for a product of `units` units of `unit_bytes` over K: the fewest warps per row whose rounds
+// cost least, a round costing the larger of one memory latency and its bytes per multiprocessor over that
+// multiprocessor's share of the bandwidth.
+int pick_wpr(int units, size_t unit_bytes, int K, int blocks) {
+    constexpr double kLatencyNs = 800.0, kBytesPerNsPerSm = 32.0;
+    int best = 1;
+    double best_cost = 1e30;
+    for (int w = 1; w <= kWarps; w *= 2) {
+        if ((K >> 3) < w * 32 && w > 1) break;
+        const int rpi = kWarps / w, per_round = blocks * rpi;
+        double cost = 0;
+        for (int done = 0; done < units; done += per_round) {
+            const int in_round = std::min(per_round, units - done);
+            const int per_block = (in_round + blocks - 1) / blocks;
+            cost += std::max(kLatencyNs, double(per_block) * double(unit_bytes) / kBytesPerNsPerSm);
+        }
+        if (cost < best_cost * 0.98) {
+            best_cost = cost;
+            best = w;
+        }
+    }
+    return best;
+}
+
+int multiprocessors(int device) {
+    int n = 0;
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) return 0;
+    return n;
+}
+
+}  // namespace
+
+bool persistent_decode_supported(int H, int I, int nh, int nkv, int hd) {
+    return hd == kHd && H % 8 == 0 && I % 8 == 0 && (nh * hd) % 8 == 0 && nkv > 0 && nh % nkv == 0 &&
+           nh <= kMaxHeads;
+}
+
+size_t persistent_decode_workspace(int device, int nh, int hd) {
+    const int sms = std::max(1, multiprocessors(device));
+    // splits·nh ≤ blocks + nh: one partial of hd + 2 floats per (head, split).
+    return kCounterBytes + size_t(sms + nh) * size_t(hd + 2) * sizeof(float);
+}
+
+Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
+    if (!persistent_decode_supported(a.H, a.I, a.nh, a.nkv, a.hd))
+        return make_error(ErrorCode::Unsupported, "persistent_decode: unsupported shape");
+    int device = 0;
+    TESSERA_TRY(check(cudaGetDevice(&device), "persistent_decode: cudaGetDevice"));
+    int coop = 0;
+    cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device);
+    const int sms = multiprocessors(device);
+    if (!coop || sms < 1)
+        return make_error(ErrorCode::Unsupported, "persistent_decode: the device has no cooperative launch");
+
+    Params p{};
+    p.a = a;
+    const int blocks = sms;
+    p.splits = std::max(1, blocks / a.nh);
+    p.chunk_cap = (a.max_seq + p.splits - 1) / p.splits;
+    p.xs_elems = (std::max({a.H, a.I, a.nh * a.hd}) + 7) / 8 * 8;
+    const size_t smem =
+        size_t(p.xs_elems) * 2 + (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(kWarps) * kHd) * 4;
+    if (smem > 200 * 1024)
+        return make_error(ErrorCode::Unsupported,
+                          "persistent_decode: the context needs too much shared memory");
+    const int A = a.nh * a.hd, qkv_units = (a.nh + 2 * a.nkv) * a.hd / 2;
+    p.wpr[0] = pick_wpr(qkv_units, size_t(a.H) * 4, a.H, blocks);
+    p.wpr[1] = pick_wpr(a.H, size_t(A) * 2, A, blocks);
+    p.wpr[2] = pick_wpr(a.I, size_t(a.H) * 4, a.H, blocks);
+    p.wpr[3] = pick_wpr(a.H, size_t(a.I) * 2, a.I, blocks);
+    if (const char* v = std::getenv("TESSERA_PERSIST_WPR")) {
+        int w[4];
+        if (std::sscanf(v, "%d,%d,%d,%d", &w[0], &w[1], &w[2], &w[3]) == 4)
+            for (int i = 0; i < 4; ++i)
+                if (w[i] == 1 || w[i] == 2 || w[i] == 4 || w[i] == 8 || w[i] == 16) p.wpr[i] = w[i];
+    }
+    p.prefetch = std::max(0, env_int("TESSERA_PERSIST_PREFETCH", 1));
+
+    TESSERA_TRY(check(cudaFuncSetAttribute(persistent_decode_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+                      "persistent_decode: shared memory limit"));
+    int per_sm = 0;
+    TESSERA_TRY(check(
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel, kThreads, smem),
+        "persistent_decode: occupancy"));
+    if (per_sm < 1)
+        return make_error(ErrorCode::Unsupported,
+                          "persistent_decode: a block does not fit on a multiprocessor");
+
+    TESSERA_TRY(check(cudaMemsetAsync(a.workspace, 0, kCounterBytes, stream), "persistent_decode: counters"));
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(unsigned(blocks));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeCooperative;
+    attribute[0].val.cooperative = 1;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    (void)cudaLaunchKernelEx(&config, persistent_decode_kernel, p);
+    return TESSERA_LAUNCH_CHECK("persistent_decode");
+}
+
+}  // namespace tessera::cuda

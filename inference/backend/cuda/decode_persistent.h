@@ -1,0 +1,54 @@
+// The layer stack of a batch-1 bf16 decode step as one persistent kernel (decode_persistent.cu): every
+// block stays resident for all layers and the phases of a layer (norm + q/k/v + RoPE, attention, o_proj,
+// norm + gate/up, down_proj) meet at grid-wide barriers instead of kernel boundaries. A small model's
+// step is mostly boundaries — ramp-up and tail of ~200 short kernels — so this is where its time goes.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/cuda/cuda_ops.h"
+
+namespace tessera::cuda {
+
+// One layer's device pointers (the packed layouts of CudaLlm: [q;k;v] rows, gate/up rows interleaved).
+struct PersistentLayer {
+    const bf16_t* ln1 = nullptr;       // [H]                    input_layernorm
+    const bf16_t* qkv = nullptr;       // [(nh + 2·nkv)·hd, H]
+    const bf16_t* qkv_bias = nullptr;  // [(nh + 2·nkv)·hd] or null
+    const bf16_t* o = nullptr;         // [H, nh·hd]
+    const bf16_t* ln2 = nullptr;       // [H]                    post_attention_layernorm
+    const bf16_t* gate_up = nullptr;   // [2·I, H]               gate row i at 2i, up row i at 2i + 1
+    const bf16_t* down = nullptr;      // [H, I]
+    bf16_t* k_cache = nullptr;         // [slots, nkv, max_seq, hd]
+    bf16_t* v_cache = nullptr;
+};
+
+struct PersistentDecode {
+    const PersistentLayer* layers = nullptr;  // device array [L]
+    int L = 0, H = 0, I = 0, nh = 0, nkv = 0, hd = 0, max_seq = 0;
+    float eps = 0.f, scale = 0.f;
+    float* h = nullptr;      // [H] f32 residual stream: the input embedding in, the last layer's output out
+    bf16_t* q = nullptr;     // [nh·hd] scratch
+    bf16_t* attn = nullptr;  // [nh·hd] scratch
+    bf16_t* act = nullptr;   // [I] scratch
+    void* workspace = nullptr;        // persistent_decode_workspace() bytes
+    const int32_t* pos = nullptr;     // device [1]
+    const int32_t* slot = nullptr;    // device [1]
+    const float* inv_freq = nullptr;  // [hd / 2]
+};
+
+// Shapes the kernel handles: head_dim 128 (every DeepSeek/Qwen2 model we load), H, nh·hd and I multiples
+// of 8.
+bool persistent_decode_supported(int H, int I, int nh, int nkv, int hd);
+// Bytes of workspace for a device (barrier counters and the attention partials).
+size_t persistent_decode_workspace(int device, int nh, int hd);
+// One decode step's layers for the single sequence at pos[0] in slot[0]. The kernel is launched cooperatively
+// (all blocks resident, required by its barriers) after a memset of its counters, both capturable in a graph.
+// Knobs for measurements: TESSERA_PERSIST_WPR="qkv,o,gu,down" (warps per weight row of each product),
+// TESSERA_PERSIST_PREFETCH=0 (no L2 prefetch of the next phase's weights before a barrier).
+Status persistent_decode(const PersistentDecode& args, cudaStream_t stream);
+
+}  // namespace tessera::cuda
