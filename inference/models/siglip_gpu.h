@@ -13,7 +13,9 @@
 
 namespace tessera {
 
-struct JanusVisionGpu;  // opaque: device weights, scratch, CUDA context
+// Opaque: device weights, one image's scratch and a CUDA context with its own stream. One call at a time per
+// object (the scratch is shared between calls); the calls synchronise before they return.
+struct JanusVisionGpu;
 
 // Uploads model.vision() (the SigLIP tower) and the aligner weights as bf16 to `device`.
 Result<std::shared_ptr<JanusVisionGpu>> janus_vision_gpu_load(const JanusModel& model, int device);
