@@ -150,6 +150,7 @@ int run_describe(int argc, char** argv) {
     if (!model) return fail(kModelError, model.error().to_string());
     if (!(*model)->info().vision_input)
         return fail(kModelError, dir.string() + ": this model does not take images (a Janus-Pro folder does)");
+    if (!args->flag("--no-stats")) std::fprintf(stderr, "[running on %s]\n", (*model)->device_name().c_str());
     opt.sampling = default_sampling((*model)->info());
     if (temperature) {
         opt.sampling.temperature = float(*temperature);

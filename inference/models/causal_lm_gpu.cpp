@@ -67,6 +67,16 @@ public:
         return m_llm->prefill(slot, ids, T, pos, logits, all_positions);
     }
 
+    Status forward_embeddings(ForwardState& state, const float* x, int T, int pos, float* out,
+                              bool all_positions, bool hidden_only, ThreadPool&) const override {
+        return m_llm->prefill_embeddings(static_cast<CudaState&>(state).slot, x, T, pos, out, all_positions,
+                                         hidden_only);
+    }
+
+    Status embed(const int32_t* ids, int T, float* out) const override {
+        return m_llm->embed_rows(ids, T, out);
+    }
+
     // The device sampler has no repetition penalty (it would need the seen ids on the device).
     bool samples_on_device(const SamplingParams& params) const override {
         return params.repetition_penalty == 1.0f;
@@ -138,6 +148,19 @@ Result<std::unique_ptr<CausalLm>> load_cuda_lm(const LlmConfig& config, const Ch
     return std::unique_ptr<CausalLm>(new CudaCausalLm(std::move(llm), options));
 }
 
+uint64_t cuda_shared_memory_estimate(const LlmConfig& config, const CudaLmOptions& options) {
+    CudaMemoryEstimate e = CudaLlm::estimate(config, to_llm_options(options));
+    e.weights = 0;
+    return e.total();
+}
+
+Result<std::unique_ptr<CausalLm>> cuda_lm_sharing(const CudaLlm& base, const CudaLmOptions& options) {
+    if (options.sessions < 1)
+        return make_error(ErrorCode::InvalidArgument, "GPU model needs at least one session");
+    TESSERA_ASSIGN(auto llm, CudaLlm::share_weights(base, to_llm_options(options)));
+    return std::unique_ptr<CausalLm>(new CudaCausalLm(std::move(llm), options));
+}
+
 #else  // no CUDA backend in this build
 
 int cuda_device_count() {
@@ -154,6 +177,15 @@ uint64_t cuda_free_memory(int) {
 }
 
 Result<std::unique_ptr<CausalLm>> load_cuda_lm(const LlmConfig&, const Checkpoint&, const CudaLmOptions&) {
+    return make_error(ErrorCode::Unsupported,
+                      "this build of Tessera has no CUDA backend (built without the CUDA toolkit)");
+}
+
+uint64_t cuda_shared_memory_estimate(const LlmConfig&, const CudaLmOptions&) {
+    return 0;
+}
+
+Result<std::unique_ptr<CausalLm>> cuda_lm_sharing(const CudaLlm&, const CudaLmOptions&) {
     return make_error(ErrorCode::Unsupported,
                       "this build of Tessera has no CUDA backend (built without the CUDA toolkit)");
 }

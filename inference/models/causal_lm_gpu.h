@@ -32,4 +32,13 @@ uint64_t cuda_free_memory(int device);
 Result<std::unique_ptr<CausalLm>> load_cuda_lm(const LlmConfig& config, const Checkpoint& checkpoint,
                                                const CudaLmOptions& options);
 
+class CudaLlm;  // models/llama_cuda.h
+
+// GPU memory a model over another's weights (cuda_lm_sharing) would add: KV cache and activations only.
+uint64_t cuda_shared_memory_estimate(const LlmConfig& config, const CudaLmOptions& options);
+// A CausalLm over the device weights of `base` (CudaLlm::share_weights) with its own sessions' KV cache:
+// Janus understanding over the weights its GPU generation loaded. Errors (OutOfMemory among them) leave
+// `base` untouched.
+Result<std::unique_ptr<CausalLm>> cuda_lm_sharing(const CudaLlm& base, const CudaLmOptions& options);
+
 }  // namespace tessera

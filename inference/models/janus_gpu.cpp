@@ -37,7 +37,7 @@ CudaJanusOptions options_for(int device, int max_images, int max_prompt, int ima
 
 }  // namespace
 
-int janus_gpu_max_images(const JanusConfig& cfg, const VqDecoder& vq, int device) {
+int janus_gpu_max_images(const JanusConfig& cfg, const VqDecoder& vq, int device, uint64_t reserve) {
     auto info = cuda::device_info(device);
     if (!info.ok()) return 0;
     const int grid = int(std::lround(std::sqrt(double(cfg.gen_image_tokens))));
@@ -45,7 +45,7 @@ int janus_gpu_max_images(const JanusConfig& cfg, const VqDecoder& vq, int device
     for (int p : {16, 8, 4, 2, 1}) {
         const CudaMemoryEstimate e = CudaJanusGen::estimate(
             cfg.llm, JanusGenShapes{cfg.image_vocab, cfg.code_dim}, options_for(device, p, kMaxPrompt, cfg.gen_image_tokens));
-        if (e.total() + vq_bytes + (256ull << 20) < info->free_bytes) return p;
+        if (e.total() + vq_bytes + reserve + (256ull << 20) < info->free_bytes) return p;
     }
     return 0;
 }
@@ -63,6 +63,10 @@ Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig& cfg, const C
 }
 
 int janus_gpu_capacity(const JanusGpu& gpu) { return gpu.max_images; }
+
+Result<std::unique_ptr<CausalLm>> janus_gpu_chat_lm(JanusGpu& gpu, const CudaLmOptions& options) {
+    return cuda_lm_sharing(gpu.gen->llm(), options);
+}
 
 Status janus_gpu_generate(JanusGpu& g, const JanusGenRequest& run, std::vector<std::vector<int32_t>>& codes,
                           std::vector<std::vector<float>>& pixels, double& token_seconds, double& pixel_seconds,
@@ -95,13 +99,19 @@ Status janus_gpu_generate(JanusGpu& g, const JanusGenRequest& run, std::vector<s
 
 struct JanusGpu {};
 
-int janus_gpu_max_images(const JanusConfig&, const VqDecoder&, int) { return 0; }
+int janus_gpu_max_images(const JanusConfig&, const VqDecoder&, int, uint64_t) {
+    return 0;
+}
 
 Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig&, const Checkpoint&, const VqDecoder&, int, int, int) {
     return make_error(ErrorCode::Unsupported, "this build has no CUDA backend");
 }
 
 int janus_gpu_capacity(const JanusGpu&) { return 0; }
+
+Result<std::unique_ptr<CausalLm>> janus_gpu_chat_lm(JanusGpu&, const CudaLmOptions&) {
+    return make_error(ErrorCode::Unsupported, "this build has no CUDA backend");
+}
 
 Status janus_gpu_generate(JanusGpu&, const JanusGenRequest&, std::vector<std::vector<int32_t>>&, std::vector<std::vector<float>>&,
                           double&, double&, const std::function<bool(int, int, int)>&) {

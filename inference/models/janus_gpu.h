@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "models/causal_lm_gpu.h"
 #include "models/janus.h"
 #include "tessera/error.h"
 
@@ -17,13 +18,18 @@ namespace tessera {
 
 struct JanusGpu;  // opaque: CudaJanusGen + CudaVqDecoder
 
-// The most images one batch can hold on `device` with its free memory (0: none, or no GPU), at most 16.
-int janus_gpu_max_images(const JanusConfig& config, const VqDecoder& vq, int device);
+// The most images one batch can hold on `device` with its free memory less `reserve` bytes (kept for the
+// understanding model, janus_gpu_chat_lm) (0: none, or no GPU), at most 16.
+int janus_gpu_max_images(const JanusConfig& config, const VqDecoder& vq, int device, uint64_t reserve = 0);
 // Loads the language model and generation weights and the VQ decoder onto the GPU for batches of up to
 // max_images images and prompts of up to max_prompt tokens.
 Result<std::shared_ptr<JanusGpu>> janus_gpu_load(const JanusConfig& config, const Checkpoint& checkpoint,
                                                  const VqDecoder& vq, int device, int max_images, int max_prompt);
 int janus_gpu_capacity(const JanusGpu& gpu);  // max_images it was loaded for
+// Understanding (chat about images) on the GPU: a language model over the generation model's device weights
+// (no second copy) with KV cache for options.sessions sessions of options.max_seq positions. The weights stay
+// alive while either lives. OutOfMemory when that cache does not fit in free memory.
+Result<std::unique_ptr<CausalLm>> janus_gpu_chat_lm(JanusGpu& gpu, const CudaLmOptions& options);
 
 // One batch of image generation: the conditional prompt and its unconditional twin (same length), the
 // image count and tokens per image, guidance, temperature and seed.

@@ -86,29 +86,59 @@ float CudaLlm::last_gpu_ms() const {
 
 Status CudaLlm::prefill(int slot, const int32_t* ids, int n, int pos0, float* logits_out,
                         bool all_positions) {
-    return m_impl->prefill_impl(slot, ids, n, pos0, logits_out, all_positions, -1);
+    return m_impl->prefill_impl(slot, ids, nullptr, n, pos0, logits_out, all_positions, false, -1);
+}
+
+Status CudaLlm::prefill_embeddings(int slot, const float* x, int n, int pos0, float* out, bool all_positions,
+                                   bool hidden_only) {
+    if (!x) return make_error(ErrorCode::InvalidArgument, "prefill_embeddings: no input embeddings");
+    return m_impl->prefill_impl(slot, nullptr, x, n, pos0, out, all_positions, hidden_only, -1);
 }
 
 Status CudaLlm::prefill_hidden(int slot, const int32_t* ids, int n, int pos0, int out_row) {
     if (out_row < 0 || out_row >= m_impl->opt.max_batch)
         return make_error(ErrorCode::InvalidArgument,
                           "prefill_hidden: row " + std::to_string(out_row) + " does not exist");
-    return m_impl->prefill_impl(slot, ids, n, pos0, nullptr, false, out_row);
+    return m_impl->prefill_impl(slot, ids, nullptr, n, pos0, nullptr, false, false, out_row);
 }
 
-Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out,
-                                   bool all_positions, int hidden_row) {
-    Impl& m = *this;
-    if (slot < 0 || slot >= m.opt.max_batch || n < 1 || pos0 < 0 || pos0 + n > m.opt.max_seq)
-        return make_error(ErrorCode::InvalidArgument,
-                          "prefill: " + std::to_string(n) + " tokens at position " + std::to_string(pos0) +
-                              " do not fit the context of " + std::to_string(m.opt.max_seq));
+Status CudaLlm::embed_rows(const int32_t* ids, int n, float* out) {
+    Impl& m = *m_impl;
     for (int i = 0; i < n; ++i)
         if (ids[i] < 0 || ids[i] >= m.V)
             return make_error(ErrorCode::InvalidArgument,
                               "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
     const cudaStream_t s = m.ctx->stream();
-    if (all_positions && logits_out && m.all_logits.size() == 0) {
+    int32_t* hio = m.host_io.as<int32_t>();
+    // The lookup kernel into the residual-stream scratch (free between calls), tmax() rows at a time.
+    for (int done = 0; done < n; done += m.tmax()) {
+        const int T = std::min(m.tmax(), n - done);
+        TESSERA_TRY(m.ctx->synchronize());  // the staging's previous contents have been uploaded
+        std::memcpy(hio, ids + done, size_t(T) * 4);
+        TESSERA_TRY(
+            check(cudaMemcpyAsync(m.d_ids, hio, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
+        TESSERA_TRY(cuda::embedding(m.embed, m.d_ids, T, m.H, m.V, m.h, s));
+        TESSERA_TRY(check(
+            cudaMemcpyAsync(out + size_t(done) * m.H, m.h, size_t(T) * m.H * 4, cudaMemcpyDeviceToHost, s),
+            "download embeddings"));
+    }
+    return m.ctx->synchronize();
+}
+
+Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, const float* x, int n, int pos0, float* out,
+                                   bool all_positions, bool hidden_only, int hidden_row) {
+    Impl& m = *this;
+    if (slot < 0 || slot >= m.opt.max_batch || n < 1 || pos0 < 0 || pos0 + n > m.opt.max_seq)
+        return make_error(ErrorCode::InvalidArgument,
+                          "prefill: " + std::to_string(n) + " tokens at position " + std::to_string(pos0) +
+                              " do not fit the context of " + std::to_string(m.opt.max_seq));
+    if (ids)
+        for (int i = 0; i < n; ++i)
+            if (ids[i] < 0 || ids[i] >= m.V)
+                return make_error(ErrorCode::InvalidArgument,
+                                  "token id " + std::to_string(ids[i]) + " is outside the vocabulary");
+    const cudaStream_t s = m.ctx->stream();
+    if (all_positions && out && !hidden_only && m.all_logits.size() == 0) {
         TESSERA_ASSIGN(m.all_logits, DeviceBuffer::allocate(size_t(m.opt.prefill_chunk) * m.V * 4, "logits"));
     }
     TESSERA_TRY(check(cudaEventRecord(m.ev_start, s), "cudaEventRecord"));
@@ -118,36 +148,50 @@ Status CudaLlm::Impl::prefill_impl(int slot, const int32_t* ids, int n, int pos0
         // The host staging is reused per chunk: wait until the previous chunk's copy has been consumed.
         TESSERA_TRY(m.ctx->synchronize());
         for (int i = 0; i < T; ++i) {
-            hio[i] = ids[done + i];
+            if (ids) hio[i] = ids[done + i];
             hio[T + i] = p0 + i;
             hio[2 * T + i] = slot;
         }
-        TESSERA_TRY(
-            check(cudaMemcpyAsync(m.d_ids, hio, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
+        if (ids)
+            TESSERA_TRY(
+                check(cudaMemcpyAsync(m.d_ids, hio, size_t(T) * 4, cudaMemcpyHostToDevice, s), "upload ids"));
         TESSERA_TRY(check(cudaMemcpyAsync(m.d_pos, hio + T, size_t(T) * 4, cudaMemcpyHostToDevice, s),
                           "upload positions"));
         TESSERA_TRY(check(cudaMemcpyAsync(m.d_slot, hio + 2 * T, size_t(T) * 4, cudaMemcpyHostToDevice, s),
                           "upload slots"));
-        TESSERA_TRY(cuda::embedding(m.embed, m.d_ids, T, m.H, m.V, m.h, s));
+        if (ids)
+            TESSERA_TRY(cuda::embedding(m.embed, m.d_ids, T, m.H, m.V, m.h, s));
+        else
+            TESSERA_TRY(check(
+                cudaMemcpyAsync(m.h, x + size_t(done) * m.H, size_t(T) * m.H * 4, cudaMemcpyHostToDevice, s),
+                "upload embeddings"));
         for (int l = 0; l < m.L; ++l) TESSERA_TRY(m.layer_forward_prefill(l, slot, T, p0));
         if (hidden_row >= 0 && done + T == n)
             TESSERA_TRY(cuda::rms_norm(m.h + size_t(T - 1) * m.H, m.norm, 1, m.H, m.cfg.rms_norm_eps,
                                        m.hidden_out + size_t(hidden_row) * m.H, s));
-        if (!logits_out) continue;
-        if (all_positions) {
-            TESSERA_TRY(cuda::rms_norm(m.h, m.norm, T, m.H, m.cfg.rms_norm_eps, m.xn, s));
+        if (!out || (!all_positions && done + T < n)) continue;
+        // Every row of the chunk, or the last position's only.
+        const int rows = all_positions ? T : 1;
+        const size_t first = all_positions ? size_t(done) : 0;
+        TESSERA_TRY(
+            cuda::rms_norm(m.h + size_t(T - rows) * m.H, m.norm, rows, m.H, m.cfg.rms_norm_eps, m.xn, s));
+        if (hidden_only) {
+            // The residual stream is spent once normed (the next chunk writes it anew): it takes the f32
+            // copy.
+            TESSERA_TRY(cuda::bf16_to_f32(m.xn, int64_t(rows) * m.H, m.h, s));
+            TESSERA_TRY(check(
+                cudaMemcpyAsync(out + first * m.H, m.h, size_t(rows) * m.H * 4, cudaMemcpyDeviceToHost, s),
+                "download hidden states"));
+        } else if (all_positions) {
             TESSERA_TRY(cuda::gemm_bf16(*m.ctx, m.lm_head, m.xn, m.all_logits.data(), true, T, m.V, m.H));
-            TESSERA_TRY(check(cudaMemcpyAsync(logits_out + size_t(done) * m.V, m.all_logits.data(),
-                                              size_t(T) * m.V * 4, cudaMemcpyDeviceToHost, s),
+            TESSERA_TRY(check(cudaMemcpyAsync(out + first * m.V, m.all_logits.data(), size_t(T) * m.V * 4,
+                                              cudaMemcpyDeviceToHost, s),
                               "download logits"));
-        } else if (done + T == n) {
-            TESSERA_TRY(
-                cuda::rms_norm(m.h + size_t(T - 1) * m.H, m.norm, 1, m.H, m.cfg.rms_norm_eps, m.xn, s));
+        } else {
             TESSERA_TRY(
                 cuda::gemv_bf16(m.lm_head, m.xn, nullptr, nullptr, m.logits, nullptr, 1, m.V, m.H, s));
-            TESSERA_TRY(
-                check(cudaMemcpyAsync(logits_out, m.logits, size_t(m.V) * 4, cudaMemcpyDeviceToHost, s),
-                      "download logits"));
+            TESSERA_TRY(check(cudaMemcpyAsync(out, m.logits, size_t(m.V) * 4, cudaMemcpyDeviceToHost, s),
+                              "download logits"));
         }
     }
     TESSERA_TRY(check(cudaEventRecord(m.ev_stop, s), "cudaEventRecord"));

@@ -70,6 +70,11 @@ public:
     // Random bf16 weights generated on the device (benchmarks at real shapes).
     static Result<std::unique_ptr<CudaLlm>> create_random(const LlmConfig& config,
                                                           const CudaLlmOptions& options, uint64_t seed);
+    // A second model over base's device weights (no copy) with its own KV cache, scratch, stream and graphs,
+    // sized by options: e.g. Janus understanding beside the generation loop. The weights stay alive while
+    // either model does. options.device must be base's; the weight names and RoPE rounding are base's.
+    // Checks the KV cache and scratch against free device memory. GGUF block-quantized models: Unsupported.
+    static Result<std::unique_ptr<CudaLlm>> share_weights(const CudaLlm& base, const CudaLlmOptions& options);
     ~CudaLlm();
 
     const LlmConfig& config() const;
@@ -78,6 +83,14 @@ public:
     // Runs ids[0..n) of slot `slot` at positions [pos0, pos0 + n). When logits is not null it receives the
     // f32 logits of the last position ([V]) or, with all_positions, of every position ([n, V]).
     Status prefill(int slot, const int32_t* ids, int n, int pos0, float* logits, bool all_positions = false);
+
+    // The same on input embeddings: x host f32 [n, H] instead of ids (Janus image rows). out receives the
+    // logits as prefill() writes them or, with hidden_only, the final-normed hidden states (f32, [H] of the
+    // last position or [n, H] with all_positions; rounded to bf16 as the lm_head product sees them).
+    Status prefill_embeddings(int slot, const float* x, int n, int pos0, float* out,
+                              bool all_positions = false, bool hidden_only = false);
+    // out [n, H] f32: rows ids[0..n) of the device embedding table (the input embeddings of prefill).
+    Status embed_rows(const int32_t* ids, int n, float* out);
 
     // One decode step for B ≤ max_batch sequences: token ids[b] at position pos[b] in slot[b]. next[b]
     // receives the greedy token; logits (optional, [B, V]) the f32 logits. One host synchronisation.

@@ -82,7 +82,8 @@ struct CudaLlm::Impl {
     cuda::DeviceInfo info;
     int H = 0, I = 0, L = 0, nh = 0, nkv = 0, hd = 0, V = 0, QKV = 0;
 
-    DeviceBuffer weights;       // every weight, one allocation
+    // Every weight, one allocation; shared by the models share_weights() made over it, freed with the last.
+    std::shared_ptr<DeviceBuffer> weights;
     bf16_t* embed = nullptr;    // [V, H] model.embed_tokens.weight
     bf16_t* norm = nullptr;     // [H]    model.norm.weight
     bf16_t* lm_head = nullptr;  // [V, H] lm_head.weight (or embed when tied)
@@ -136,7 +137,9 @@ struct CudaLlm::Impl {
     size_t kv_elems_per_layer() const { return size_t(opt.max_batch) * opt.max_seq * nkv * hd; }
     int tmax() const { return std::max(opt.prefill_chunk, opt.max_batch); }
 
-    Status init_shapes(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint* ck);
+    // shared: the weights come from another model (share_weights), so the memory check leaves them out.
+    Status init_shapes(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint* ck,
+                       bool shared = false);
     Status upload_quant(const Checkpoint& ck);
     Status quant_product(const QuantMatrix& m, const bf16_t* x, float* y, bool accumulate, int T, bool gemv);
     Status quant_layer(int l, int T, bool decode, int slot, int pos0);
@@ -153,8 +156,11 @@ struct CudaLlm::Impl {
     Status decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,
                        const CudaSampling* sampling, int32_t* next, float* logits_out);
     Status capture(const std::function<Status()>& body, cudaGraphExec_t* exec);
-    Status prefill_impl(int slot, const int32_t* ids, int n, int pos0, float* logits_out, bool all_positions,
-                        int hidden_row);
+    // The input is token ids (looked up in the embedding table on the device) or, when ids is null, host f32
+    // embeddings x [n, H] copied into the residual stream. out: logits, or with hidden_only the final-normed
+    // hidden states as f32; hidden_row ≥ 0 also leaves the last position's in final_hidden() row hidden_row.
+    Status prefill_impl(int slot, const int32_t* ids, const float* x, int n, int pos0, float* out,
+                        bool all_positions, bool hidden_only, int hidden_row);
 };
 
 }  // namespace tessera

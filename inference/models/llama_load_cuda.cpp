@@ -62,7 +62,8 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
     return e;
 }
 
-Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint* ck) {
+Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, const Checkpoint* ck,
+                                  bool shared) {
     cfg = c;
     opt = o;
     H = c.hidden_size;
@@ -83,7 +84,8 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, c
     }
     TESSERA_ASSIGN(ctx, cuda::CudaContext::create(o.device));
     TESSERA_ASSIGN(info, cuda::device_info(o.device));
-    const CudaMemoryEstimate e = ck ? CudaLlm::estimate(c, o, *ck) : CudaLlm::estimate(c, o);
+    CudaMemoryEstimate e = ck ? CudaLlm::estimate(c, o, *ck) : CudaLlm::estimate(c, o);
+    if (shared) e.weights = 0;
     if (e.total() > info.free_bytes)
         return make_error(ErrorCode::OutOfMemory,
                           "model needs about " + std::to_string(e.total() >> 20) +
@@ -156,9 +158,10 @@ Status CudaLlm::Impl::allocate_weights(const Checkpoint* ck) {
         offsets.push_back(offset);
         offset = align_up(offset + n, 256);
     }
-    TESSERA_ASSIGN(weights, DeviceBuffer::allocate(offset, "model weights"));
+    TESSERA_ASSIGN(DeviceBuffer buffer, DeviceBuffer::allocate(offset, "model weights"));
+    weights = std::make_shared<DeviceBuffer>(std::move(buffer));
     for (size_t i = 0; i < regions.size(); ++i)
-        *regions[i].first = static_cast<std::byte*>(weights.data()) + offsets[i];
+        *regions[i].first = static_cast<std::byte*>(weights->data()) + offsets[i];
     if (cfg.tie_word_embeddings) lm_head = embed;
     return {};
 }
@@ -393,6 +396,31 @@ Result<std::unique_ptr<CudaLlm>> CudaLlm::load(const LlmConfig& config, const Ch
     TESSERA_TRY(impl->allocate_weights(&checkpoint));
     TESSERA_TRY(impl->allocate_runtime());
     TESSERA_TRY(impl->upload(checkpoint));
+    return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
+}
+
+Result<std::unique_ptr<CudaLlm>> CudaLlm::share_weights(const CudaLlm& base, const CudaLlmOptions& options) {
+    const Impl& b = *base.m_impl;
+    if (b.quant)
+        return make_error(ErrorCode::Unsupported,
+                          "a second model over GGUF block-quantized weights is not supported on the GPU");
+    if (options.device != b.opt.device)
+        return make_error(ErrorCode::InvalidArgument, "share_weights: the weights are on device " +
+                                                          std::to_string(b.opt.device) + ", not " +
+                                                          std::to_string(options.device));
+    // The checkpoint names and RoPE rounding belong to the weights, not to this model's sizes.
+    CudaLlmOptions o = options;
+    o.name_prefix = b.opt.name_prefix;
+    o.bf16_rope_frequencies = b.opt.bf16_rope_frequencies;
+    auto impl = std::make_unique<Impl>();
+    TESSERA_TRY(impl->init_shapes(b.cfg, o, nullptr, /*shared=*/true));
+    impl->weights = b.weights;
+    impl->embed = b.embed;
+    impl->norm = b.norm;
+    impl->lm_head = b.lm_head;
+    impl->lm_head_q = b.lm_head_q;
+    impl->layers = b.layers;
+    TESSERA_TRY(impl->allocate_runtime());
     return std::unique_ptr<CudaLlm>(new CudaLlm(std::move(impl)));
 }
 

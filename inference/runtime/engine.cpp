@@ -146,16 +146,24 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
         if (options.device == Device::Auto && cuda_device_count() > 0 && !block_quantized)
             use_gpu = cuda_memory_estimate(st->resolved.config, gpu) < cuda_free_memory(gpu.device);
         if (st->resolved.spec.kind == ModelKind::Janus) {
-            // Janus-Pro: understanding on the CPU (runtime/janus_runtime.cpp); image generation on the GPU when
-            // one is present and a batch fits in its free memory (models/janus_gpu.h), else on the CPU too.
+            // Janus-Pro: image generation on the GPU when one is present and a batch fits in its free memory
+            // (models/janus_gpu.h), and then understanding too, over the same device weights with a KV cache
+            // of its own (janus_take_chat_lm); otherwise both on the CPU (runtime/janus_runtime.cpp).
             TESSERA_TRY(load_janus(dir, *st));
             if (options.device != Device::Cpu && cuda_device_count() > 0) {
-                const int images = janus_gpu_max_images(*st->resolved.janus, st->janus->vq(), gpu.device);
+                // The batch size is chosen leaving room for the understanding model's cache; when no batch
+                // fits beside it, generation keeps the GPU and understanding the CPU.
+                const uint64_t chat_bytes = cuda_shared_memory_estimate(st->resolved.janus->llm, gpu);
+                int images =
+                    janus_gpu_max_images(*st->resolved.janus, st->janus->vq(), gpu.device, chat_bytes);
+                if (images == 0)
+                    images = janus_gpu_max_images(*st->resolved.janus, st->janus->vq(), gpu.device);
                 if (images > 0) {
                     TESSERA_ASSIGN(st->janus_gpu, janus_gpu_load(*st->resolved.janus, *st->checkpoint, st->janus->vq(),
                                                                  gpu.device, images, 448));
                     st->device = Device::Cuda;
                     st->device_name = cuda_device_description(gpu.device);
+                    janus_take_chat_lm(*st, janus_gpu_chat_lm(*st->janus_gpu, gpu));
                 } else if (options.device == Device::Cuda) {
                     return make_error(ErrorCode::OutOfMemory, dir.string() + ": Janus-Pro image generation does not fit in the "
                                                                              "free memory of " +

@@ -1,6 +1,7 @@
 // Janus-Pro in the runtime: assembling the model at load, the understanding prompt with its image tokens
 // expanded (models.md §7.4 steps 1-3) and the prompt's input embeddings with the images' aligned features in
 // the placeholder rows (step 5). Text-to-image generation is in image_generation.cpp.
+#include <cstdio>
 #include <string>
 
 #include "runtime/image_preprocess.h"
@@ -35,6 +36,18 @@ Status load_janus(const std::filesystem::path& dir, ModelState& st) {
     TESSERA_ASSIGN(st.janus_tokens.end_image, special_id(tok, cfg.processor.image_end_tag, V));
     TESSERA_ASSIGN(st.janus_tokens.pad, special_id(tok, cfg.processor.pad_tag, V));
     return {};
+}
+
+void janus_take_chat_lm(ModelState& st, Result<std::unique_ptr<CausalLm>> chat) {
+    if (chat.ok()) {
+        st.lm = std::move(*chat);  // the CPU model is not needed: generation has the GPU too
+        st.janus_cpu_chat_reason.clear();
+        return;
+    }
+    st.janus_cpu_chat_reason = chat.error().to_string();
+    st.device_name += " (image understanding on the CPU)";
+    std::fprintf(stderr, "tessera: Janus-Pro image understanding runs on the CPU: %s\n",
+                 st.janus_cpu_chat_reason.c_str());
 }
 
 std::vector<int32_t> ModelState::janus_chat_prompt(const std::vector<Message>& messages) const {

@@ -36,8 +36,11 @@ struct ModelState {
     // Janus-Pro (ModelKind::Janus): the vision/generation parts around `lm`, and its special tokens
     // resolved by string through the tokenizer (models.md §9).
     std::unique_ptr<JanusModel> janus;
-    // Its image generation on the GPU when one is present (models/janus_gpu.h); understanding stays on the CPU.
+    // Its image generation on the GPU when one is present (models/janus_gpu.h); `lm` is then the GPU model
+    // over the same weights (janus_gpu_chat_lm) unless its KV cache did not fit, said by
+    // janus_cpu_chat_reason.
     std::shared_ptr<JanusGpu> janus_gpu;
+    std::string janus_cpu_chat_reason;
     struct JanusTokens {
         int32_t image = -1, begin_image = -1, end_image = -1, pad = -1;
     } janus_tokens;
@@ -62,6 +65,10 @@ const ModelState& session_model(const Session::Impl& impl);
 
 // Janus (runtime/janus_runtime.cpp, runtime/image_generation.cpp).
 Status load_janus(const std::filesystem::path& dir, ModelState& st);
+// Understanding on `chat`, the GPU model over the generation weights (janus_gpu_chat_lm), when it loaded:
+// st.lm (the CPU model) is replaced. Otherwise st.lm stays and the reason goes to st.janus_cpu_chat_reason,
+// to stderr and, briefly, into st.device_name.
+void janus_take_chat_lm(ModelState& st, Result<std::unique_ptr<CausalLm>> chat);
 Result<ImageGenerationResult> generate_janus_images(const ModelState& model, std::string_view prompt,
                                                     const ImageGenerationOptions& options,
                                                     const ImageProgressCallback& progress);
