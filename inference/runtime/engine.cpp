@@ -151,9 +151,10 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
             // of its own (janus_take_chat_lm); otherwise both on the CPU (runtime/janus_runtime.cpp).
             TESSERA_TRY(load_janus(dir, *st));
             if (options.device != Device::Cpu && cuda_device_count() > 0) {
-                // The batch size is chosen leaving room for the understanding model's cache; when no batch
-                // fits beside it, generation keeps the GPU and understanding the CPU.
-                const uint64_t chat_bytes = cuda_shared_memory_estimate(st->resolved.janus->llm, gpu);
+                // The batch size leaves room for the understanding model's cache and image encoder; when no
+                // batch fits beside them, generation keeps the GPU and understanding goes to the CPU.
+                const uint64_t chat_bytes = cuda_shared_memory_estimate(st->resolved.janus->llm, gpu) +
+                                            janus_vision_gpu_bytes(*st->janus);
                 int images =
                     janus_gpu_max_images(*st->resolved.janus, st->janus->vq(), gpu.device, chat_bytes);
                 if (images == 0)
@@ -164,6 +165,7 @@ Result<std::shared_ptr<Model>> Model::load(const std::filesystem::path& dir, con
                     st->device = Device::Cuda;
                     st->device_name = cuda_device_description(gpu.device);
                     janus_take_chat_lm(*st, janus_gpu_chat_lm(*st->janus_gpu, gpu));
+                    if (st->janus_cpu_chat_reason.empty()) janus_load_gpu_vision(*st, gpu.device);
                 } else if (options.device == Device::Cuda) {
                     return make_error(ErrorCode::OutOfMemory, dir.string() + ": Janus-Pro image generation does not fit in the "
                                                                              "free memory of " +

@@ -50,6 +50,17 @@ void janus_take_chat_lm(ModelState& st, Result<std::unique_ptr<CausalLm>> chat) 
                  st.janus_cpu_chat_reason.c_str());
 }
 
+bool janus_load_gpu_vision(ModelState& st, int device) {
+    auto vision = janus_vision_gpu_load(*st.janus, device);
+    if (vision.ok()) {
+        st.janus_vision_gpu = std::move(*vision);
+        return true;
+    }
+    std::fprintf(stderr, "tessera: the Janus-Pro image encoder runs on the CPU: %s\n",
+                 vision.error().to_string().c_str());
+    return false;
+}
+
 std::vector<int32_t> ModelState::janus_chat_prompt(const std::vector<Message>& messages) const {
     const JanusProcessorConfig& proc = janus->config().processor;
     std::vector<ChatMessage> chat;
@@ -110,14 +121,20 @@ Result<std::vector<float>> janus_prompt_embeddings(const ModelState& m, const st
                                                           " image placeholders for " + std::to_string(images.size()) +
                                                           " images");
     std::vector<float> pixels(size_t(3) * S * S);
-    std::vector<float> scratch(size_t(janus.vision().tokens()) * size_t(janus.vision().width() + H));
+    std::vector<float> scratch;  // the CPU encoder's
     for (size_t k = 0; k < images.size(); ++k) {
         const Image& img = *images[k];
         if (img.width <= 0 || img.height <= 0 || img.rgb.size() != size_t(img.width) * size_t(img.height) * 3)
             return make_error(ErrorCode::InvalidArgument, "image " + std::to_string(k + 1) + " is empty or malformed");
         janus_preprocess(img, S, pixels.data(), janus.config().processor.pixels);
-        TESSERA_TRY(janus.image_embeddings(pixels.data(), embeds.data() + starts[k] * size_t(H), scratch.data(),
-                                           *m.pool));
+        float* out = embeds.data() + starts[k] * size_t(H);
+        if (m.janus_vision_gpu) {
+            std::lock_guard<std::mutex> lock(m.janus_vision_mutex);
+            TESSERA_TRY(janus_vision_gpu_embeddings(*m.janus_vision_gpu, pixels.data(), out));
+            continue;
+        }
+        scratch.resize(size_t(janus.vision().tokens()) * size_t(janus.vision().width() + H));
+        TESSERA_TRY(janus.image_embeddings(pixels.data(), out, scratch.data(), *m.pool));
     }
     return embeds;
 }

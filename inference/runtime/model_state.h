@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "models/janus.h"
 #include "models/janus_gpu.h"
 #include "models/registry.h"
+#include "models/siglip_gpu.h"
 #include "tessera/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -41,6 +43,10 @@ struct ModelState {
     // janus_cpu_chat_reason.
     std::shared_ptr<JanusGpu> janus_gpu;
     std::string janus_cpu_chat_reason;
+    // With understanding on the GPU, the image encoder (SigLIP + aligner) there too when it fits
+    // (janus_load_gpu_vision); it takes one image at a time, hence the lock.
+    std::shared_ptr<JanusVisionGpu> janus_vision_gpu;
+    mutable std::mutex janus_vision_mutex;
     struct JanusTokens {
         int32_t image = -1, begin_image = -1, end_image = -1, pad = -1;
     } janus_tokens;
@@ -69,6 +75,9 @@ Status load_janus(const std::filesystem::path& dir, ModelState& st);
 // st.lm (the CPU model) is replaced. Otherwise st.lm stays and the reason goes to st.janus_cpu_chat_reason,
 // to stderr and, briefly, into st.device_name.
 void janus_take_chat_lm(ModelState& st, Result<std::unique_ptr<CausalLm>> chat);
+// The image encoder on `device` for janus_prompt_embeddings; false (with the reason on stderr) when it cannot
+// be loaded there, and the CPU encoder stays in use.
+bool janus_load_gpu_vision(ModelState& st, int device);
 Result<ImageGenerationResult> generate_janus_images(const ModelState& model, std::string_view prompt,
                                                     const ImageGenerationOptions& options,
                                                     const ImageProgressCallback& progress);

@@ -1,10 +1,12 @@
 // Where Janus-Pro understanding runs, decided without a GPU: janus_take_chat_lm swaps the CPU language model
 // for the GPU one when it loaded and otherwise keeps the CPU model with the reason noted; the GPU memory
-// estimate of a model sharing another's weights leaves the weights out; and with no usable GPU the engine
-// runs the whole conversation on the CPU.
+// estimate of a model sharing another's weights leaves the weights out; and with no usable GPU the image
+// encoder and the whole conversation stay on the CPU.
 #include <QtTest/QtTest>
 
+#include "io/checkpoint.h"
 #include "models/causal_lm_gpu.h"
+#include "models/janus.h"
 #include "runtime/model_state.h"
 #include "support/test_support.h"
 #include "tessera/engine.h"
@@ -85,6 +87,22 @@ private slots:
             more.sessions = 4;
             QVERIFY(cuda_shared_memory_estimate(llm, more) > shared);  // the KV cache grows with the sessions
         }
+    }
+
+    // The image encoder stays on the CPU when it cannot be put on the GPU (here: there is none).
+    void visionWithoutGpuStaysOnTheCpu() {
+        if (cuda_device_count() > 0)
+            QSKIP("a GPU is present: tests/gpu/check_cuda_janus_understand covers it");
+        auto cfg = load_janus_config(fixture("janus/tiny"));
+        auto ck = Checkpoint::open(fixture("janus/tiny"));
+        QVERIFY(cfg.ok() && ck.ok());
+        ModelState st;
+        auto janus = JanusModel::load(*cfg, std::shared_ptr<const Checkpoint>(std::move(*ck)), st.lm);
+        QVERIFY2(janus.ok(), janus.ok() ? "" : janus.error().to_string().c_str());
+        st.janus = std::move(*janus);
+        QVERIFY(!janus_load_gpu_vision(st, 0));
+        QVERIFY(!st.janus_vision_gpu);
+        QVERIFY(st.lm != nullptr);
     }
 
     // Without a usable GPU the conversation runs on the CPU model and nothing mentions a fallback.
