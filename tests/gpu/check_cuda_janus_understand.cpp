@@ -118,7 +118,7 @@ void report(Counter& c, const std::string& what, const std::vector<float>& got,
     const double rel = rel_error(got, expect), abs = max_abs(got, expect);
     std::printf("  %-48s n=%-8zu max abs %.3g  max rel %.3g  (tol rel %.3g)  %s\n", what.c_str(), got.size(),
                 abs, rel, tol, rel <= tol ? "PASS" : "FAIL");
-    c.expect(got.size() == expect.size() && rel <= tol, what, "rel err " + fmt(rel));
+    c.expect(!expect.empty() && got.size() == expect.size() && rel <= tol, what, "rel err " + fmt(rel));
 }
 
 struct Greedy {
@@ -256,7 +256,8 @@ void check_share_weights(Counter& c, const Reference& ref, const LlmConfig& llm,
     auto base = CudaLlm::load(llm, ck, janus_options(256));
     c.expect(base.ok(), "share_weights: base loads", base.ok() ? "" : base.error().to_string());
     if (!base.ok()) return;
-    CudaLlmOptions o = janus_options(100);  // other sizes: its own cache and scratch
+    CudaLlmOptions o =
+        janus_options(256);  // the same chunks (so the same products), its own cache and scratch
     o.max_batch = 3;
     o.bf16_rope_frequencies = false;  // ignored: the rounding belongs to the weights
     o.name_prefix.clear();
@@ -274,8 +275,7 @@ void check_share_weights(Counter& c, const Reference& ref, const LlmConfig& llm,
     Status st = (*base)->prefill_embeddings(0, embeds.data(), n, 0, a.data());
     if (st.ok()) st = (*shared)->prefill_embeddings(2, embeds.data(), n, 0, b.data());
     c.expect(st.ok(), "share_weights: both run", st.ok() ? "" : st.error().to_string());
-    // Different chunk sizes give different product shapes: close, not bitwise.
-    report(c, "share_weights: shared vs base logits", b, a, 1e-2);
+    report(c, "share_weights: shared vs base logits (bitwise)", b, a, 0.0);
     const std::vector<float> ref_last = rows(ref.f32("understand_logits_last2"), 1, 1, size_t(V));
     report(c, "share_weights: shared logits vs official", b, ref_last, 3e-2);
     base->reset();  // the weights must outlive the model that allocated them
