@@ -26,6 +26,9 @@ struct CudaLlmOptions {
     int max_seq = 4096;        // positions per slot
     int prefill_chunk = 2048;  // tokens per prefill pass
     bool use_graphs = true;
+    // Batch-1 decode steps as one persistent kernel over all layers where the shapes allow it (head dim 128;
+    // see backend/cuda/decode_persistent.h). TESSERA_NO_PERSIST=1 turns it off at run time, for comparisons.
+    bool persistent_decode = true;
     // RoPE inv_freq rounded to bf16, as a reference run after `.to(torch.bfloat16)` has it (models.md §1.11;
     // every official Janus script does this).
     bool bf16_rope_frequencies = false;

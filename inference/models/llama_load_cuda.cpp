@@ -58,6 +58,7 @@ CudaMemoryEstimate CudaLlm::estimate(const LlmConfig& c, const CudaLlmOptions& o
         (flash_prefill(c.head_dim) ? 0 : uint64_t(c.num_attention_heads) * o.prefill_chunk * o.max_seq * 6) +
         uint64_t(std::max(o.max_batch, 1)) * c.vocab_size * 4 +
         cuda::attention_decode_workspace(o.max_batch, c.num_attention_heads, c.head_dim, o.max_seq) +
+        uint64_t(c.num_hidden_layers) * sizeof(cuda::PersistentLayer) + (1ull << 20) +  // persistent decode
         (64ull << 20);  // cuBLAS workspace and alignment
     return e;
 }
@@ -191,6 +192,12 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
     part(reinterpret_cast<void**>(&norm_counter), sizeof(int));
+    persist = opt.persistent_decode && !quant && !std::getenv("TESSERA_NO_PERSIST") &&
+              cuda::persistent_decode_usable(H, I, nh, nkv, hd, opt.max_seq).ok();
+    if (persist) {
+        part(&persist_ws, cuda::persistent_decode_workspace(ctx->device(), nh, hd));
+        part(reinterpret_cast<void**>(&persist_layers), size_t(L) * sizeof(cuda::PersistentLayer));
+    }
     if (quant) part(reinterpret_cast<void**>(&deq), largest_layer_matrix(cfg) * 2);
     std::vector<size_t> offsets;
     for (auto& [p, n] : parts) {
@@ -204,6 +211,17 @@ Status CudaLlm::Impl::allocate_runtime() {
         check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
               "clear attention workspace"));
     TESSERA_TRY(check(cudaMemset(norm_counter, 0, sizeof(int)), "clear norm counter"));
+    if (persist) {
+        std::vector<cuda::PersistentLayer> table(static_cast<size_t>(L));
+        for (int l = 0; l < L; ++l) {
+            const LayerWeights& w = layers[size_t(l)];
+            table[size_t(l)] = {w.ln1,     w.qkv,  w.qkv_bias, w.o,       w.ln2,
+                                w.gate_up, w.down, k_cache(l), v_cache(l)};
+        }
+        TESSERA_TRY(check(
+            cudaMemcpy(persist_layers, table.data(), table.size() * sizeof(table[0]), cudaMemcpyHostToDevice),
+            "upload the layer table"));
+    }
     TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
     TESSERA_ASSIGN(host_sampling,
                    cuda::PinnedBuffer::allocate(size_t(opt.max_batch) * sizeof(cuda::TextSampleParams)));

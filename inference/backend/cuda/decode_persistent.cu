@@ -34,6 +34,7 @@ constexpr int kMaxHeads = int(kCounterBytes / 4) - 1;
 
 struct Params {
     PersistentDecode a;
+    int blocks;     // one per multiprocessor
     int splits;     // attention splits per head
     int wpr[4];     // warps per weight row: q/k/v, o, gate/up, down
     int prefetch;   // rounds of the next phase's units prefetched into L2 before a barrier
@@ -454,7 +455,6 @@ int multiprocessors(int device) {
     if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) return 0;
     return n;
 }
-
 }  // namespace
 
 bool persistent_decode_supported(int H, int I, int nh, int nkv, int hd) {
@@ -468,7 +468,11 @@ size_t persistent_decode_workspace(int device, int nh, int hd) {
     return kCounterBytes + size_t(sms + nh) * size_t(hd + 2) * sizeof(float);
 }
 
-Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
+namespace {
+
+// The launch shape for `a` on the current device: grid, splits, warps per row, shared memory. Errors when the
+// device cannot run it (no cooperative launch, too little shared memory for the context).
+Status make_plan(const PersistentDecode& a, Params& p, size_t& smem) {
     if (!persistent_decode_supported(a.H, a.I, a.nh, a.nkv, a.hd))
         return make_error(ErrorCode::Unsupported, "persistent_decode: unsupported shape");
     int device = 0;
@@ -479,14 +483,14 @@ Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
     if (!coop || sms < 1)
         return make_error(ErrorCode::Unsupported, "persistent_decode: the device has no cooperative launch");
 
-    Params p{};
+    p = Params{};
     p.a = a;
     const int blocks = sms;
+    p.blocks = blocks;
     p.splits = std::max(1, blocks / a.nh);
     p.chunk_cap = (a.max_seq + p.splits - 1) / p.splits;
     p.xs_elems = (std::max({a.H, a.I, a.nh * a.hd}) + 7) / 8 * 8;
-    const size_t smem =
-        size_t(p.xs_elems) * 2 + (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(kWarps) * kHd) * 4;
+    smem = size_t(p.xs_elems) * 2 + (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(kWarps) * kHd) * 4;
     if (smem > 200 * 1024)
         return make_error(ErrorCode::Unsupported,
                           "persistent_decode: the context needs too much shared memory");
@@ -513,10 +517,31 @@ Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
     if (per_sm < 1)
         return make_error(ErrorCode::Unsupported,
                           "persistent_decode: a block does not fit on a multiprocessor");
+    return {};
+}
 
+}  // namespace
+
+Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_seq) {
+    PersistentDecode a;
+    a.H = H;
+    a.I = I;
+    a.nh = nh;
+    a.nkv = nkv;
+    a.hd = hd;
+    a.max_seq = max_seq;
+    Params p;
+    size_t smem = 0;
+    return make_plan(a, p, smem);
+}
+
+Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
+    Params p;
+    size_t smem = 0;
+    TESSERA_TRY(make_plan(a, p, smem));
     TESSERA_TRY(check(cudaMemsetAsync(a.workspace, 0, kCounterBytes, stream), "persistent_decode: counters"));
     cudaLaunchConfig_t config{};
-    config.gridDim = dim3(unsigned(blocks));
+    config.gridDim = dim3(unsigned(p.blocks));
     config.blockDim = dim3(kThreads);
     config.dynamicSmemBytes = smem;
     config.stream = stream;

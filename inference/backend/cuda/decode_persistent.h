@@ -45,6 +45,9 @@ struct PersistentDecode {
 bool persistent_decode_supported(int H, int I, int nh, int nkv, int hd);
 // Bytes of workspace for a device (barrier counters and the attention partials).
 size_t persistent_decode_workspace(int device, int nh, int hd);
+// Whether the kernel can run these shapes and context on the current device (cooperative launch, shared
+// memory for a split of max_seq positions); the error says why not.
+Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_seq);
 // One decode step's layers for the single sequence at pos[0] in slot[0]. The kernel is launched cooperatively
 // (all blocks resident, required by its barriers) after a memset of its counters, both capturable in a graph.
 // Knobs for measurements: TESSERA_PERSIST_WPR="qkv,o,gu,down" (warps per weight row of each product),
