@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/decode_persistent.h"
 #include "backend/cuda/device.h"
 #include "bench_common.h"
 #include "models/llama_cuda.h"
@@ -103,6 +104,9 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
         return;
     }
     CudaLlm& m = **model;
+    // TESSERA_PERSIST_TRACE=1: the persistent decode kernel's time per phase (batch 1), printed after its run.
+    const bool trace = std::getenv("TESSERA_PERSIST_TRACE") != nullptr;
+    if (trace) (void)cuda::persistent_decode_trace_begin(c.num_hidden_layers);
     std::mt19937 rng(7);
     std::uniform_int_distribution<int32_t> tok(0, c.vocab_size - 1);
     const double weight_bytes = double(params_matmul(c)) * 2;
@@ -161,6 +165,11 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
         std::printf("{\"model\":\"%s\",\"test\":\"decode\",\"batch\":%d,\"context\":%d,\"step_ms\":%.3f,\"gpu_ms\":%.3f,"
                     "\"tok_s\":%.1f,\"floor_ms\":%.3f,\"share\":%.3f}\n",
                     s.name, B, context, wall_ms, median(gpu_ms), B * 1e3 / wall_ms, floor_ms, floor_ms / wall_ms);
+        std::vector<double> us;
+        if (trace && B == 1 && cuda::persistent_decode_trace_read(us).ok())
+            std::printf("{\"model\":\"%s\",\"persistent_phase_us\":{\"norm_qkv_rope\":%.2f,\"attention\":%.2f,"
+                        "\"o_proj\":%.2f,\"norm_gate_up\":%.2f,\"down_proj\":%.2f}}\n",
+                        s.name, us[0], us[1], us[2], us[3], us[4]);
     }
 }
 

@@ -24,9 +24,12 @@
 namespace tessera::cuda {
 namespace {
 
-constexpr int kWarps = 16;
-constexpr int kThreads = kWarps * 32;
-constexpr int kUnroll = 8;              // 16-byte weight loads in flight per lane and row
+// Block shape: kW warps (one block per multiprocessor) and kU 16-byte weight loads in flight per lane and
+// row. 16 × 8 and 32 × 4 both fill the register file; TESSERA_PERSIST_WARPS=32 picks the second.
+template <int kW, int kU>
+struct Shape {
+    static constexpr int kWarps = kW, kThreads = kW * 32, kUnroll = kU;
+};
 constexpr int kHd = 128;                // head dim the attention phase is written for (4 dims per lane)
 constexpr int kKeyUnroll = 8;           // key/value rows in flight per warp
 constexpr size_t kCounterBytes = 1024;  // barrier arrivals, then one arrival counter per head
@@ -34,12 +37,14 @@ constexpr int kMaxHeads = int(kCounterBytes / 4) - 1;
 
 struct Params {
     PersistentDecode a;
-    int blocks;     // one per multiprocessor
-    int splits;     // attention splits per head
-    int wpr[4];     // warps per weight row: q/k/v, o, gate/up, down
-    int prefetch;   // rounds of the next phase's units prefetched into L2 before a barrier
-    int xs_elems;   // bf16 elements of the staged vector (multiple of 8)
-    int chunk_cap;  // score slots (the longest split)
+    int blocks;                 // one per multiprocessor
+    int splits;                 // attention splits per head
+    int wpr[4];                 // warps per weight row: q/k/v, o, gate/up, down
+    int prefetch;               // rounds of the next phase's units prefetched into L2 before a barrier
+    int ahead;                  // rounds of the current product prefetched into L2 ahead of their loads
+    unsigned long long* trace;  // null, or [5·L + 1] times (ns) at which block 0 left each barrier
+    int xs_elems;               // bf16 elements of the staged vector (multiple of 8)
+    int chunk_cap;              // score slots (the longest split)
 };
 
 __device__ __forceinline__ float dot8(uint4 w, uint4 x) {
@@ -78,11 +83,12 @@ __device__ __forceinline__ void grid_barrier(unsigned* count, unsigned& target) 
 
 // xs = bf16(bf16(h · rsqrt(mean(h²) + eps)) · w), with rms_norm's summation order (512 threads, float4
 // loads), so the normalised vector is the separate kernel's bit for bit. h comes from other blocks: L2 loads.
+template <class C>
 __device__ void norm_into(const float* h, const uint16_t* w, int K, float eps, uint16_t* xs, float* red) {
     const int tid = threadIdx.x;
     float ss = 0.f;
     const float4* h4 = reinterpret_cast<const float4*>(h);
-    for (int i = tid; i < K / 4; i += kThreads) {
+    for (int i = tid; i < K / 4; i += C::kThreads) {
         const float4 v = __ldcg(h4 + i);
         ss = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, ss))));
     }
@@ -90,13 +96,13 @@ __device__ void norm_into(const float* h, const uint16_t* w, int K, float eps, u
     if ((tid & 31) == 0) red[tid >> 5] = ss;
     __syncthreads();
     if (tid < 32) {
-        float v = tid < kWarps ? red[tid] : 0.f;
+        float v = tid < C::kWarps ? red[tid] : 0.f;
         v = warp_sum(v);
-        if (tid == 0) red[kWarps] = v;
+        if (tid == 0) red[C::kWarps] = v;
     }
     __syncthreads();
-    const float r = rsqrtf(red[kWarps] / float(K) + eps);
-    for (int i = tid; i < K; i += kThreads) {
+    const float r = rsqrtf(red[C::kWarps] / float(K) + eps);
+    for (int i = tid; i < K; i += C::kThreads) {
         const float n = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(h + i) * r));
         xs[i] = f32_to_bf16_bits(n * bf16_bits_to_f32(w[i]));
     }
@@ -104,29 +110,31 @@ __device__ void norm_into(const float* h, const uint16_t* w, int K, float eps, u
 }
 
 // A bf16 vector another block wrote (K a multiple of 8) into shared memory.
+template <class C>
 __device__ void stage(const uint16_t* src, int K, uint16_t* xs) {
     const uint4* s4 = reinterpret_cast<const uint4*>(src);
     uint4* d4 = reinterpret_cast<uint4*>(xs);
-    for (int i = threadIdx.x; i < K / 8; i += kThreads) d4[i] = __ldcg(s4 + i);
+    for (int i = threadIdx.x; i < K / 8; i += C::kThreads) d4[i] = __ldcg(s4 + i);
     __syncthreads();
 }
 
 // This lane's share of one or two rows' dot products with the staged vector: 16-byte columns first, first +
-// step, …, all kUnroll loads of a batch issued before any is used (predicated, so short rows are one batch).
-template <bool kTwo>
+// step, …, all C::kUnroll loads of a batch issued before any is used (predicated, so short rows are one
+// batch).
+template <class C, bool kTwo>
 __device__ __forceinline__ void dot_rows(const uint4* w0, const uint4* w1, const uint4* x, int K8, int first,
                                          int step, float& a0, float& a1) {
-    for (int base = first; base < K8; base += kUnroll * step) {
-        uint4 u0[kUnroll], u1[kUnroll];
+    for (int base = first; base < K8; base += C::kUnroll * step) {
+        uint4 u0[C::kUnroll], u1[C::kUnroll];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < C::kUnroll; ++u) {
             const int i = base + u * step;
             const bool ok = i < K8;
             u0[u] = ok ? __ldg(w0 + i) : make_uint4(0u, 0u, 0u, 0u);
             if constexpr (kTwo) u1[u] = ok ? __ldg(w1 + i) : make_uint4(0u, 0u, 0u, 0u);
         }
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < C::kUnroll; ++u) {
             const int i = base + u * step;
             if (i < K8) {
                 const uint4 xv = x[i];
@@ -140,21 +148,35 @@ __device__ __forceinline__ void dot_rows(const uint4* w0, const uint4* w1, const
 // A product's units (rows, or row pairs when kTwo) spread over the grid: in round r, warp group g (wpr warps)
 // of block b takes unit (r·rpi + g)·G + b, so each round gives every block an equal share. rows(unit, w0, w1)
 // names the unit's weight rows; finish(unit, v0, v1) gets the full dot products (lane 0 of the first warp).
-template <bool kTwo, class Rows, class Finish>
-__device__ void product(int units, int K, int wpr, const uint16_t* xs, float* red, Rows rows, Finish finish) {
+template <class C, bool kTwo, class Rows, class Finish>
+__device__ void product(int units, int K, int wpr, int ahead, const uint16_t* xs, float* red, Rows rows,
+                        Finish finish) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int rpi = kWarps / wpr, group = warp / wpr, part = warp % wpr;
+    const int rpi = C::kWarps / wpr, group = warp / wpr, part = warp % wpr;
     const int G = gridDim.x, per_round = G * rpi;
     const int rounds = (units + per_round - 1) / per_round;
     const uint4* x4 = reinterpret_cast<const uint4*>(xs);
+    const int lines = (K * 2 + 127) / 128, per_unit = kTwo ? 2 * lines : lines;
     for (int r = 0; r < rounds; ++r) {
+        // The rows of round r + ahead go to L2 now (rounds 1 … ahead at the start), so the loads of later
+        // rounds find them there while only this round's loads occupy registers.
+        for (int ra = r == 0 ? 1 : r + ahead; ra <= r + ahead && ra < rounds; ++ra) {
+            const int u = (ra * rpi + group) * G + blockIdx.x;
+            if (u >= units) continue;
+            const uint4 *w0, *w1;
+            rows(u, w0, w1);
+            for (int t = part * 32 + lane; t < per_unit; t += wpr * 32) {
+                const char* p = reinterpret_cast<const char*>(t < lines ? w0 : w1) + size_t(t % lines) * 128;
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+            }
+        }
         const int unit = (r * rpi + group) * G + blockIdx.x;
         const bool active = unit < units;
         float a0 = 0.f, a1 = 0.f;
         if (active) {
             const uint4 *w0, *w1;
             rows(unit, w0, w1);
-            dot_rows<kTwo>(w0, w1, x4, K >> 3, part * 32 + lane, wpr * 32, a0, a1);
+            dot_rows<C, kTwo>(w0, w1, x4, K >> 3, part * 32 + lane, wpr * 32, a0, a1);
         }
         a0 = warp_sum(a0);
         if constexpr (kTwo) a1 = warp_sum(a1);
@@ -176,13 +198,13 @@ __device__ void product(int units, int K, int wpr, const uint16_t* xs, float* re
 }
 
 // L2 prefetch of the rows this block takes in the first `rounds` rounds of the next product.
-template <bool kTwo, class Rows>
+template <class C, bool kTwo, class Rows>
 __device__ void prefetch_rows(int units, int K, int wpr, int rounds, Rows rows) {
     if (rounds <= 0) return;
-    const int rpi = kWarps / wpr, per_row = kTwo ? 2 : 1;
+    const int rpi = C::kWarps / wpr, per_row = kTwo ? 2 : 1;
     const int lines = (K * 2 + 127) / 128;
     const int n = rounds * rpi * per_row * lines;
-    for (int t = threadIdx.x; t < n; t += kThreads) {
+    for (int t = threadIdx.x; t < n; t += C::kThreads) {
         const int line = t % lines, rr = t / lines;
         const int slot = rr / per_row, which = rr % per_row;
         const int unit = slot * gridDim.x + blockIdx.x;  // slot = r·rpi + g, as in product()
@@ -204,6 +226,7 @@ __device__ __forceinline__ void load4(const uint16_t* p, float (&v)[4]) {
 
 // Phase B for the block's (head, split) items: scores, softmax and weighted values of positions
 // [start, start + n) as attention_decode computes them, then the merge by the split that arrives last.
+template <class C>
 __device__ void attention(const Params& p, const PersistentLayer& lw, int len, int slot, float* part,
                           int* head_count, float* sc, float* vred, float* red) {
     const PersistentDecode& a = p.a;
@@ -226,11 +249,11 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
 #pragma unroll
         for (int e = 0; e < 4; ++e) q[e] *= a.scale;
 
-        for (int j0 = warp; j0 < n; j0 += kWarps * kKeyUnroll) {
+        for (int j0 = warp; j0 < n; j0 += C::kWarps * kKeyUnroll) {
             float kv[kKeyUnroll][4];
 #pragma unroll
             for (int i = 0; i < kKeyUnroll; ++i) {
-                const int j = j0 + i * kWarps;
+                const int j = j0 + i * C::kWarps;
                 if (j < n)
                     load4(kh + size_t(j) * kHd, kv[i]);
                 else
@@ -238,7 +261,7 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
             }
 #pragma unroll
             for (int i = 0; i < kKeyUnroll; ++i) {
-                const int j = j0 + i * kWarps;
+                const int j = j0 + i * C::kWarps;
                 const float s = warp_sum(
                     fmaf(q[0], kv[i][0], fmaf(q[1], kv[i][1], fmaf(q[2], kv[i][2], q[3] * kv[i][3]))));
                 if (lane == 0 && j < n) sc[j] = s;
@@ -246,15 +269,15 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
         }
         __syncthreads();
         float m = -FLT_MAX;
-        for (int j = tid; j < n; j += kThreads) m = fmaxf(m, sc[j]);
+        for (int j = tid; j < n; j += C::kThreads) m = fmaxf(m, sc[j]);
         m = warp_max(m);
         if (lane == 0) red[warp] = m;
         __syncthreads();
         m = -FLT_MAX;
-        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, red[w]);
+        for (int w = 0; w < C::kWarps; ++w) m = fmaxf(m, red[w]);
         __syncthreads();
         float l = 0.f;
-        for (int j = tid; j < n; j += kThreads) {
+        for (int j = tid; j < n; j += C::kThreads) {
             const float e = __expf(sc[j] - m);
             sc[j] = e;
             l += e;
@@ -263,14 +286,14 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
         if (lane == 0) red[warp] = l;
         __syncthreads();
         l = 0.f;
-        for (int w = 0; w < kWarps; ++w) l += red[w];
+        for (int w = 0; w < C::kWarps; ++w) l += red[w];
 
         float acc[4] = {0.f, 0.f, 0.f, 0.f};
-        for (int j0 = warp; j0 < n; j0 += kWarps * kKeyUnroll) {
+        for (int j0 = warp; j0 < n; j0 += C::kWarps * kKeyUnroll) {
             float vv[kKeyUnroll][4];
 #pragma unroll
             for (int i = 0; i < kKeyUnroll; ++i) {
-                const int j = j0 + i * kWarps;
+                const int j = j0 + i * C::kWarps;
                 if (j < n)
                     load4(vh + size_t(j) * kHd, vv[i]);
                 else
@@ -278,7 +301,7 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
             }
 #pragma unroll
             for (int i = 0; i < kKeyUnroll; ++i) {
-                const int j = j0 + i * kWarps;
+                const int j = j0 + i * C::kWarps;
                 if (j < n) {
                     const float pj = sc[j];
 #pragma unroll
@@ -292,7 +315,7 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
         float* out = part + size_t(item) * stride;
         if (tid < kHd) {
             float o = 0.f;
-            for (int w = 0; w < kWarps; ++w) o += vred[w * kHd + tid];
+            for (int w = 0; w < C::kWarps; ++w) o += vred[w * kHd + tid];
             out[2 + tid] = o;
         }
         if (tid == 0) {
@@ -324,17 +347,28 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
     }
 }
 
-__global__ void __launch_bounds__(kThreads, 1) persistent_decode_kernel(Params p) {
+template <class C>
+__global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Params p) {
     extern __shared__ uint4 smem4[];
     uint16_t* xs = reinterpret_cast<uint16_t*>(smem4);
     float* red = reinterpret_cast<float*>(xs + p.xs_elems);  // [64]
     float* sc = red + 64;                                    // [chunk_cap]
-    float* vred = sc + ((p.chunk_cap + 3) & ~3);             // [kWarps, kHd]
+    float* vred = sc + ((p.chunk_cap + 3) & ~3);             // [C::kWarps, kHd]
     const PersistentDecode& a = p.a;
     unsigned* bar = static_cast<unsigned*>(a.workspace);
     int* head_count = reinterpret_cast<int*>(bar + 1);
     float* part = reinterpret_cast<float*>(static_cast<char*>(a.workspace) + kCounterBytes);
     unsigned target = 0;
+    int mark = 0;
+    const auto record = [&] {
+        if (p.trace && blockIdx.x == 0 && threadIdx.x == 0) {
+            unsigned long long t;
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+            p.trace[mark] = t;
+        }
+        ++mark;
+    };
+    record();
 
     const int pos = a.pos[0], slot = a.slot[0], len = pos + 1;
     const int H = a.H, I = a.I, hd = a.hd, half = hd / 2, A = a.nh * hd;
@@ -362,8 +396,8 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_decode_kernel(Params p
         const auto residual = [&](int u, float v, float) { a.h[u] = __ldcg(a.h + u) + v; };
 
         // A: norm, q/k/v, RoPE, KV write (gemv_qkv_rope_kernel's epilogue).
-        norm_into(a.h, lw.ln1, H, a.eps, xs, red);
-        product<true>(qkv_units, H, p.wpr[0], xs, red, qkv_rows, [&](int u, float v0, float v1) {
+        norm_into<C>(a.h, lw.ln1, H, a.eps, xs, red);
+        product<C, true>(qkv_units, H, p.wpr[0], p.ahead, xs, red, qkv_rows, [&](int u, float v0, float v1) {
             const int head = u / half, hi = u % half, r0 = head * hd + hi;
             if (lw.qkv_bias) {
                 v0 += bf16_bits_to_f32(lw.qkv_bias[r0]);
@@ -385,39 +419,44 @@ __global__ void __launch_bounds__(kThreads, 1) persistent_decode_kernel(Params p
             dst[hi + half] = f32_to_bf16_bits(v1 * c + v0 * s);
         });
         grid_barrier(bar, target);
+        record();
 
         // B: attention; then the o_proj rows this block reads first go to L2 while the grid meets.
-        attention(p, lw, len, slot, part, head_count, sc, vred, red);
-        prefetch_rows<false>(H, A, p.wpr[1], p.prefetch, o_rows);
+        attention<C>(p, lw, len, slot, part, head_count, sc, vred, red);
+        prefetch_rows<C, false>(H, A, p.wpr[1], p.prefetch, o_rows);
         grid_barrier(bar, target);
+        record();
 
         // C: h += attn·Woᵀ.
-        stage(a.attn, A, xs);
-        product<false>(H, A, p.wpr[1], xs, red, o_rows, residual);
-        prefetch_rows<true>(I, H, p.wpr[2], p.prefetch, gu_rows);
+        stage<C>(a.attn, A, xs);
+        product<C, false>(H, A, p.wpr[1], p.ahead, xs, red, o_rows, residual);
+        prefetch_rows<C, true>(I, H, p.wpr[2], p.prefetch, gu_rows);
         grid_barrier(bar, target);
+        record();
 
         // D: norm, gate/up, SwiGLU (gemv_swiglu_kernel's epilogue).
-        norm_into(a.h, lw.ln2, H, a.eps, xs, red);
-        product<true>(I, H, p.wpr[2], xs, red, gu_rows, [&](int u, float g, float up) {
+        norm_into<C>(a.h, lw.ln2, H, a.eps, xs, red);
+        product<C, true>(I, H, p.wpr[2], p.ahead, xs, red, gu_rows, [&](int u, float g, float up) {
             a.act[u] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * up);
         });
-        prefetch_rows<false>(H, I, p.wpr[3], p.prefetch, down_rows);
+        prefetch_rows<C, false>(H, I, p.wpr[3], p.prefetch, down_rows);
         grid_barrier(bar, target);
+        record();
 
         // E: h += act·Wdownᵀ; then the next layer's first q/k/v rows.
-        stage(a.act, I, xs);
-        product<false>(H, I, p.wpr[3], xs, red, down_rows, residual);
+        stage<C>(a.act, I, xs);
+        product<C, false>(H, I, p.wpr[3], p.ahead, xs, red, down_rows, residual);
         if (l + 1 < a.L) {
             const PersistentLayer next = a.layers[l + 1];
-            prefetch_rows<true>(qkv_units, H, p.wpr[0], p.prefetch,
-                                [&](int u, const uint4*& w0, const uint4*& w1) {
-                                    const int r0 = (u / half) * hd + u % half;
-                                    w0 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0) * H);
-                                    w1 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0 + half) * H);
-                                });
+            prefetch_rows<C, true>(qkv_units, H, p.wpr[0], p.prefetch,
+                                   [&](int u, const uint4*& w0, const uint4*& w1) {
+                                       const int r0 = (u / half) * hd + u % half;
+                                       w0 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0) * H);
+                                       w1 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0 + half) * H);
+                                   });
         }
         grid_barrier(bar, target);
+        record();
     }
 }
 
@@ -429,13 +468,13 @@ int env_int(const char* name, int fallback) {
 // Warps per row for a product of `units` units of `unit_bytes` over K: the fewest warps per row whose rounds
 // cost least, a round costing the larger of one memory latency and its bytes per multiprocessor over that
 // multiprocessor's share of the bandwidth.
-int pick_wpr(int units, size_t unit_bytes, int K, int blocks) {
+int pick_wpr(int units, size_t unit_bytes, int K, int blocks, int warps) {
     constexpr double kLatencyNs = 800.0, kBytesPerNsPerSm = 32.0;
     int best = 1;
     double best_cost = 1e30;
-    for (int w = 1; w <= kWarps; w *= 2) {
+    for (int w = 1; w <= warps; w *= 2) {
         if ((K >> 3) < w * 32 && w > 1) break;
-        const int rpi = kWarps / w, per_round = blocks * rpi;
+        const int rpi = warps / w, per_round = blocks * rpi;
         double cost = 0;
         for (int done = 0; done < units; done += per_round) {
             const int in_round = std::min(per_round, units - done);
@@ -470,9 +509,24 @@ size_t persistent_decode_workspace(int device, int nh, int hd) {
 
 namespace {
 
+using Narrow = Shape<16, 8>;
+using Wide = Shape<32, 4>;
+
+int warps_per_block() {
+    return env_int("TESSERA_PERSIST_WARPS", 16) == 32 ? 32 : 16;
+}
+
+void* kernel_for(int warps) {
+    return warps == 32 ? reinterpret_cast<void*>(persistent_decode_kernel<Wide>)
+                       : reinterpret_cast<void*>(persistent_decode_kernel<Narrow>);
+}
+
+unsigned long long* g_trace = nullptr;  // persistent_decode_trace_begin's buffer
+int g_trace_marks = 0;
+
 // The launch shape for `a` on the current device: grid, splits, warps per row, shared memory. Errors when the
 // device cannot run it (no cooperative launch, too little shared memory for the context).
-Status make_plan(const PersistentDecode& a, Params& p, size_t& smem) {
+Status make_plan(const PersistentDecode& a, Params& p, size_t& smem, int& warps) {
     if (!persistent_decode_supported(a.H, a.I, a.nh, a.nkv, a.hd))
         return make_error(ErrorCode::Unsupported, "persistent_decode: unsupported shape");
     int device = 0;
@@ -483,6 +537,7 @@ Status make_plan(const PersistentDecode& a, Params& p, size_t& smem) {
     if (!coop || sms < 1)
         return make_error(ErrorCode::Unsupported, "persistent_decode: the device has no cooperative launch");
 
+    warps = warps_per_block();
     p = Params{};
     p.a = a;
     const int blocks = sms;
@@ -490,30 +545,31 @@ Status make_plan(const PersistentDecode& a, Params& p, size_t& smem) {
     p.splits = std::max(1, blocks / a.nh);
     p.chunk_cap = (a.max_seq + p.splits - 1) / p.splits;
     p.xs_elems = (std::max({a.H, a.I, a.nh * a.hd}) + 7) / 8 * 8;
-    smem = size_t(p.xs_elems) * 2 + (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(kWarps) * kHd) * 4;
+    smem = size_t(p.xs_elems) * 2 + (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(warps) * kHd) * 4;
     if (smem > 200 * 1024)
         return make_error(ErrorCode::Unsupported,
                           "persistent_decode: the context needs too much shared memory");
     const int A = a.nh * a.hd, qkv_units = (a.nh + 2 * a.nkv) * a.hd / 2;
-    p.wpr[0] = pick_wpr(qkv_units, size_t(a.H) * 4, a.H, blocks);
-    p.wpr[1] = pick_wpr(a.H, size_t(A) * 2, A, blocks);
-    p.wpr[2] = pick_wpr(a.I, size_t(a.H) * 4, a.H, blocks);
-    p.wpr[3] = pick_wpr(a.H, size_t(a.I) * 2, a.I, blocks);
+    p.wpr[0] = pick_wpr(qkv_units, size_t(a.H) * 4, a.H, blocks, warps);
+    p.wpr[1] = pick_wpr(a.H, size_t(A) * 2, A, blocks, warps);
+    p.wpr[2] = pick_wpr(a.I, size_t(a.H) * 4, a.H, blocks, warps);
+    p.wpr[3] = pick_wpr(a.H, size_t(a.I) * 2, a.I, blocks, warps);
     if (const char* v = std::getenv("TESSERA_PERSIST_WPR")) {
         int w[4];
         if (std::sscanf(v, "%d,%d,%d,%d", &w[0], &w[1], &w[2], &w[3]) == 4)
             for (int i = 0; i < 4; ++i)
-                if (w[i] == 1 || w[i] == 2 || w[i] == 4 || w[i] == 8 || w[i] == 16) p.wpr[i] = w[i];
+                if (w[i] >= 1 && w[i] <= warps && (w[i] & (w[i] - 1)) == 0) p.wpr[i] = w[i];
     }
     p.prefetch = std::max(0, env_int("TESSERA_PERSIST_PREFETCH", 1));
+    p.ahead = std::max(0, env_int("TESSERA_PERSIST_AHEAD", 1));
+    p.trace = g_trace_marks >= 5 * a.L + 1 ? g_trace : nullptr;
 
-    TESSERA_TRY(check(cudaFuncSetAttribute(persistent_decode_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+    const void* kernel = kernel_for(warps);
+    TESSERA_TRY(check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
                       "persistent_decode: shared memory limit"));
     int per_sm = 0;
-    TESSERA_TRY(check(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel, kThreads, smem),
-        "persistent_decode: occupancy"));
+    TESSERA_TRY(check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, warps * 32, smem),
+                      "persistent_decode: occupancy"));
     if (per_sm < 1)
         return make_error(ErrorCode::Unsupported,
                           "persistent_decode: a block does not fit on a multiprocessor");
@@ -532,17 +588,19 @@ Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_s
     a.max_seq = max_seq;
     Params p;
     size_t smem = 0;
-    return make_plan(a, p, smem);
+    int warps = 0;
+    return make_plan(a, p, smem, warps);
 }
 
 Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
     Params p;
     size_t smem = 0;
-    TESSERA_TRY(make_plan(a, p, smem));
+    int warps = 0;
+    TESSERA_TRY(make_plan(a, p, smem, warps));
     TESSERA_TRY(check(cudaMemsetAsync(a.workspace, 0, kCounterBytes, stream), "persistent_decode: counters"));
     cudaLaunchConfig_t config{};
     config.gridDim = dim3(unsigned(p.blocks));
-    config.blockDim = dim3(kThreads);
+    config.blockDim = dim3(unsigned(warps * 32));
     config.dynamicSmemBytes = smem;
     config.stream = stream;
     cudaLaunchAttribute attribute[1];
@@ -550,8 +608,32 @@ Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
     attribute[0].val.cooperative = 1;
     config.attrs = attribute;
     config.numAttrs = 1;
-    (void)cudaLaunchKernelEx(&config, persistent_decode_kernel, p);
+    if (warps == 32)
+        (void)cudaLaunchKernelEx(&config, persistent_decode_kernel<Wide>, p);
+    else
+        (void)cudaLaunchKernelEx(&config, persistent_decode_kernel<Narrow>, p);
     return TESSERA_LAUNCH_CHECK("persistent_decode");
+}
+
+Status persistent_decode_trace_begin(int layers) {
+    if (g_trace) cudaFree(g_trace);
+    g_trace = nullptr;
+    g_trace_marks = 5 * layers + 1;
+    return check(cudaMalloc(reinterpret_cast<void**>(&g_trace), size_t(g_trace_marks) * 8),
+                 "persistent_decode: trace buffer");
+}
+
+Status persistent_decode_trace_read(std::vector<double>& phase_us) {
+    phase_us.assign(5, 0.0);
+    if (!g_trace) return make_error(ErrorCode::InvalidArgument, "persistent_decode: no trace was started");
+    std::vector<unsigned long long> t(static_cast<size_t>(g_trace_marks));
+    TESSERA_TRY(check(cudaMemcpy(t.data(), g_trace, t.size() * 8, cudaMemcpyDeviceToHost),
+                      "persistent_decode: read the trace"));
+    const int layers = (g_trace_marks - 1) / 5;
+    for (int m = 1; m < g_trace_marks; ++m)
+        phase_us[size_t((m - 1) % 5)] += double(t[size_t(m)] - t[size_t(m) - 1]) / 1e3;
+    for (double& v : phase_us) v /= layers;
+    return {};
 }
 
 }  // namespace tessera::cuda

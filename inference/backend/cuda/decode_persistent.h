@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "backend/cuda/cuda_ops.h"
 
@@ -53,5 +54,11 @@ Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_s
 // Knobs for measurements: TESSERA_PERSIST_WPR="qkv,o,gu,down" (warps per weight row of each product),
 // TESSERA_PERSIST_PREFETCH=0 (no L2 prefetch of the next phase's weights before a barrier).
 Status persistent_decode(const PersistentDecode& args, cudaStream_t stream);
+
+// Measurement: after persistent_decode_trace_begin(L) (outside graph capture), launches record when block 0
+// leaves each barrier; persistent_decode_trace_read gives the last launch's mean time per phase (A…E, µs,
+// barrier included).
+Status persistent_decode_trace_begin(int layers);
+Status persistent_decode_trace_read(std::vector<double>& phase_us);
 
 }  // namespace tessera::cuda
