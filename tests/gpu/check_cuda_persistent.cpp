@@ -284,12 +284,16 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
     }
     err = cudaStreamSynchronize(stream);
     const std::vector<float> sep_h = dh.download();
+    // The separate kernels sum in another order, so both sit at a bf16-rounding distance from the host; the
+    // persistent kernel must be no further from the host than they are (plus a margin of one such rounding).
+    const double err_sep_host = max_abs_diff(sep_h, ref) / scale_ref;
     const double err_sep = max_abs_diff(got, sep_h) / scale_ref;
-    const double tol_sep = 5e-3;
-    std::printf("%-28s residual rel err vs the separate kernels %s (tol %s)\n", s.name, fmt(err_sep).c_str(),
-                fmt(tol_sep).c_str());
-    c.expect(sep.ok() && err == cudaSuccess && err_sep <= tol_sep,
-             std::string(s.name) + " vs separate kernels", fmt(err_sep));
+    const double bound = 2 * err_sep_host + 2e-3;
+    std::printf(
+        "%-28s separate kernels vs host %s; persistent vs them %s (persistent vs host must be <= %s)\n",
+        s.name, fmt(err_sep_host).c_str(), fmt(err_sep).c_str(), fmt(bound).c_str());
+    c.expect(sep.ok() && err == cudaSuccess && err_h <= bound,
+             std::string(s.name) + " no further from the host than the separate kernels", fmt(err_h));
 
     // Captured in a graph (memset node + cooperative kernel node) and replayed twice from the same start.
     cudaGraph_t graph = nullptr;

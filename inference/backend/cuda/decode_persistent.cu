@@ -8,9 +8,9 @@
 //   D  xn = RMSNorm(h; ln2), act = silu(xn·Wgateᵀ) · (xn·Wupᵀ)
 //   E  h += act·Wdownᵀ
 // The arithmetic is that of the separate kernels (rms_norm, gemv_qkv_rope_bf16, attention_decode,
-// gemv_bf16, gemv_swiglu_bf16) up to the order of f32 additions. Before each barrier a block may prefetch
-// into L2 the weight rows it will read first in the next phase, so the memory system works while the grid
-// waits.
+// gemv_bf16, gemv_swiglu_bf16) up to the order of f32 additions. Before each barrier a block issues the
+// first weight loads of the next product (they do not depend on the barrier), so the memory system works
+// while the grid waits.
 #include "backend/cuda/decode_persistent.h"
 
 #include <algorithm>
@@ -24,11 +24,10 @@
 namespace tessera::cuda {
 namespace {
 
-// Block shape: kW warps (one block per multiprocessor) and kU 16-byte weight loads in flight per lane and
-// row. 16 × 8 and 32 × 4 both fill the register file; TESSERA_PERSIST_WARPS=32 picks the second.
-template <int kW, int kU>
+// Block shape: kW warps, one block per multiprocessor (16 warps: the register file is full at 128 each).
+template <int kW>
 struct Shape {
-    static constexpr int kWarps = kW, kThreads = kW * 32, kUnroll = kU;
+    static constexpr int kWarps = kW, kThreads = kW * 32;
 };
 constexpr int kHd = 128;                // head dim the attention phase is written for (4 dims per lane)
 constexpr int kKeyUnroll = 8;           // key/value rows in flight per warp
@@ -39,9 +38,6 @@ struct Params {
     PersistentDecode a;
     int blocks;                 // one per multiprocessor
     int splits;                 // attention splits per head
-    int wpr[4];                 // warps per weight row: q/k/v, o, gate/up, down
-    int prefetch;               // rounds of the next phase's units prefetched into L2 before a barrier
-    int ahead;                  // rounds of the current product prefetched into L2 ahead of their loads
     unsigned long long* trace;  // null, or [5·L + 1] times (ns) at which block 0 left each barrier
     int xs_elems;               // bf16 elements of the staged vector (multiple of 8)
     int chunk_cap;              // score slots (the longest split)
@@ -118,102 +114,92 @@ __device__ void stage(const uint16_t* src, int K, uint16_t* xs) {
     __syncthreads();
 }
 
-// This lane's share of one or two rows' dot products with the staged vector: 16-byte columns first, first +
-// step, …, all C::kUnroll loads of a batch issued before any is used (predicated, so short rows are one
-// batch).
-template <class C, bool kTwo>
-__device__ __forceinline__ void dot_rows(const uint4* w0, const uint4* w1, const uint4* x, int K8, int first,
-                                         int step, float& a0, float& a1) {
-    for (int base = first; base < K8; base += C::kUnroll * step) {
-        uint4 u0[C::kUnroll], u1[C::kUnroll];
-#pragma unroll
-        for (int u = 0; u < C::kUnroll; ++u) {
-            const int i = base + u * step;
-            const bool ok = i < K8;
-            u0[u] = ok ? __ldg(w0 + i) : make_uint4(0u, 0u, 0u, 0u);
-            if constexpr (kTwo) u1[u] = ok ? __ldg(w1 + i) : make_uint4(0u, 0u, 0u, 0u);
-        }
-#pragma unroll
-        for (int u = 0; u < C::kUnroll; ++u) {
-            const int i = base + u * step;
-            if (i < K8) {
-                const uint4 xv = x[i];
-                a0 += dot8(u0[u], xv);
-                if constexpr (kTwo) a1 += dot8(u1[u], xv);
-            }
-        }
-    }
+// Products stream their weights through a ring of kStages chunk slots per warp in shared memory (cp.async,
+// sm_80+): chunk t of a warp is 32 16-byte columns of its unit's row(s), one per lane, and the loop keeps
+// kStages - 1 chunks in flight while it uses one, with no registers held by the loads. The weights do not
+// depend on the barrier before a phase, so the first kStages - 1 chunks of the next product are issued
+// before the grid meets (the prologue) and arrive while it waits.
+constexpr int kStages = 6;
+
+__device__ __forceinline__ void cp_async16(uint4* smem, const uint4* gmem, bool pred) {
+    const unsigned s = unsigned(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(pred ? 16 : 0)
+                 : "memory");
 }
 
-// A product's units (rows, or row pairs when kTwo) spread over the grid: in round r, warp group g (wpr warps)
-// of block b takes unit (r·rpi + g)·G + b, so each round gives every block an equal share. rows(unit, w0, w1)
-// names the unit's weight rows; finish(unit, v0, v1) gets the full dot products (lane 0 of the first warp).
-template <class C, bool kTwo, class Rows, class Finish>
-__device__ void product(int units, int K, int wpr, int ahead, const uint16_t* xs, float* red, Rows rows,
-                        Finish finish) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int rpi = C::kWarps / wpr, group = warp / wpr, part = warp % wpr;
-    const int G = gridDim.x, per_round = G * rpi;
-    const int rounds = (units + per_round - 1) / per_round;
-    const uint4* x4 = reinterpret_cast<const uint4*>(xs);
-    const int lines = (K * 2 + 127) / 128, per_unit = kTwo ? 2 * lines : lines;
-    for (int r = 0; r < rounds; ++r) {
-        // The rows of round r + ahead go to L2 now (rounds 1 … ahead at the start), so the loads of later
-        // rounds find them there while only this round's loads occupy registers.
-        for (int ra = r == 0 ? 1 : r + ahead; ra <= r + ahead && ra < rounds; ++ra) {
-            const int u = (ra * rpi + group) * G + blockIdx.x;
-            if (u >= units) continue;
-            const uint4 *w0, *w1;
-            rows(u, w0, w1);
-            for (int t = part * 32 + lane; t < per_unit; t += wpr * 32) {
-                const char* p = reinterpret_cast<const char*>(t < lines ? w0 : w1) + size_t(t % lines) * 128;
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-            }
-        }
-        const int unit = (r * rpi + group) * G + blockIdx.x;
-        const bool active = unit < units;
-        float a0 = 0.f, a1 = 0.f;
-        if (active) {
-            const uint4 *w0, *w1;
-            rows(unit, w0, w1);
-            dot_rows<C, kTwo>(w0, w1, x4, K >> 3, part * 32 + lane, wpr * 32, a0, a1);
-        }
-        a0 = warp_sum(a0);
-        if constexpr (kTwo) a1 = warp_sum(a1);
-        if (wpr > 1) {
-            if (lane == 0) {
-                red[2 * warp] = a0;
-                red[2 * warp + 1] = a1;
-            }
-            __syncthreads();
-            if (part == 0)
-                for (int p = 1; p < wpr; ++p) {
-                    a0 += red[2 * (warp + p)];
-                    a1 += red[2 * (warp + p) + 1];
-                }
-            __syncthreads();  // red is reused by the next round
-        }
-        if (active && part == 0 && lane == 0) finish(unit, a0, a1);
-    }
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
-// L2 prefetch of the rows this block takes in the first `rounds` rounds of the next product.
+// A product's units (rows, or row pairs when kTwo): warp w of block b takes units (k·W + w)·G + b for
+// k = 0, 1, …, so every block and warp gets an equal share. rows(unit, w0, w1) names a unit's weight rows.
 template <class C, bool kTwo, class Rows>
-__device__ void prefetch_rows(int units, int K, int wpr, int rounds, Rows rows) {
-    if (rounds <= 0) return;
-    const int rpi = C::kWarps / wpr, per_row = kTwo ? 2 : 1;
-    const int lines = (K * 2 + 127) / 128;
-    const int n = rounds * rpi * per_row * lines;
-    for (int t = threadIdx.x; t < n; t += C::kThreads) {
-        const int line = t % lines, rr = t / lines;
-        const int slot = rr / per_row, which = rr % per_row;
-        const int unit = slot * gridDim.x + blockIdx.x;  // slot = r·rpi + g, as in product()
-        if (unit >= units) continue;
-        const uint4 *w0, *w1;
-        rows(unit, w0, w1);
-        const char* p = reinterpret_cast<const char*>(which ? w1 : w0) + size_t(line) * 128;
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+struct Product {
+    int units, K8, nc;  // nc: chunks per unit
+    Rows rows;
+    uint4* ring;  // this warp's [kStages][2][32] slots
+
+    __device__ Product(int units_, int K, Rows rows_, uint4* ring_all)
+        : units(units_),
+          K8(K >> 3),
+          nc(((K >> 3) + 31) / 32),
+          rows(rows_),
+          ring(ring_all + size_t(threadIdx.x >> 5) * kStages * 64) {}
+
+    __device__ int unit_of(int k) const {
+        return (k * C::kWarps + int(threadIdx.x >> 5)) * int(gridDim.x) + int(blockIdx.x);
     }
+    __device__ int chunks() const {
+        const int first = unit_of(0), stride = C::kWarps * int(gridDim.x);
+        return first < units ? ((units - first + stride - 1) / stride) * nc : 0;
+    }
+    // One commit per chunk index, empty past the end, so wait_group's count is exact.
+    __device__ void issue(int t, int T) {
+        if (t < T) {
+            const int lane = threadIdx.x & 31, k = t / nc, i = (t - k * nc) * 32 + lane;
+            const uint4 *w0, *w1;
+            rows(unit_of(k), w0, w1);
+            uint4* slot = ring + (t % kStages) * 64;
+            const bool ok = i < K8;
+            cp_async16(slot + lane, ok ? w0 + i : w0, ok);
+            if constexpr (kTwo) cp_async16(slot + 32 + lane, ok ? w1 + i : w1, ok);
+        }
+        cp_async_commit();
+    }
+    __device__ void prologue() {
+        const int T = chunks();
+        for (int t = 0; t < kStages - 1; ++t) issue(t, T);
+    }
+    // finish(unit, v0, v1) gets the full dot products on lane 0.
+    template <class Finish>
+    __device__ void run(const uint16_t* xs, bool prologue_done, Finish finish) {
+        if (!prologue_done) prologue();
+        const int lane = threadIdx.x & 31, T = chunks();
+        const uint4* x4 = reinterpret_cast<const uint4*>(xs);
+        float a0 = 0.f, a1 = 0.f;
+        for (int t = 0; t < T; ++t) {
+            issue(t + kStages - 1, T);
+            asm volatile("cp.async.wait_group %0;" ::"n"(kStages - 1) : "memory");
+            const int k = t / nc, cb = t - k * nc, i = cb * 32 + lane;
+            const uint4* slot = ring + (t % kStages) * 64;
+            if (i < K8) {
+                const uint4 xv = x4[i];
+                a0 += dot8(slot[lane], xv);
+                if constexpr (kTwo) a1 += dot8(slot[32 + lane], xv);
+            }
+            if (cb == nc - 1) {
+                a0 = warp_sum(a0);
+                if constexpr (kTwo) a1 = warp_sum(a1);
+                if (lane == 0) finish(unit_of(k), a0, a1);
+                a0 = a1 = 0.f;
+            }
+        }
+    }
+};
+
+template <class C, bool kTwo, class Rows>
+__device__ Product<C, kTwo, Rows> make_product(int units, int K, Rows rows, uint4* ring) {
+    return Product<C, kTwo, Rows>(units, K, rows, ring);
 }
 
 __device__ __forceinline__ void load4(const uint16_t* p, float (&v)[4]) {
@@ -350,10 +336,11 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
 template <class C>
 __global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Params p) {
     extern __shared__ uint4 smem4[];
-    uint16_t* xs = reinterpret_cast<uint16_t*>(smem4);
+    uint4* ring = smem4;  // [kWarps][kStages][2][32]
+    uint16_t* xs = reinterpret_cast<uint16_t*>(ring + C::kWarps * kStages * 64);
     float* red = reinterpret_cast<float*>(xs + p.xs_elems);  // [64]
     float* sc = red + 64;                                    // [chunk_cap]
-    float* vred = sc + ((p.chunk_cap + 3) & ~3);             // [C::kWarps, kHd]
+    float* vred = sc + ((p.chunk_cap + 3) & ~3);             // [kWarps, kHd]
     const PersistentDecode& a = p.a;
     unsigned* bar = static_cast<unsigned*>(a.workspace);
     int* head_count = reinterpret_cast<int*>(bar + 1);
@@ -376,28 +363,40 @@ __global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Param
     const size_t head_stride = size_t(a.max_seq) * hd;
     const size_t cache_row = size_t(slot) * a.nkv * head_stride + size_t(pos) * hd;
 
+    // Unit u of q/k/v is the row pair (i, i + hd/2) of one head; of gate/up, rows 2u and 2u + 1.
+    const auto qkv_rows = [=](const uint16_t* W) {
+        return [=](int u, const uint4*& w0, const uint4*& w1) {
+            const int r0 = (u / half) * hd + u % half;
+            w0 = reinterpret_cast<const uint4*>(W + size_t(r0) * H);
+            w1 = reinterpret_cast<const uint4*>(W + size_t(r0 + half) * H);
+        };
+    };
+    const auto gu_rows = [=](const uint16_t* W) {
+        return [=](int u, const uint4*& w0, const uint4*& w1) {
+            w0 = reinterpret_cast<const uint4*>(W + 2 * size_t(u) * H);
+            w1 = reinterpret_cast<const uint4*>(W + (2 * size_t(u) + 1) * H);
+        };
+    };
+    const auto single_rows = [=](const uint16_t* W, int K) {
+        return [=](int u, const uint4*& w0, const uint4*& w1) {
+            w0 = w1 = reinterpret_cast<const uint4*>(W + size_t(u) * K);
+        };
+    };
+    const auto residual = [&](int u, float v, float) { a.h[u] = __ldcg(a.h + u) + v; };
+
+    make_product<C, true>(qkv_units, H, qkv_rows(a.layers[0].qkv), ring).prologue();
     for (int l = 0; l < a.L; ++l) {
         const PersistentLayer lw = a.layers[l];
-        const auto qkv_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
-            const int r0 = (u / half) * hd + u % half;
-            w0 = reinterpret_cast<const uint4*>(lw.qkv + size_t(r0) * H);
-            w1 = reinterpret_cast<const uint4*>(lw.qkv + size_t(r0 + half) * H);
-        };
-        const auto o_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
-            w0 = w1 = reinterpret_cast<const uint4*>(lw.o + size_t(u) * A);
-        };
-        const auto gu_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
-            w0 = reinterpret_cast<const uint4*>(lw.gate_up + 2 * size_t(u) * H);
-            w1 = reinterpret_cast<const uint4*>(lw.gate_up + (2 * size_t(u) + 1) * H);
-        };
-        const auto down_rows = [&](int u, const uint4*& w0, const uint4*& w1) {
-            w0 = w1 = reinterpret_cast<const uint4*>(lw.down + size_t(u) * I);
-        };
-        const auto residual = [&](int u, float v, float) { a.h[u] = __ldcg(a.h + u) + v; };
+        const auto qkv = make_product<C, true>(qkv_units, H, qkv_rows(lw.qkv), ring);
+        const auto o = make_product<C, false>(H, A, single_rows(lw.o, A), ring);
+        const auto gate_up = make_product<C, true>(I, H, gu_rows(lw.gate_up), ring);
+        const auto down = make_product<C, false>(H, I, single_rows(lw.down, I), ring);
 
-        // A: norm, q/k/v, RoPE, KV write (gemv_qkv_rope_kernel's epilogue).
+        // A: norm, q/k/v, RoPE, KV write (gemv_qkv_rope_kernel's epilogue). The attention phase does not use
+        // the ring, so o_proj's first chunks are issued already.
         norm_into<C>(a.h, lw.ln1, H, a.eps, xs, red);
-        product<C, true>(qkv_units, H, p.wpr[0], p.ahead, xs, red, qkv_rows, [&](int u, float v0, float v1) {
+        auto qkv_run = qkv;
+        qkv_run.run(xs, true, [&](int u, float v0, float v1) {
             const int head = u / half, hi = u % half, r0 = head * hd + hi;
             if (lw.qkv_bias) {
                 v0 += bf16_bits_to_f32(lw.qkv_bias[r0]);
@@ -418,75 +417,41 @@ __global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Param
             dst[hi] = f32_to_bf16_bits(v0 * c - v1 * s);
             dst[hi + half] = f32_to_bf16_bits(v1 * c + v0 * s);
         });
+        auto o_run = o;
+        o_run.prologue();
         grid_barrier(bar, target);
         record();
 
-        // B: attention; then the o_proj rows this block reads first go to L2 while the grid meets.
+        // B: attention.
         attention<C>(p, lw, len, slot, part, head_count, sc, vred, red);
-        prefetch_rows<C, false>(H, A, p.wpr[1], p.prefetch, o_rows);
         grid_barrier(bar, target);
         record();
 
-        // C: h += attn·Woᵀ.
+        // C: h += attn·Woᵀ; gate/up's first chunks go out before the barrier.
         stage<C>(a.attn, A, xs);
-        product<C, false>(H, A, p.wpr[1], p.ahead, xs, red, o_rows, residual);
-        prefetch_rows<C, true>(I, H, p.wpr[2], p.prefetch, gu_rows);
+        o_run.run(xs, true, residual);
+        auto gu_run = gate_up;
+        gu_run.prologue();
         grid_barrier(bar, target);
         record();
 
         // D: norm, gate/up, SwiGLU (gemv_swiglu_kernel's epilogue).
         norm_into<C>(a.h, lw.ln2, H, a.eps, xs, red);
-        product<C, true>(I, H, p.wpr[2], p.ahead, xs, red, gu_rows, [&](int u, float g, float up) {
+        gu_run.run(xs, true, [&](int u, float g, float up) {
             a.act[u] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * up);
         });
-        prefetch_rows<C, false>(H, I, p.wpr[3], p.prefetch, down_rows);
+        auto down_run = down;
+        down_run.prologue();
         grid_barrier(bar, target);
         record();
 
-        // E: h += act·Wdownᵀ; then the next layer's first q/k/v rows.
+        // E: h += act·Wdownᵀ; then the next layer's first q/k/v chunks.
         stage<C>(a.act, I, xs);
-        product<C, false>(H, I, p.wpr[3], p.ahead, xs, red, down_rows, residual);
-        if (l + 1 < a.L) {
-            const PersistentLayer next = a.layers[l + 1];
-            prefetch_rows<C, true>(qkv_units, H, p.wpr[0], p.prefetch,
-                                   [&](int u, const uint4*& w0, const uint4*& w1) {
-                                       const int r0 = (u / half) * hd + u % half;
-                                       w0 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0) * H);
-                                       w1 = reinterpret_cast<const uint4*>(next.qkv + size_t(r0 + half) * H);
-                                   });
-        }
+        down_run.run(xs, true, residual);
+        if (l + 1 < a.L) make_product<C, true>(qkv_units, H, qkv_rows(a.layers[l + 1].qkv), ring).prologue();
         grid_barrier(bar, target);
         record();
     }
-}
-
-int env_int(const char* name, int fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? std::atoi(v) : fallback;
-}
-
-// Warps per row for a product of `units` units of `unit_bytes` over K: the fewest warps per row whose rounds
-// cost least, a round costing the larger of one memory latency and its bytes per multiprocessor over that
-// multiprocessor's share of the bandwidth.
-int pick_wpr(int units, size_t unit_bytes, int K, int blocks, int warps) {
-    constexpr double kLatencyNs = 800.0, kBytesPerNsPerSm = 32.0;
-    int best = 1;
-    double best_cost = 1e30;
-    for (int w = 1; w <= warps; w *= 2) {
-        if ((K >> 3) < w * 32 && w > 1) break;
-        const int rpi = warps / w, per_round = blocks * rpi;
-        double cost = 0;
-        for (int done = 0; done < units; done += per_round) {
-            const int in_round = std::min(per_round, units - done);
-            const int per_block = (in_round + blocks - 1) / blocks;
-            cost += std::max(kLatencyNs, double(per_block) * double(unit_bytes) / kBytesPerNsPerSm);
-        }
-        if (cost < best_cost * 0.98) {
-            best_cost = cost;
-            best = w;
-        }
-    }
-    return best;
 }
 
 int multiprocessors(int device) {
@@ -509,16 +474,14 @@ size_t persistent_decode_workspace(int device, int nh, int hd) {
 
 namespace {
 
-using Narrow = Shape<16, 8>;
-using Wide = Shape<32, 4>;
+using Narrow = Shape<16>;
 
 int warps_per_block() {
-    return env_int("TESSERA_PERSIST_WARPS", 16) == 32 ? 32 : 16;
+    return Narrow::kWarps;
 }
 
-void* kernel_for(int warps) {
-    return warps == 32 ? reinterpret_cast<void*>(persistent_decode_kernel<Wide>)
-                       : reinterpret_cast<void*>(persistent_decode_kernel<Narrow>);
+void* kernel_for(int) {
+    return reinterpret_cast<void*>(persistent_decode_kernel<Narrow>);
 }
 
 unsigned long long* g_trace = nullptr;  // persistent_decode_trace_begin's buffer
@@ -545,23 +508,13 @@ Status make_plan(const PersistentDecode& a, Params& p, size_t& smem, int& warps)
     p.splits = std::max(1, blocks / a.nh);
     p.chunk_cap = (a.max_seq + p.splits - 1) / p.splits;
     p.xs_elems = (std::max({a.H, a.I, a.nh * a.hd}) + 7) / 8 * 8;
-    smem = size_t(p.xs_elems) * 2 + (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(warps) * kHd) * 4;
-    if (smem > 200 * 1024)
+    smem = size_t(warps) * kStages * 64 * 16 + size_t(p.xs_elems) * 2 +
+           (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(warps) * kHd) * 4;
+    int smem_max = 0;
+    cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    if (smem > size_t(smem_max))
         return make_error(ErrorCode::Unsupported,
                           "persistent_decode: the context needs too much shared memory");
-    const int A = a.nh * a.hd, qkv_units = (a.nh + 2 * a.nkv) * a.hd / 2;
-    p.wpr[0] = pick_wpr(qkv_units, size_t(a.H) * 4, a.H, blocks, warps);
-    p.wpr[1] = pick_wpr(a.H, size_t(A) * 2, A, blocks, warps);
-    p.wpr[2] = pick_wpr(a.I, size_t(a.H) * 4, a.H, blocks, warps);
-    p.wpr[3] = pick_wpr(a.H, size_t(a.I) * 2, a.I, blocks, warps);
-    if (const char* v = std::getenv("TESSERA_PERSIST_WPR")) {
-        int w[4];
-        if (std::sscanf(v, "%d,%d,%d,%d", &w[0], &w[1], &w[2], &w[3]) == 4)
-            for (int i = 0; i < 4; ++i)
-                if (w[i] >= 1 && w[i] <= warps && (w[i] & (w[i] - 1)) == 0) p.wpr[i] = w[i];
-    }
-    p.prefetch = std::max(0, env_int("TESSERA_PERSIST_PREFETCH", 1));
-    p.ahead = std::max(0, env_int("TESSERA_PERSIST_AHEAD", 1));
     p.trace = g_trace_marks >= 5 * a.L + 1 ? g_trace : nullptr;
 
     const void* kernel = kernel_for(warps);
@@ -608,10 +561,7 @@ Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
     attribute[0].val.cooperative = 1;
     config.attrs = attribute;
     config.numAttrs = 1;
-    if (warps == 32)
-        (void)cudaLaunchKernelEx(&config, persistent_decode_kernel<Wide>, p);
-    else
-        (void)cudaLaunchKernelEx(&config, persistent_decode_kernel<Narrow>, p);
+    (void)cudaLaunchKernelEx(&config, persistent_decode_kernel<Narrow>, p);
     return TESSERA_LAUNCH_CHECK("persistent_decode");
 }
 

@@ -51,8 +51,6 @@ size_t persistent_decode_workspace(int device, int nh, int hd);
 Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_seq);
 // One decode step's layers for the single sequence at pos[0] in slot[0]. The kernel is launched cooperatively
 // (all blocks resident, required by its barriers) after a memset of its counters, both capturable in a graph.
-// Knobs for measurements: TESSERA_PERSIST_WPR="qkv,o,gu,down" (warps per weight row of each product),
-// TESSERA_PERSIST_PREFETCH=0 (no L2 prefetch of the next phase's weights before a barrier).
 Status persistent_decode(const PersistentDecode& args, cudaStream_t stream);
 
 // Measurement: after persistent_decode_trace_begin(L) (outside graph capture), launches record when block 0
