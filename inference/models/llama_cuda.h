@@ -27,8 +27,9 @@ struct CudaLlmOptions {
     int prefill_chunk = 2048;  // tokens per prefill pass
     bool use_graphs = true;
     // Batch-1 decode steps as one persistent kernel over all layers where the shapes allow it (head dim 128;
-    // see backend/cuda/decode_persistent.h). TESSERA_NO_PERSIST=1 turns it off at run time, for comparisons.
-    bool persistent_decode = true;
+    // see backend/cuda/decode_persistent.h). Off by default: on the H200 it measured slower than the separate
+    // kernels (bench/results/2026-11-28-h200-night.md); TESSERA_PERSIST=1 turns it on, for measurements.
+    bool persistent_decode = false;
     // RoPE inv_freq rounded to bf16, as a reference run after `.to(torch.bfloat16)` has it (models.md §1.11;
     // every official Janus script does this).
     bool bf16_rope_frequencies = false;

@@ -192,7 +192,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
     part(reinterpret_cast<void**>(&norm_counter), sizeof(int));
-    persist = opt.persistent_decode && !quant && !std::getenv("TESSERA_NO_PERSIST") &&
+    persist = (opt.persistent_decode || std::getenv("TESSERA_PERSIST")) && !quant &&
               cuda::persistent_decode_usable(H, I, nh, nkv, hd, opt.max_seq).ok();
     if (persist) {
         part(&persist_ws, cuda::persistent_decode_workspace(ctx->device(), nh, hd));

@@ -298,6 +298,7 @@ void check_persistent_decode(Counter& c) {
     on.max_batch = 2;
     on.max_seq = 256;
     on.prefill_chunk = 64;
+    on.persistent_decode = true;
     CudaLlmOptions off = on;
     off.persistent_decode = false;
     auto a = CudaLlm::create_random(cfg, on, 11), b = CudaLlm::create_random(cfg, off, 11);

@@ -257,31 +257,85 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
     c.expect(err_h <= tol, std::string(s.name) + " residual vs host", fmt(err_h));
     c.expect(err_kv <= tol, std::string(s.name) + " cache vs host", fmt(err_kv));
 
-    // The separate kernels from the same start (caches restored, positions ≥ pos poisoned again).
-    for (int l = 0; l < s.L; ++l) {
-        caches[size_t(2 * l)]->upload(kc[size_t(l)]);
-        caches[size_t(2 * l + 1)]->upload(vc[size_t(l)]);
-    }
-    dh.upload(h0);
+    // The separate kernels from the same start (caches restored, positions ≥ pos poisoned again), three
+    // times: the decode path must replay bit for bit, and the first output that does not names the kernel.
     Dev<uint16_t> xn(static_cast<size_t>(s.H));
     Dev<char> aws(cuda::attention_decode_workspace(1, s.nh, hd, s.max_seq));
     cudaMemset(aws.p, 0, aws.n);
     Status sep;
-    for (int l = 0; l < s.L && sep.ok(); ++l) {
-        const cuda::PersistentLayer& pl = m.layers[size_t(l)];
-        sep = cuda::rms_norm(dh.p, pl.ln1, 1, s.H, eps, xn.p, stream);
-        if (sep.ok())
-            sep = cuda::gemv_qkv_rope_bf16(pl.qkv, xn.p, pl.qkv_bias, dpos.p, dslot.p, dfreq.p, 1, s.nh,
-                                           s.nkv, hd, s.H, s.max_seq, dq.p, pl.k_cache, pl.v_cache, stream);
-        if (sep.ok())
-            sep = cuda::attention_decode(dq.p, pl.k_cache, pl.v_cache, dpos.p, dslot.p, 1, s.nh, s.nkv, hd,
-                                         s.max_seq, scale, dattn.p, aws.p, stream);
-        if (sep.ok()) sep = cuda::gemv_bf16(pl.o, dattn.p, nullptr, dh.p, dh.p, nullptr, 1, s.H, A, stream);
-        if (sep.ok()) sep = cuda::rms_norm(dh.p, pl.ln2, 1, s.H, eps, xn.p, stream);
-        if (sep.ok()) sep = cuda::gemv_swiglu_bf16(pl.gate_up, xn.p, dact.p, 1, s.I, s.H, stream);
-        if (sep.ok())
-            sep = cuda::gemv_bf16(pl.down, dact.p, nullptr, dh.p, dh.p, nullptr, 1, s.H, s.I, stream);
+    const char* op_names[] = {"rms_norm ln1",       "qkv+rope (q)",     "qkv+rope (k cache)",
+                              "qkv+rope (v cache)", "attention_decode", "o_proj (h)",
+                              "rms_norm ln2",       "gate/up swiglu",   "down_proj (h)"};
+    // Runs 0-2 back to back as decode enqueues them (programmatic dependent launch overlapping the kernels),
+    // then runs 3-5 synchronised after every kernel with each output kept, to name the one that differs.
+    std::vector<std::vector<std::vector<float>>> snaps(6);
+    for (int run = 0; run < 6; ++run) {
+        const bool keep = run >= 3;
+        for (int l = 0; l < s.L; ++l) {
+            caches[size_t(2 * l)]->upload(kc[size_t(l)]);
+            caches[size_t(2 * l + 1)]->upload(vc[size_t(l)]);
+        }
+        dh.upload(h0);
+        auto snap = [&](auto&& download) {
+            if (!keep) return;
+            cudaStreamSynchronize(stream);
+            snaps[size_t(run)].push_back(download());
+        };
+        for (int l = 0; l < s.L && sep.ok(); ++l) {
+            const cuda::PersistentLayer& pl = m.layers[size_t(l)];
+            sep = cuda::rms_norm(dh.p, pl.ln1, 1, s.H, eps, xn.p, stream);
+            snap([&] { return from_bf16(xn.download()); });
+            if (sep.ok())
+                sep =
+                    cuda::gemv_qkv_rope_bf16(pl.qkv, xn.p, pl.qkv_bias, dpos.p, dslot.p, dfreq.p, 1, s.nh,
+                                             s.nkv, hd, s.H, s.max_seq, dq.p, pl.k_cache, pl.v_cache, stream);
+            snap([&] { return from_bf16(dq.download()); });
+            snap([&] { return from_bf16(caches[size_t(2 * l)]->download()); });
+            snap([&] { return from_bf16(caches[size_t(2 * l + 1)]->download()); });
+            if (sep.ok())
+                sep = cuda::attention_decode(dq.p, pl.k_cache, pl.v_cache, dpos.p, dslot.p, 1, s.nh, s.nkv,
+                                             hd, s.max_seq, scale, dattn.p, aws.p, stream);
+            snap([&] { return from_bf16(dattn.download()); });
+            if (sep.ok())
+                sep = cuda::gemv_bf16(pl.o, dattn.p, nullptr, dh.p, dh.p, nullptr, 1, s.H, A, stream);
+            snap([&] { return dh.download(); });
+            if (sep.ok()) sep = cuda::rms_norm(dh.p, pl.ln2, 1, s.H, eps, xn.p, stream);
+            snap([&] { return from_bf16(xn.download()); });
+            if (sep.ok()) sep = cuda::gemv_swiglu_bf16(pl.gate_up, xn.p, dact.p, 1, s.I, s.H, stream);
+            snap([&] { return from_bf16(dact.download()); });
+            if (sep.ok())
+                sep = cuda::gemv_bf16(pl.down, dact.p, nullptr, dh.p, dh.p, nullptr, 1, s.H, s.I, stream);
+            snap([&] { return dh.download(); });
+        }
+        if (!keep) {
+            cudaStreamSynchronize(stream);
+            std::vector<float> end = dh.download();
+            for (auto& cbuf : caches) {
+                auto v = from_bf16(cbuf->download());
+                end.insert(end.end(), v.begin(), v.end());
+            }
+            snaps[size_t(run)].push_back(std::move(end));
+        }
     }
+    std::string first_diff;
+    for (int run = 1; run < 3 && first_diff.empty(); ++run)
+        if (snaps[0][0].size() != snaps[size_t(run)][0].size() ||
+            std::memcmp(snaps[0][0].data(), snaps[size_t(run)][0].data(), snaps[0][0].size() * 4) != 0)
+            first_diff = "back-to-back run " + std::to_string(run) + " differs (h and caches): max diff " +
+                         fmt(max_abs_diff(snaps[size_t(run)][0], snaps[0][0]));
+    std::string sync_diff;
+    for (int run = 4; run < 6 && sync_diff.empty(); ++run)
+        for (size_t i = 0; i < snaps[3].size() && i < snaps[size_t(run)].size() && sync_diff.empty(); ++i) {
+            const auto& x = snaps[3][i];
+            const auto& y = snaps[size_t(run)][i];
+            if (x.size() != y.size() || std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) != 0)
+                sync_diff = "synchronised run " + std::to_string(run) + ", layer " + std::to_string(i / 9) +
+                            ", " + op_names[i % 9] + ": max diff " + fmt(max_abs_diff(y, x));
+        }
+    if (!sync_diff.empty()) first_diff += (first_diff.empty() ? "" : "; ") + sync_diff;
+    std::printf("%-28s separate kernels replayed 3 times: %s\n", s.name,
+                first_diff.empty() ? "bit-identical" : first_diff.c_str());
+    c.expect(first_diff.empty(), std::string(s.name) + " separate kernels replay bit for bit", first_diff);
     err = cudaStreamSynchronize(stream);
     const std::vector<float> sep_h = dh.download();
     // The separate kernels sum in another order, so both sit at a bf16-rounding distance from the host; the
