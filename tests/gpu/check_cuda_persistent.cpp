@@ -268,15 +268,24 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
                               "rms_norm ln2",       "gate/up swiglu",   "down_proj (h)"};
     // Runs 0-2 back to back as decode enqueues them (programmatic dependent launch overlapping the kernels),
     // then runs 3-5 synchronised after every kernel with each output kept, to name the one that differs.
-    std::vector<std::vector<std::vector<float>>> snaps(6);
-    for (int run = 0; run < 6; ++run) {
-        const bool keep = run >= 3;
+    // TESSERA_PDL_BISECT=1 adds runs that synchronise after every kernel but one (k), so only the boundary
+    // k → k + 1 overlaps: the boundaries whose runs differ from the synchronised ones are printed.
+    const bool bisect = std::getenv("TESSERA_PDL_BISECT") != nullptr;
+    const int runs = bisect ? 6 + 9 * 3 : 6;
+    std::vector<std::vector<std::vector<float>>> snaps(size_t(runs));
+    for (int run = 0; run < runs; ++run) {
+        const bool keep = run >= 3 && run < 6;
+        const int overlap_only = run >= 6 ? (run - 6) / 3 : -1;
+        int op = 0;
         for (int l = 0; l < s.L; ++l) {
             caches[size_t(2 * l)]->upload(kc[size_t(l)]);
             caches[size_t(2 * l + 1)]->upload(vc[size_t(l)]);
         }
         dh.upload(h0);
         auto snap = [&](auto&& download) {
+            const int this_op = op++;
+            if (overlap_only >= 0 && this_op % 9 != overlap_only && this_op % 9 != 2 && this_op % 9 != 3)
+                cudaStreamSynchronize(stream);
             if (!keep) return;
             cudaStreamSynchronize(stream);
             snaps[size_t(run)].push_back(download());
@@ -307,7 +316,7 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
                 sep = cuda::gemv_bf16(pl.down, dact.p, nullptr, dh.p, dh.p, nullptr, 1, s.H, s.I, stream);
             snap([&] { return dh.download(); });
         }
-        if (!keep) {
+        {  // the end state (h and every cache), last in the run's list
             cudaStreamSynchronize(stream);
             std::vector<float> end = dh.download();
             for (auto& cbuf : caches) {
@@ -333,6 +342,17 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
                             ", " + op_names[i % 9] + ": max diff " + fmt(max_abs_diff(y, x));
         }
     if (!sync_diff.empty()) first_diff += (first_diff.empty() ? "" : "; ") + sync_diff;
+    for (int k = 0; bisect && k < 9; ++k) {
+        int differ = 0;
+        for (int r = 0; r < 3; ++r) {
+            const auto& end = snaps[size_t(6 + 3 * k + r)].back();
+            if (std::memcmp(end.data(), snaps[3].back().data(), end.size() * 4) != 0) ++differ;
+        }
+        std::printf(
+            "%-28s only the boundary after %-20s overlapping: %d of 3 runs differ from the synchronised "
+            "run\n",
+            s.name, op_names[k], differ);
+    }
     std::printf("%-28s separate kernels replayed 3 times: %s\n", s.name,
                 first_diff.empty() ? "bit-identical" : first_diff.c_str());
     c.expect(first_diff.empty(), std::string(s.name) + " separate kernels replay bit for bit", first_diff);
