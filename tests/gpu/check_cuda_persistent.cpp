@@ -272,7 +272,7 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
     // k → k + 1 overlaps: the boundaries whose runs differ from the synchronised ones are printed.
     const bool bisect = std::getenv("TESSERA_PDL_BISECT") != nullptr;
     const int runs = bisect ? 6 + 9 * 3 : 6;
-    std::vector<std::vector<std::vector<float>>> snaps(size_t(runs));
+    std::vector<std::vector<std::vector<float>>> snaps(static_cast<size_t>(runs));
     for (int run = 0; run < runs; ++run) {
         const bool keep = run >= 3 && run < 6;
         const int overlap_only = run >= 6 ? (run - 6) / 3 : -1;
