@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(kThreads)
     const bool vec = (hd & 3) == 0 && hd <= 128;  // every real model: 8-byte loads of 4 bf16 per lane
     if (!vec) {
         for (int i = threadIdx.x; i < G * hd; i += kThreads)
-            qs[i] = bf16_bits_to_f32(q[(size_t(b) * nh + size_t(h0)) * hd + i]) * scale;
+            qs[i] = bf16_bits_to_f32(__ldcg(q + (size_t(b) * nh + size_t(h0)) * hd + i)) * scale;
         __syncthreads();
     }
 
@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int gg = 0; gg < kG; ++gg) {
             uint2 qv = make_uint2(0u, 0u);
             if (gg < G && active)
-                qv = *reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(h0) + gg) * hd + d0);
+                qv = __ldcg(reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(h0) + gg) * hd + d0));
             qr[gg][0] = __uint_as_float(qv.x << 16) * scale;
             qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
             qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
@@ -123,7 +123,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {
             const int j = warp + i * kWarps;
-            kr[i] = (active && j < n) ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
+            kr[i] = (active && j < n) ? __ldcg(reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0))
                                       : make_uint2(0u, 0u);
         }
         if (prefetch_v) {
@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(kThreads)
             for (int i = 0; i < kKeysPerWarp; ++i) {
                 const int j = warp + i * kWarps;
                 vr[i] = (active && j < n)
-                            ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
+                            ? __ldcg(reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0))
                             : make_uint2(0u, 0u);
             }
         }
@@ -156,7 +156,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
             for (int d = lane; d < hd; d += 32) {
-                const float kd = bf16_bits_to_f32(krow[d]);
+                const float kd = bf16_bits_to_f32(__ldcg(krow + d));
 #pragma unroll
                 for (int gg = 0; gg < kG; ++gg)
                     if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                 for (int i = 0; i < kKeysPerWarp; ++i) {
                     const int j = warp + i * kWarps;
-                    vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
+                    vr[i] = j < n ? __ldcg(reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0))
                                   : make_uint2(0u, 0u);
                 }
             }
@@ -248,7 +248,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
             for (int j = 0; j < n; ++j) {
-                const float vd = bf16_bits_to_f32(v_head[size_t(start + j) * hd + d]);
+                const float vd = bf16_bits_to_f32(__ldcg(v_head + size_t(start + j) * hd + d));
 #pragma unroll
                 for (int gg = 0; gg < kG; ++gg)
                     if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
@@ -303,7 +303,7 @@ __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L,
     uint16_t* p = P + size_t(row) * L;
     __shared__ float red[32];
     float m = -FLT_MAX;
-    for (int j = threadIdx.x; j < valid; j += blockDim.x) m = fmaxf(m, s[j]);
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) m = fmaxf(m, __ldcg(s + j));
     m = warp_max(m);
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
     __syncthreads();
@@ -316,7 +316,7 @@ __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L,
     m = red[0];
     __syncthreads();
     float l = 0.f;
-    for (int j = threadIdx.x; j < valid; j += blockDim.x) l += __expf(s[j] - m);
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) l += __expf(__ldcg(s + j) - m);
     l = warp_sum(l);
     if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = l;
     __syncthreads();
@@ -328,7 +328,7 @@ __global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L,
     __syncthreads();
     const float inv = 1.f / red[0];
     for (int j = threadIdx.x; j < L; j += blockDim.x)
-        p[j] = f32_to_bf16_bits(j < valid ? __expf(s[j] - m) * inv : 0.f);
+        p[j] = f32_to_bf16_bits(j < valid ? __expf(__ldcg(s + j) - m) * inv : 0.f);
 }
 
 }  // namespace

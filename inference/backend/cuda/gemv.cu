@@ -29,7 +29,7 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
 #pragma unroll
     for (int i = 0; i < B; ++i) {
         float v = acc[i] + b;
-        if (residual) v += residual[size_t(i) * N + row];
+        if (residual) v += __ldcg(residual + size_t(i) * N + row);
         if (y_f32)
             y_f32[size_t(i) * N + row] = v;
         else
@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
-                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldg(xs + size_t(b) * K8 + i + u * kStep));
+                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldcg(xs + size_t(b) * K8 + i + u * kStep));
         }
     }
     if (!waited) pdl_wait();
@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         for (; i < K8; i += kStep) {
             const uint4 wv = __ldg(w + i);
 #pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldg(xs + size_t(b) * K8 + i));
+            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldcg(xs + size_t(b) * K8 + i));
         }
     }
 #pragma unroll
@@ -207,7 +207,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
                 for (int b = 0; b < B; ++b) {
-                    const uint4 xv = __ldg(xs + size_t(b) * K8 + i + u * kStep);
+                    const uint4 xv = __ldcg(xs + size_t(b) * K8 + i + u * kStep);
                     acc0[b] += dot8(u0[u], xv);
                     acc1[b] += dot8(u1[u], xv);
                 }
@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             const uint4 u0 = __ldg(w0 + i), u1 = __ldg(w1 + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 xv = __ldg(xs + size_t(b) * K8 + i);
+                const uint4 xv = __ldcg(xs + size_t(b) * K8 + i);
                 acc0[b] += dot8(u0, xv);
                 acc1[b] += dot8(u1, xv);
             }
@@ -311,7 +311,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                         u1 = __ldg(wu + i + 32);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 x0 = __ldg(xs + size_t(b) * K8 + i), x1 = __ldg(xs + size_t(b) * K8 + i + 32);
+                const uint4 x0 = __ldcg(xs + size_t(b) * K8 + i), x1 = __ldcg(xs + size_t(b) * K8 + i + 32);
                 g[b] += dot8(g0, x0) + dot8(g1, x1);
                 u[b] += dot8(u0, x0) + dot8(u1, x1);
             }
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             const uint4 g0 = __ldg(wg + i), u0 = __ldg(wu + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 x0 = __ldg(xs + size_t(b) * K8 + i);
+                const uint4 x0 = __ldcg(xs + size_t(b) * K8 + i);
                 g[b] += dot8(g0, x0);
                 u[b] += dot8(u0, x0);
             }
@@ -331,7 +331,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                         uk = bf16_bits_to_f32(W[(2 * size_t(row) + 1) * K + k]);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const float xk = bf16_bits_to_f32(x[size_t(b) * K + k]);
+                const float xk = bf16_bits_to_f32(__ldcg(x + size_t(b) * K + k));
                 g[b] = fmaf(gk, xk, g[b]);
                 u[b] = fmaf(uk, xk, u[b]);
             }
@@ -361,7 +361,7 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
     for (int k = lane; k < K; k += 32) {
         const float wk = bf16_bits_to_f32(w[k]);
 #pragma unroll
-        for (int b = 0; b < B; ++b) acc[b] = fmaf(wk, bf16_bits_to_f32(x[size_t(b) * K + k]), acc[b]);
+        for (int b = 0; b < B; ++b) acc[b] = fmaf(wk, bf16_bits_to_f32(__ldcg(x + size_t(b) * K + k)), acc[b]);
     }
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
@@ -384,7 +384,7 @@ __device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, con
     for (int k = threadIdx.x; k < K; k += kWarpsPerBlock * 32)
 #pragma unroll
         for (int b = 0; b < B; ++b) {
-            const float v = xf[size_t(b) * K + k];
+            const float v = __ldcg(xf + size_t(b) * K + k);
             ss[b] = fmaf(v, v, ss[b]);
         }
 #pragma unroll
@@ -402,7 +402,7 @@ __device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, con
     __syncthreads();
     for (int i = threadIdx.x; i < B * K; i += kWarpsPerBlock * 32) {
         const int b = i / K, k = i - b * K;
-        const float v = bf16_bits_to_f32(f32_to_bf16_bits(xf[i] * scale[b]));
+        const float v = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(xf + i) * scale[b]));
         xn[i] = f32_to_bf16_bits(v * bf16_bits_to_f32(nw[k]));
     }
     __syncthreads();

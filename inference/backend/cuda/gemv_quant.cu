@@ -176,7 +176,7 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
 #pragma unroll
     for (int i = 0; i < B; ++i) {
         float v = acc[i] + b;
-        if (residual) v += residual[size_t(i) * ldy + row];
+        if (residual) v += __ldcg(residual + size_t(i) * ldy + row);
         if (y_f32)
             y_f32[size_t(i) * ldy + row] = v;
         else
@@ -270,7 +270,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 float xf[8];
-                bf16x8(__ldg(xs + size_t(b) * K8 + k8), xf);
+                bf16x8(__ldcg(xs + size_t(b) * K8 + k8), xf);
 #pragma unroll
                 for (int j = 0; j < RPW; ++j)
 #pragma unroll

@@ -18,11 +18,11 @@ __global__ void __launch_bounds__(kThreads)
     if ((D & 3) == 0) {
         const float4* x4 = reinterpret_cast<const float4*>(xr);
         for (int i = threadIdx.x; i < D / 4; i += kThreads) {
-            const float4 v = x4[i];
+            const float4 v = __ldcg(x4 + i);
             ss = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, ss))));
         }
     } else {
-        for (int i = threadIdx.x; i < D; i += kThreads) ss = fmaf(xr[i], xr[i], ss);
+        for (int i = threadIdx.x; i < D; i += kThreads) ss = fmaf(__ldcg(xr + i), __ldcg(xr + i), ss);
     }
     __shared__ float partial[kThreads / 32];
     ss = warp_sum(ss);
@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     const float r = rsqrtf(partial[0] / float(D) + eps);
     for (int i = threadIdx.x; i < D; i += kThreads) {
-        const float n = bf16_bits_to_f32(f32_to_bf16_bits(xr[i] * r));
+        const float n = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(xr + i) * r));
         yr[i] = f32_to_bf16_bits(n * bf16_bits_to_f32(w[i]));
     }
 }

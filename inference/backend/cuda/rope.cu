@@ -30,7 +30,7 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
         c = bf16_bits_to_f32(f32_to_bf16_bits(c));
         s = bf16_bits_to_f32(f32_to_bf16_bits(s));
         const float* src = row + size_t(head) * hd;
-        float a = src[i], b = src[i + half];
+        float a = __ldcg(src + i), b = __ldcg(src + i + half);
         if (bias) {
             a += bf16_bits_to_f32(bias[size_t(head) * hd + i]);
             b += bf16_bits_to_f32(bias[size_t(head) * hd + i + half]);

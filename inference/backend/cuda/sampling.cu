@@ -123,7 +123,7 @@ __device__ int block_argmax(const float* row, int V, float* sb, int* si) {
     float best = -FLT_MAX;
     int idx = 0x7fffffff;
     for (int i = threadIdx.x; i < V; i += kThreads) {
-        const float v = row[i];
+        const float v = __ldcg(row + i);
         if (v > best) {
             best = v;
             idx = i;
@@ -186,8 +186,8 @@ __global__ void __launch_bounds__(kThreads)
     const int step = params->step;
     float m = -FLT_MAX;
     for (int i = threadIdx.x; i < V; i += kThreads) {
-        const float uc = round_bf16(u[i]);
-        float v = round_bf16(uc + round_bf16(w * round_bf16(round_bf16(c[i]) - uc)));
+        const float uc = round_bf16(__ldcg(u + i));
+        float v = round_bf16(uc + round_bf16(w * round_bf16(round_bf16(__ldcg(c + i)) - uc)));
         if (T > 0.f) v = round_bf16(v / T);
         l[i] = v;
         m = fmaxf(m, v);
@@ -233,7 +233,7 @@ __global__ void __launch_bounds__(kThreads)
     } else {
         const float inv_t = 1.f / T;
         float m = -FLT_MAX;
-        for (int i = threadIdx.x; i < V; i += kThreads) m = fmaxf(m, row[i] * inv_t);
+        for (int i = threadIdx.x; i < V; i += kThreads) m = fmaxf(m, __ldcg(row + i) * inv_t);
         m = block_reduce(m, Max{}, red);
         // Smallest kept key: top-k keeps values >= the k-th largest; found by bisection on the keys.
         uint32_t keep = 0;
@@ -242,7 +242,7 @@ __global__ void __launch_bounds__(kThreads)
             while (lo < hi) {
                 const uint32_t mid = uint32_t(lo + (uint64_t(hi) - lo + 1) / 2);  // 64-bit: hi - lo + 1 can be 2^32
                 float cnt = 0.f;
-                for (int i = threadIdx.x; i < V; i += kThreads) cnt += order_key(row[i] * inv_t) >= mid ? 1.f : 0.f;
+                for (int i = threadIdx.x; i < V; i += kThreads) cnt += order_key(__ldcg(row + i) * inv_t) >= mid ? 1.f : 0.f;
                 cnt = block_reduce(cnt, Sum{}, red);
                 if (cnt >= float(prm.top_k)) lo = mid; else hi = mid - 1;
             }
@@ -250,7 +250,7 @@ __global__ void __launch_bounds__(kThreads)
         }
         float total = 0.f;
         for (int i = threadIdx.x; i < V; i += kThreads) {
-            const float z = row[i] * inv_t;
+            const float z = __ldcg(row + i) * inv_t;
             if (order_key(z) >= keep) total += __expf(z - m);
         }
         total = block_reduce(total, Sum{}, red);
@@ -261,7 +261,7 @@ __global__ void __launch_bounds__(kThreads)
                 const uint32_t mid = uint32_t(lo + (uint64_t(hi) - lo + 1) / 2);
                 float mass = 0.f;
                 for (int i = threadIdx.x; i < V; i += kThreads) {
-                    const float z = row[i] * inv_t;
+                    const float z = __ldcg(row + i) * inv_t;
                     if (order_key(z) >= mid) mass += __expf(z - m);
                 }
                 mass = block_reduce(mass, Sum{}, red);
@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(kThreads)
         k = draw_index(
             V,
             [&](int i) {
-                const float z = row[i] * inv_t;
+                const float z = __ldcg(row + i) * inv_t;
                 return order_key(z) >= keep ? __expf(z - m) : 0.f;
             },
             r, red, &found);
