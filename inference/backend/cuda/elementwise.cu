@@ -11,7 +11,7 @@ __global__ void silu_mul_kernel(const float* __restrict__ gu, int I, int64_t tot
     pdl_wait();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t r = i / I, c = i % I;
-        const float g = gu[r * 2 * I + 2 * c], u = gu[r * 2 * I + 2 * c + 1];
+        const float g = __ldcg(gu + r * 2 * I + 2 * c), u = __ldcg(gu + r * 2 * I + 2 * c + 1);
         out[i] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * u);
     }
 }
@@ -43,7 +43,7 @@ __global__ void bias_act_kernel(const float* __restrict__ y, const uint16_t* __r
     pdl_trigger();
     pdl_wait();
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-        float v = y[i] + (bias ? bf16_bits_to_f32(bias[i % N]) : 0.f);
+        float v = __ldcg(y + i) + (bias ? bf16_bits_to_f32(bias[i % N]) : 0.f);
         v = bf16_bits_to_f32(f32_to_bf16_bits(v));
         if (gelu) v = bf16_bits_to_f32(f32_to_bf16_bits(0.5f * v * (1.f + erff(v * 0.70710678118654752f))));
         if (out_f32) out_f32[i] = v;
@@ -53,12 +53,12 @@ __global__ void bias_act_kernel(const float* __restrict__ y, const uint16_t* __r
 
 __global__ void f32_to_bf16_kernel(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ y) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-        y[i] = f32_to_bf16_bits(x[i]);
+        y[i] = f32_to_bf16_bits(__ldcg(x + i));
 }
 
 __global__ void bf16_to_f32_kernel(const uint16_t* __restrict__ x, int64_t n, float* __restrict__ y) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-        y[i] = bf16_bits_to_f32(x[i]);
+        y[i] = bf16_bits_to_f32(__ldcg(x + i));
 }
 
 int blocks_for(int64_t n) {
