@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
-                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldcg(xs + size_t(b) * K8 + i + u * kStep));
+                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldca(xs + size_t(b) * K8 + i + u * kStep));
         }
     }
     if (!waited) pdl_wait();
@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         for (; i < K8; i += kStep) {
             const uint4 wv = __ldg(w + i);
 #pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldcg(xs + size_t(b) * K8 + i));
+            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldca(xs + size_t(b) * K8 + i));
         }
     }
 #pragma unroll
@@ -207,7 +207,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
                 for (int b = 0; b < B; ++b) {
-                    const uint4 xv = __ldcg(xs + size_t(b) * K8 + i + u * kStep);
+                    const uint4 xv = __ldca(xs + size_t(b) * K8 + i + u * kStep);
                     acc0[b] += dot8(u0[u], xv);
                     acc1[b] += dot8(u1[u], xv);
                 }
@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             const uint4 u0 = __ldg(w0 + i), u1 = __ldg(w1 + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 xv = __ldcg(xs + size_t(b) * K8 + i);
+                const uint4 xv = __ldca(xs + size_t(b) * K8 + i);
                 acc0[b] += dot8(u0, xv);
                 acc1[b] += dot8(u1, xv);
             }
@@ -311,7 +311,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                         u1 = __ldg(wu + i + 32);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 x0 = __ldcg(xs + size_t(b) * K8 + i), x1 = __ldcg(xs + size_t(b) * K8 + i + 32);
+                const uint4 x0 = __ldca(xs + size_t(b) * K8 + i), x1 = __ldca(xs + size_t(b) * K8 + i + 32);
                 g[b] += dot8(g0, x0) + dot8(g1, x1);
                 u[b] += dot8(u0, x0) + dot8(u1, x1);
             }
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             const uint4 g0 = __ldg(wg + i), u0 = __ldg(wu + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 x0 = __ldcg(xs + size_t(b) * K8 + i);
+                const uint4 x0 = __ldca(xs + size_t(b) * K8 + i);
                 g[b] += dot8(g0, x0);
                 u[b] += dot8(u0, x0);
             }

@@ -270,7 +270,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 float xf[8];
-                bf16x8(__ldcg(xs + size_t(b) * K8 + k8), xf);
+                bf16x8(__ldca(xs + size_t(b) * K8 + k8), xf);
 #pragma unroll
                 for (int j = 0; j < RPW; ++j)
 #pragma unroll
