@@ -96,7 +96,9 @@ __global__ void __launch_bounds__(kThreads)
         __syncthreads();
     }
 
-    // Cache layout [slots, nkv, max_seq, hd]: this block's keys are one contiguous run.
+    // Cache layout [slots, nkv, max_seq, hd]: this block's keys are one contiguous run. They take the
+    // non-coherent path: a position's rows (whole cache lines) are never read before the step that writes
+    // them, so no line of them can sit stale in L1. q, rewritten every layer, is read from L2 (__ldcg).
     const uint16_t* k_head = k_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     const uint16_t* v_head = v_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     uint2 vr[kKeysPerWarp];  // this lane's values (vector path), loaded with the keys
@@ -123,7 +125,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {
             const int j = warp + i * kWarps;
-            kr[i] = (active && j < n) ? __ldcg(reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0))
+            kr[i] = (active && j < n) ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
                                       : make_uint2(0u, 0u);
         }
         if (prefetch_v) {
@@ -131,7 +133,7 @@ __global__ void __launch_bounds__(kThreads)
             for (int i = 0; i < kKeysPerWarp; ++i) {
                 const int j = warp + i * kWarps;
                 vr[i] = (active && j < n)
-                            ? __ldcg(reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0))
+                            ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
                             : make_uint2(0u, 0u);
             }
         }
@@ -156,7 +158,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
             for (int d = lane; d < hd; d += 32) {
-                const float kd = bf16_bits_to_f32(__ldcg(krow + d));
+                const float kd = bf16_bits_to_f32(krow[d]);
 #pragma unroll
                 for (int gg = 0; gg < kG; ++gg)
                     if (gg < G) acc[gg] = fmaf(qs[gg * hd + d], kd, acc[gg]);
@@ -205,7 +207,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                 for (int i = 0; i < kKeysPerWarp; ++i) {
                     const int j = warp + i * kWarps;
-                    vr[i] = j < n ? __ldcg(reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0))
+                    vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
                                   : make_uint2(0u, 0u);
                 }
             }
@@ -248,7 +250,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int gg = 0; gg < kG; ++gg) acc[gg] = 0.f;
             for (int j = 0; j < n; ++j) {
-                const float vd = bf16_bits_to_f32(__ldcg(v_head + size_t(start + j) * hd + d));
+                const float vd = bf16_bits_to_f32(v_head[size_t(start + j) * hd + d]);
 #pragma unroll
                 for (int gg = 0; gg < kG; ++gg)
                     if (gg < G) acc[gg] = fmaf(sc[gg * kChunk + j], vd, acc[gg]);
