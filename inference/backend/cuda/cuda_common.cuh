@@ -48,6 +48,29 @@ __device__ __forceinline__ void pdl_trigger() {
 #endif
 }
 
+// The decode products' input vector, written by the kernel before and read by every warp (so through L1).
+// Coherent loads (ld.global.ca): with programmatic dependent launch the non-coherent path returned stale data
+// (decode layers that did not replay bit for bit, check_cuda_persistent). TESSERA_X_NC=1 builds the
+// non-coherent path with the pointer passed through an opaque move after the wait, for measurements.
+#ifndef TESSERA_X_NC
+#define TESSERA_X_NC 0
+#endif
+template <class T>
+__device__ __forceinline__ T ld_x(const T* p) {
+#if TESSERA_X_NC
+    return __ldg(p);
+#else
+    return __ldca(p);
+#endif
+}
+template <class T>
+__device__ __forceinline__ const T* after_wait(const T* p) {
+#if TESSERA_X_NC
+    asm volatile("mov.b64 %0, %0;" : "+l"(p)::"memory");
+#endif
+    return p;
+}
+
 // True when the current device supports programmatic dependent launch (compute capability 9.0+) and
 // TESSERA_NO_PDL is not set.
 bool pdl_enabled();

@@ -114,20 +114,24 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * kStep);
             if (!waited) {  // the first weights are in flight while the previous kernel finishes x
                 pdl_wait();
+                xs = after_wait(xs);
                 waited = true;
             }
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
-                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], __ldca(xs + size_t(b) * K8 + i + u * kStep));
+                for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], ld_x(xs + size_t(b) * K8 + i + u * kStep));
         }
     }
-    if (!waited) pdl_wait();
+    if (!waited) {
+        pdl_wait();
+        xs = after_wait(xs);
+    }
     if (active) {
         for (; i < K8; i += kStep) {
             const uint4 wv = __ldg(w + i);
 #pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, __ldca(xs + size_t(b) * K8 + i));
+            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, ld_x(xs + size_t(b) * K8 + i));
         }
     }
 #pragma unroll
@@ -201,25 +205,29 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             }
             if (!waited) {
                 pdl_wait();
+                xs = after_wait(xs);
                 waited = true;
             }
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
                 for (int b = 0; b < B; ++b) {
-                    const uint4 xv = __ldca(xs + size_t(b) * K8 + i + u * kStep);
+                    const uint4 xv = ld_x(xs + size_t(b) * K8 + i + u * kStep);
                     acc0[b] += dot8(u0[u], xv);
                     acc1[b] += dot8(u1[u], xv);
                 }
         }
     }
-    if (!waited) pdl_wait();
+    if (!waited) {
+        pdl_wait();
+        xs = after_wait(xs);
+    }
     if (active) {
         for (; i < K8; i += kStep) {
             const uint4 u0 = __ldg(w0 + i), u1 = __ldg(w1 + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 xv = __ldca(xs + size_t(b) * K8 + i);
+                const uint4 xv = ld_x(xs + size_t(b) * K8 + i);
                 acc0[b] += dot8(u0, xv);
                 acc1[b] += dot8(u1, xv);
             }
@@ -304,14 +312,14 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         const int K8 = K >> 3;
         const uint4* wg = reinterpret_cast<const uint4*>(W + 2 * size_t(row) * K);
         const uint4* wu = reinterpret_cast<const uint4*>(W + (2 * size_t(row) + 1) * K);
-        const uint4* xs = reinterpret_cast<const uint4*>(x);
+        const uint4* xs = after_wait(reinterpret_cast<const uint4*>(x));
         int i = lane;
         for (; i + 32 < K8; i += 64) {
             const uint4 g0 = __ldg(wg + i), g1 = __ldg(wg + i + 32), u0 = __ldg(wu + i),
                         u1 = __ldg(wu + i + 32);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 x0 = __ldca(xs + size_t(b) * K8 + i), x1 = __ldca(xs + size_t(b) * K8 + i + 32);
+                const uint4 x0 = ld_x(xs + size_t(b) * K8 + i), x1 = ld_x(xs + size_t(b) * K8 + i + 32);
                 g[b] += dot8(g0, x0) + dot8(g1, x1);
                 u[b] += dot8(u0, x0) + dot8(u1, x1);
             }
@@ -320,7 +328,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             const uint4 g0 = __ldg(wg + i), u0 = __ldg(wu + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 x0 = __ldca(xs + size_t(b) * K8 + i);
+                const uint4 x0 = ld_x(xs + size_t(b) * K8 + i);
                 g[b] += dot8(g0, x0);
                 u[b] += dot8(u0, x0);
             }
@@ -361,7 +369,8 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
     for (int k = lane; k < K; k += 32) {
         const float wk = bf16_bits_to_f32(w[k]);
 #pragma unroll
-        for (int b = 0; b < B; ++b) acc[b] = fmaf(wk, bf16_bits_to_f32(__ldcg(x + size_t(b) * K + k)), acc[b]);
+        for (int b = 0; b < B; ++b)
+            acc[b] = fmaf(wk, bf16_bits_to_f32(__ldcg(x + size_t(b) * K + k)), acc[b]);
     }
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);

@@ -240,7 +240,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         for (int b = 0; b < B; ++b) acc[j][b] = 0.f;
     fetch(0);  // the weights do not depend on the previous kernel: in flight while it finishes
     pdl_wait();
-    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    const uint4* xs = after_wait(reinterpret_cast<const uint4*>(x));
     const int K8 = K >> 3;
     for (int r = 0; r < rounds; ++r) {
         const int blocks = min(kRoundBlocks, nb - r * kRoundBlocks);
@@ -270,7 +270,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 float xf[8];
-                bf16x8(__ldca(xs + size_t(b) * K8 + k8), xf);
+                bf16x8(ld_x(xs + size_t(b) * K8 + k8), xf);
 #pragma unroll
                 for (int j = 0; j < RPW; ++j)
 #pragma unroll
