@@ -70,7 +70,7 @@ __device__ void merge_splits(int bh, int active, int nsplit, int hd, const float
 // so MHA models (G = 1) run more blocks per multiprocessor than a kernel sized for G = 8.
 template <int kG>
 __global__ void __launch_bounds__(kThreads)
-    decode_partial_kernel(const uint16_t* __restrict__ q, const uint16_t* __restrict__ k_cache,
+    decode_partial_kernel(const uint16_t* q, const uint16_t* __restrict__ k_cache,
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
                           int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc,
@@ -283,8 +283,7 @@ __global__ void __launch_bounds__(kThreads)
 // One block per (b, h): the split weights are computed once into shared memory, then each thread sums its
 // dimensions over the splits with independent loads.
 __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int hd, int nsplit,
-                                    const float* __restrict__ part_ml, const float* __restrict__ part_acc,
-                                    uint16_t* __restrict__ out) {
+                                    const float* part_ml, const float* part_acc, uint16_t* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
     extern __shared__ float w[];  // [nsplit]
@@ -294,8 +293,7 @@ __global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int
     merge_splits(bh, active, nsplit, hd, part_ml, part_acc, out, w, red);
 }
 
-__global__ void causal_softmax_kernel(const float* __restrict__ S, int T, int L, int pos0,
-                                      uint16_t* __restrict__ P) {
+__global__ void causal_softmax_kernel(const float* S, int T, int L, int pos0, uint16_t* __restrict__ P) {
     pdl_trigger();
     pdl_wait();
     const int row = blockIdx.x;  // h·T + t

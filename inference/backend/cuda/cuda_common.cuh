@@ -36,6 +36,11 @@ __device__ __forceinline__ float warp_max(float v) {
 // runs (pdl_trigger), and waits for the previous one only where it first reads that kernel's output
 // (pdl_wait). Reads that do not depend on it — the weights — can start before the wait, which hides the
 // memory ramp at the start of every decode kernel. Both are no-ops on older GPUs and without the attribute.
+// Rule for every kernel launched this way: data written by an earlier kernel is never read through the
+// non-coherent path (no __ldg, no `const T* __restrict__` parameter for it): a block can be resident before
+// its producer writes, and on the H200 such loads returned stale lines after griddepcontrol.wait (decode
+// layers that did not replay bit for bit; check_cuda_persistent). Coherent loads (plain, __ldca, __ldcg) are
+// ordered by the wait. Weights, written before any launch, may take __ldg.
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");

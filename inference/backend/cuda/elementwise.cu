@@ -1,4 +1,5 @@
-// Elementwise operations: SwiGLU's silu·mul, embedding lookups, bias + GELU after a product, dtype conversions.
+// Elementwise operations: SwiGLU's silu·mul, embedding lookups, bias + GELU after a product, dtype
+// conversions.
 #include "backend/cuda/cuda_common.cuh"
 
 namespace tessera::cuda {
@@ -6,18 +7,19 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void silu_mul_kernel(const float* __restrict__ gu, int I, int64_t total, uint16_t* __restrict__ out) {
+__global__ void silu_mul_kernel(const float* gu, int I, int64_t total, uint16_t* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+         i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t r = i / I, c = i % I;
         const float g = __ldcg(gu + r * 2 * I + 2 * c), u = __ldcg(gu + r * 2 * I + 2 * c + 1);
         out[i] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * u);
     }
 }
 
-__global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32_t* __restrict__ ids, int D,
-                                 int vocab, float* __restrict__ h) {
+__global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32_t* ids, int D, int vocab,
+                                 float* __restrict__ h) {
     pdl_trigger();
     pdl_wait();
     int id = ids[blockIdx.x];
@@ -28,21 +30,23 @@ __global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32
     for (int i = threadIdx.x; i < D; i += blockDim.x) dst[i] = bf16_bits_to_f32(src[i]);
 }
 
-__global__ void embedding_bf16_kernel(const uint16_t* __restrict__ table, const int32_t* __restrict__ ids, int D,
+__global__ void embedding_bf16_kernel(const uint16_t* __restrict__ table, const int32_t* ids, int D,
                                       int vocab, uint16_t* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
     int id = ids[blockIdx.x];
     id = id < 0 ? 0 : (id >= vocab ? vocab - 1 : id);
-    for (int i = threadIdx.x; i < D; i += blockDim.x) out[size_t(blockIdx.x) * D + i] = table[size_t(id) * D + i];
+    for (int i = threadIdx.x; i < D; i += blockDim.x)
+        out[size_t(blockIdx.x) * D + i] = table[size_t(id) * D + i];
 }
 
 // A bf16 nn.Linear's output is rounded to bf16 before the next op; GELU is the exact erf form.
-__global__ void bias_act_kernel(const float* __restrict__ y, const uint16_t* __restrict__ bias, int N, int64_t total,
+__global__ void bias_act_kernel(const float* y, const uint16_t* __restrict__ bias, int N, int64_t total,
                                 bool gelu, float* out_f32, uint16_t* out_bf16) {
     pdl_trigger();
     pdl_wait();
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+         i += int64_t(gridDim.x) * blockDim.x) {
         float v = __ldcg(y + i) + (bias ? bf16_bits_to_f32(bias[i % N]) : 0.f);
         v = bf16_bits_to_f32(f32_to_bf16_bits(v));
         if (gelu) v = bf16_bits_to_f32(f32_to_bf16_bits(0.5f * v * (1.f + erff(v * 0.70710678118654752f))));
@@ -51,13 +55,15 @@ __global__ void bias_act_kernel(const float* __restrict__ y, const uint16_t* __r
     }
 }
 
-__global__ void f32_to_bf16_kernel(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ y) {
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+__global__ void f32_to_bf16_kernel(const float* x, int64_t n, uint16_t* __restrict__ y) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += int64_t(gridDim.x) * blockDim.x)
         y[i] = f32_to_bf16_bits(__ldcg(x + i));
 }
 
-__global__ void bf16_to_f32_kernel(const uint16_t* __restrict__ x, int64_t n, float* __restrict__ y) {
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+__global__ void bf16_to_f32_kernel(const uint16_t* x, int64_t n, float* __restrict__ y) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += int64_t(gridDim.x) * blockDim.x)
         y[i] = bf16_bits_to_f32(__ldcg(x + i));
 }
 
@@ -77,24 +83,27 @@ Status silu_mul(const float* gu, int rows, int I, bf16_t* out, cudaStream_t stre
 
 Status embedding_bf16(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, bf16_t* out,
                       cudaStream_t stream) {
-    if (rows < 1 || D < 1 || vocab < 1) return make_error(ErrorCode::InvalidArgument, "embedding_bf16: empty input");
-    launch_kernel(embedding_bf16_kernel, dim3(rows), dim3(D < kThreads ? ((D + 31) / 32) * 32 : kThreads), 0, stream,
-                  table, ids, D, vocab, out);
+    if (rows < 1 || D < 1 || vocab < 1)
+        return make_error(ErrorCode::InvalidArgument, "embedding_bf16: empty input");
+    launch_kernel(embedding_bf16_kernel, dim3(rows), dim3(D < kThreads ? ((D + 31) / 32) * 32 : kThreads), 0,
+                  stream, table, ids, D, vocab, out);
     return TESSERA_LAUNCH_CHECK("embedding_bf16");
 }
 
-Status bias_act(const float* y, const bf16_t* bias, int rows, int N, bool gelu, float* out_f32, bf16_t* out_bf16,
-                cudaStream_t stream) {
+Status bias_act(const float* y, const bf16_t* bias, int rows, int N, bool gelu, float* out_f32,
+                bf16_t* out_bf16, cudaStream_t stream) {
     const int64_t total = int64_t(rows) * N;
-    if (total < 1 || (!out_f32 && !out_bf16)) return make_error(ErrorCode::InvalidArgument, "bias_act: bad arguments");
-    launch_kernel(bias_act_kernel, dim3(blocks_for(total)), dim3(kThreads), 0, stream, y, bias, N, total, gelu, out_f32,
-                  out_bf16);
+    if (total < 1 || (!out_f32 && !out_bf16))
+        return make_error(ErrorCode::InvalidArgument, "bias_act: bad arguments");
+    launch_kernel(bias_act_kernel, dim3(blocks_for(total)), dim3(kThreads), 0, stream, y, bias, N, total,
+                  gelu, out_f32, out_bf16);
     return TESSERA_LAUNCH_CHECK("bias_act");
 }
 
 Status embedding(const bf16_t* table, const int32_t* ids, int rows, int D, int vocab, float* h,
                  cudaStream_t stream) {
-    if (rows < 1 || D < 1 || vocab < 1) return make_error(ErrorCode::InvalidArgument, "embedding: empty input");
+    if (rows < 1 || D < 1 || vocab < 1)
+        return make_error(ErrorCode::InvalidArgument, "embedding: empty input");
     launch_kernel(embedding_kernel, dim3(rows), dim3(kThreads), 0, stream, table, ids, D, vocab, h);
     return TESSERA_LAUNCH_CHECK("embedding");
 }
@@ -123,7 +132,8 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
 }
 
 __global__ void fill_random_kernel(uint16_t* p, int64_t n, uint64_t seed, float scale, float offset) {
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += int64_t(gridDim.x) * blockDim.x) {
         const uint64_t r = mix64(seed * 0x9e3779b97f4a7c15ull + uint64_t(i));
         const float u = float(r >> 40) * (1.f / 8388608.f) - 1.f;  // 24 random bits -> [-1, 1)
         p[i] = f32_to_bf16_bits(offset + scale * u);

@@ -89,9 +89,8 @@ __device__ void norm_epilogue(const NormEpilogue& e, const float* y, int N) {
 // loads in flight to approach the bandwidth.
 template <int B, int kUnroll, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
-                    const uint16_t* __restrict__ bias, const float* residual, float* y_f32, uint16_t* y_bf16,
-                    int N, int K, NormEpilogue norm) {
+    gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* x, const uint16_t* __restrict__ bias,
+                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, NormEpilogue norm) {
     constexpr int kRows = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -172,8 +171,7 @@ struct QkvRopeArgs {
 
 template <int B, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x, QkvRopeArgs a,
-                         int K) {
+    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* x, QkvRopeArgs a, int K) {
     constexpr int kPairs = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     constexpr int kUnroll = 4;
@@ -297,8 +295,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
 template <int B>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
-                       uint16_t* __restrict__ act, int I, int K) {
+    gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* x, uint16_t* __restrict__ act, int I,
+                       int K) {
     pdl_trigger();
     pdl_wait();
     const int lane = threadIdx.x & 31;
@@ -354,7 +352,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
 // Any K (odd fixture shapes): scalar loads.
 template <int B>
-__global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_t* __restrict__ x,
+__global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_t* x,
                                    const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
                                    uint16_t* y_bf16, int N, int K) {
     pdl_trigger();
@@ -382,8 +380,8 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
 // rows go to shared memory and the product reads them from there. This removes a launch and a round trip
 // through memory per norm; every thread of the block takes part, so no warp may leave before it.
 template <int B>
-__device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, const uint16_t* __restrict__ nw,
-                                               float eps, int K, uint16_t* xn) {
+__device__ __forceinline__ void norm_to_shared(const float* xf, const uint16_t* __restrict__ nw, float eps,
+                                               int K, uint16_t* xn) {
     __shared__ float red[kWarpsPerBlock][B];
     __shared__ float scale[B];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -420,9 +418,9 @@ __device__ __forceinline__ void norm_to_shared(const float* __restrict__ xf, con
 // y = RMSNorm(x)·Wᵀ (+ bias): gemv_vec_kernel with the norm fused in front. K a multiple of 8.
 template <int B, int kUnroll>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_norm_kernel(const uint16_t* __restrict__ W, const float* __restrict__ xf,
-                     const uint16_t* __restrict__ nw, float eps, const uint16_t* __restrict__ bias,
-                     const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K) {
+    gemv_norm_kernel(const uint16_t* __restrict__ W, const float* xf, const uint16_t* __restrict__ nw,
+                     float eps, const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
+                     uint16_t* y_bf16, int N, int K) {
     extern __shared__ uint4 smem[];
     uint16_t* xn = reinterpret_cast<uint16_t*>(smem);
     const int lane = threadIdx.x & 31;
@@ -473,9 +471,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // act = silu(gate)·up of RMSNorm(x) (gemv_swiglu_kernel with the norm fused in front). K a multiple of 8.
 template <int B>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_norm_swiglu_kernel(const uint16_t* __restrict__ W, const float* __restrict__ xf,
-                            const uint16_t* __restrict__ nw, float eps, uint16_t* __restrict__ act, int I,
-                            int K) {
+    gemv_norm_swiglu_kernel(const uint16_t* __restrict__ W, const float* xf, const uint16_t* __restrict__ nw,
+                            float eps, uint16_t* __restrict__ act, int I, int K) {
     extern __shared__ uint4 smem[];
     uint16_t* xn = reinterpret_cast<uint16_t*>(smem);
     const int lane = threadIdx.x & 31;

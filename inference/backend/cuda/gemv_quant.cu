@@ -190,9 +190,9 @@ __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const 
 // offset just past the last row's blocks.
 template <QuantType T, int B, int U, int RPW>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end,
-                      const uint16_t* __restrict__ x, const uint16_t* __restrict__ bias,
-                      const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, int ldy) {
+    gemv_quant_kernel(const uint8_t* __restrict__ W, size_t row_bytes, size_t end, const uint16_t* x,
+                      const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
+                      uint16_t* y_bf16, int N, int K, int ldy) {
     using L = Layout<T>;
     constexpr int kBuf = 32 * U * 16;
     // Whole groups of 256 elements per round, so each round has a multiple of 32 octets; 15 bytes of the

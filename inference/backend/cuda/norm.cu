@@ -7,9 +7,8 @@ namespace {
 
 constexpr int kThreads = 512;  // one pass of float4 loads covers a 2048-wide row
 
-__global__ void __launch_bounds__(kThreads)
-    rms_norm_kernel(const float* __restrict__ x, const uint16_t* __restrict__ w, int D, float eps,
-                    uint16_t* __restrict__ y) {
+__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, const uint16_t* __restrict__ w,
+                                                            int D, float eps, uint16_t* __restrict__ y) {
     pdl_trigger();
     pdl_wait();
     const float* xr = x + size_t(blockIdx.x) * D;

@@ -6,11 +6,11 @@ namespace tessera::cuda {
 namespace {
 
 // One block per row r; threads walk (head, i) pairs for i < hd/2.
-__global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __restrict__ bias,
-                               const int32_t* __restrict__ pos,
-                               const int32_t* __restrict__ slot, const float* __restrict__ inv_freq, int nh,
-                               int nkv, int hd, int max_seq, uint16_t* __restrict__ q_out,
-                               uint16_t* __restrict__ k_cache, uint16_t* __restrict__ v_cache) {
+__global__ void rope_kv_kernel(const float* qkv, const uint16_t* __restrict__ bias,
+                               const int32_t* __restrict__ pos, const int32_t* __restrict__ slot,
+                               const float* __restrict__ inv_freq, int nh, int nkv, int hd, int max_seq,
+                               uint16_t* __restrict__ q_out, uint16_t* __restrict__ k_cache,
+                               uint16_t* __restrict__ v_cache) {
     pdl_trigger();
     pdl_wait();
     const int r = blockIdx.y;
@@ -55,15 +55,16 @@ __global__ void rope_kv_kernel(const float* __restrict__ qkv, const uint16_t* __
 
 }  // namespace
 
-Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, const int32_t* slot, const float* inv_freq, int R,
-                     int nh, int nkv, int hd, int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache,
-                     cudaStream_t stream) {
+Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, const int32_t* slot,
+                     const float* inv_freq, int R, int nh, int nkv, int hd, int max_seq, bf16_t* q_out,
+                     bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream) {
     if (R < 1 || hd % 2 != 0 || nh < 1 || nkv < 1 || nh % nkv != 0)
         return make_error(ErrorCode::InvalidArgument, "rope_kv_write: bad shape");
     // Enough blocks per row that a single decode row does not run on one multiprocessor.
     const int pairs = (nh + nkv) * hd / 2;
     const dim3 grid((pairs + 127) / 128, R);
-    launch_kernel(rope_kv_kernel, grid, dim3(128), 0, stream, qkv, bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache);
+    launch_kernel(rope_kv_kernel, grid, dim3(128), 0, stream, qkv, bias, pos, slot, inv_freq, nh, nkv, hd,
+                  max_seq, q_out, k_cache, v_cache);
     return TESSERA_LAUNCH_CHECK("rope_kv_write");
 }
 

@@ -11,7 +11,8 @@ namespace {
 
 constexpr int kThreads = 1024;
 
-// splitmix64's finaliser: a bijective mix with good avalanche, enough for one uniform draw per (seed, step, row).
+// splitmix64's finaliser: a bijective mix with good avalanche, enough for one uniform draw per (seed, step,
+// row).
 __device__ __forceinline__ uint64_t mix64(uint64_t x) {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
@@ -26,7 +27,9 @@ __device__ __forceinline__ float uniform01(uint64_t seed, uint64_t step, uint64_
     return float(x >> 40) * (1.0f / 16777216.0f);
 }
 
-__device__ __forceinline__ float round_bf16(float v) { return bf16_bits_to_f32(f32_to_bf16_bits(v)); }
+__device__ __forceinline__ float round_bf16(float v) {
+    return bf16_bits_to_f32(f32_to_bf16_bits(v));
+}
 
 // Floats as unsigned keys in the same order (for bisection over values).
 __device__ __forceinline__ uint32_t order_key(float f) {
@@ -160,7 +163,7 @@ __device__ int block_argmax(const float* row, int V, float* sb, int* si) {
     return si[0];
 }
 
-__global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restrict__ logits, int V, int32_t* out) {
+__global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int V, int32_t* out) {
     pdl_trigger();
     pdl_wait();
     __shared__ float sb[32];
@@ -171,7 +174,7 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restric
 
 // One block per pair. The guidance arithmetic is rounded to bf16 step by step as the bf16 reference does.
 __global__ void __launch_bounds__(kThreads)
-    sample_cfg_kernel(const float* __restrict__ logits, int V, float* __restrict__ work, const CfgSampleParams* params,
+    sample_cfg_kernel(const float* logits, int V, float* __restrict__ work, const CfgSampleParams* params,
                       int32_t* row_tokens, int32_t* codes) {
     pdl_trigger();
     pdl_wait();
@@ -199,7 +202,8 @@ __global__ void __launch_bounds__(kThreads)
     } else {
         m = block_reduce(m, Max{}, red);
         const float r = uniform01(params->seed, uint64_t(step), uint64_t(p));
-        k = draw_index(V, [&](int i) { return __expf(l[i] - m); }, r, red, &found);
+        k = draw_index(
+            V, [&](int i) { return __expf(l[i] - m); }, r, red, &found);
     }
     if (threadIdx.x == 0) {
         row_tokens[2 * p] = k;
@@ -217,7 +221,7 @@ __global__ void advance_step_kernel(CfgSampleParams* params) {
 // One block per row: temperature, then top-k and top-p thresholds found by bisection over the value keys
 // (32 passes each), then one draw among the kept tokens in index order.
 __global__ void __launch_bounds__(kThreads)
-    sample_text_kernel(const float* __restrict__ logits, int V, TextSampleParams* params, int32_t* out) {
+    sample_text_kernel(const float* logits, int V, TextSampleParams* params, int32_t* out) {
     pdl_trigger();
     pdl_wait();
     __shared__ float red[32];
@@ -240,11 +244,16 @@ __global__ void __launch_bounds__(kThreads)
         if (prm.top_k > 0 && prm.top_k < V) {
             uint32_t lo = 0, hi = 0xffffffffu;  // invariant: count(key >= lo) >= k
             while (lo < hi) {
-                const uint32_t mid = uint32_t(lo + (uint64_t(hi) - lo + 1) / 2);  // 64-bit: hi - lo + 1 can be 2^32
+                const uint32_t mid =
+                    uint32_t(lo + (uint64_t(hi) - lo + 1) / 2);  // 64-bit: hi - lo + 1 can be 2^32
                 float cnt = 0.f;
-                for (int i = threadIdx.x; i < V; i += kThreads) cnt += order_key(__ldcg(row + i) * inv_t) >= mid ? 1.f : 0.f;
+                for (int i = threadIdx.x; i < V; i += kThreads)
+                    cnt += order_key(__ldcg(row + i) * inv_t) >= mid ? 1.f : 0.f;
                 cnt = block_reduce(cnt, Sum{}, red);
-                if (cnt >= float(prm.top_k)) lo = mid; else hi = mid - 1;
+                if (cnt >= float(prm.top_k))
+                    lo = mid;
+                else
+                    hi = mid - 1;
             }
             keep = lo;
         }
@@ -265,7 +274,10 @@ __global__ void __launch_bounds__(kThreads)
                     if (order_key(z) >= mid) mass += __expf(z - m);
                 }
                 mass = block_reduce(mass, Sum{}, red);
-                if (mass >= prm.top_p * total) lo = mid; else hi = mid - 1;
+                if (mass >= prm.top_p * total)
+                    lo = mid;
+                else
+                    hi = mid - 1;
             }
             keep = lo;
         }
@@ -287,16 +299,18 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-Status sample_cfg(const float* logits, int P, int V, CfgSampleParams* params, int32_t* row_tokens, int32_t* codes,
-                  float* work, cudaStream_t stream) {
+Status sample_cfg(const float* logits, int P, int V, CfgSampleParams* params, int32_t* row_tokens,
+                  int32_t* codes, float* work, cudaStream_t stream) {
     if (P < 1 || V < 1) return make_error(ErrorCode::InvalidArgument, "sample_cfg: empty input");
-    launch_kernel(sample_cfg_kernel, dim3(P), dim3(kThreads), 0, stream, logits, V, work, params, row_tokens, codes);
+    launch_kernel(sample_cfg_kernel, dim3(P), dim3(kThreads), 0, stream, logits, V, work, params, row_tokens,
+                  codes);
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("sample_cfg"));
     launch_kernel(advance_step_kernel, dim3(1), dim3(1), 0, stream, params);
     return TESSERA_LAUNCH_CHECK("sample_cfg step");
 }
 
-Status sample_text(const float* logits, int B, int V, TextSampleParams* params, int32_t* out, cudaStream_t stream) {
+Status sample_text(const float* logits, int B, int V, TextSampleParams* params, int32_t* out,
+                   cudaStream_t stream) {
     if (B < 1 || V < 1) return make_error(ErrorCode::InvalidArgument, "sample_text: empty input");
     launch_kernel(sample_text_kernel, dim3(B), dim3(kThreads), 0, stream, logits, V, params, out);
     return TESSERA_LAUNCH_CHECK("sample_text");

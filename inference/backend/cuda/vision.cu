@@ -44,9 +44,8 @@ __device__ __forceinline__ float load_in(const void* x, size_t i) {
 
 template <bool kBf16In>
 __global__ void __launch_bounds__(kRowThreads)
-    layer_norm_kernel(const void* __restrict__ x, const uint16_t* __restrict__ w,
-                      const uint16_t* __restrict__ b, int D, float eps, uint16_t* __restrict__ y_bf16,
-                      float* __restrict__ y_f32) {
+    layer_norm_kernel(const void* x, const uint16_t* __restrict__ w, const uint16_t* __restrict__ b, int D,
+                      float eps, uint16_t* __restrict__ y_bf16, float* __restrict__ y_f32) {
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[kRowThreads / 32];
@@ -78,8 +77,8 @@ __device__ __forceinline__ float apply_act(float v, int act) {
 }
 
 __global__ void __launch_bounds__(kElemThreads)
-    bias_act_kernel(const float* __restrict__ acc, const uint16_t* __restrict__ bias, int64_t total, int N,
-                    int act, uint16_t* __restrict__ out_bf16, float* __restrict__ out_f32) {
+    bias_act_kernel(const float* acc, const uint16_t* __restrict__ bias, int64_t total, int N, int act,
+                    uint16_t* __restrict__ out_bf16, float* __restrict__ out_f32) {
     pdl_trigger();
     pdl_wait();
     for (int64_t i = int64_t(blockIdx.x) * kElemThreads + threadIdx.x; i < total;
@@ -95,8 +94,8 @@ __global__ void __launch_bounds__(kElemThreads)
 }
 
 __global__ void __launch_bounds__(kElemThreads)
-    bias_residual_kernel(const float* __restrict__ acc, const uint16_t* __restrict__ bias, int64_t total,
-                         int N, float* __restrict__ x) {
+    bias_residual_kernel(const float* acc, const uint16_t* __restrict__ bias, int64_t total, int N,
+                         float* __restrict__ x) {
     pdl_trigger();
     pdl_wait();
     for (int64_t i = int64_t(blockIdx.x) * kElemThreads + threadIdx.x; i < total;
@@ -124,7 +123,7 @@ __global__ void __launch_bounds__(kElemThreads)
 }
 
 __global__ void __launch_bounds__(kRowThreads)
-    softmax_kernel(const float* __restrict__ S, int n, float scale, uint16_t* __restrict__ P) {
+    softmax_kernel(const float* S, int n, float scale, uint16_t* __restrict__ P) {
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[kRowThreads / 32];
