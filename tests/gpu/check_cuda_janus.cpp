@@ -22,6 +22,7 @@
 #include "models/janus_cuda.h"
 #include "models/vq_decoder.h"
 #include "models/vq_decoder_cuda.h"
+#include "reference_file.h"
 #include "tessera/engine.h"
 
 using namespace tessera;
@@ -31,7 +32,9 @@ namespace {
 
 const std::string kTiny = std::string(TESSERA_FIXTURES_DIR) + "/janus/tiny";
 
-int argmax(const float* v, int n) { return int(std::max_element(v, v + n) - v); }
+int argmax(const float* v, int n) {
+    return int(std::max_element(v, v + n) - v);
+}
 
 void check_text_sampler(Counter& c) {
     const int B = 3, V = 151936;
@@ -51,13 +54,14 @@ void check_text_sampler(Counter& c) {
         const auto got = run(prm);
         bool ok = got.size() == size_t(B);
         for (int b = 0; ok && b < B; ++b) ok = got[size_t(b)] == argmax(logits.data() + size_t(b) * V, V);
-        c.expect(ok, "sample_text picks the argmax (T=" + fmt(prm.temperature) + " k=" + std::to_string(prm.top_k) +
-                         " p=" + fmt(prm.top_p) + ")");
+        c.expect(ok, "sample_text picks the argmax (T=" + fmt(prm.temperature) +
+                         " k=" + std::to_string(prm.top_k) + " p=" + fmt(prm.top_p) + ")");
     }
     // Top-k = 5: every draw inside the 5 largest, and more than one of them drawn over 200 seeds.
     std::vector<int> order(static_cast<size_t>(V));
     for (int i = 0; i < V; ++i) order[size_t(i)] = i;
-    std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int a, int b) { return logits[size_t(a)] > logits[size_t(b)]; });
+    std::partial_sort(order.begin(), order.begin() + 5, order.end(),
+                      [&](int a, int b) { return logits[size_t(a)] > logits[size_t(b)]; });
     const std::set<int> top5(order.begin(), order.begin() + 5);
     std::set<int> seen;
     bool inside = true;
@@ -70,9 +74,11 @@ void check_text_sampler(Counter& c) {
         inside = inside && top5.count(got[0]);
         seen.insert(got[0]);
     }
-    c.expect(inside && seen.size() > 1, "sample_text top-k=5 stays in the top 5", std::to_string(seen.size()) + " distinct");
+    c.expect(inside && seen.size() > 1, "sample_text top-k=5 stays in the top 5",
+             std::to_string(seen.size()) + " distinct");
 
-    // A known distribution: p = 0.4, 0.3, 0.2, 0.1 at ids 7, 3, 9, 1 of a row whose other logits are -inf-like.
+    // A known distribution: p = 0.4, 0.3, 0.2, 0.1 at ids 7, 3, 9, 1 of a row whose other logits are
+    // -inf-like.
     const int V2 = 1000;
     std::vector<float> row(size_t(V2), -100.f);
     const int ids[4] = {7, 3, 9, 1};
@@ -106,7 +112,9 @@ void check_text_sampler(Counter& c) {
     c.expect(!a.empty() && a == b, "sample_text is reproducible for a seed");
 }
 
-float bf(float v) { return round_bf16(v); }
+float bf(float v) {
+    return round_bf16(v);
+}
 
 void check_cfg_sampler(Counter& c) {
     const int P = 3, V = 16384;
@@ -129,7 +137,8 @@ void check_cfg_sampler(Counter& c) {
             l[size_t(v)] = bf(u + bf(w * bf(cc - u)));
         }
         const int best = argmax(l.data(), V);
-        ok = rows[size_t(2 * q)] == best && rows[size_t(2 * q + 1)] == best && codes[size_t(q) * 8 + 2] == best;
+        ok = rows[size_t(2 * q)] == best && rows[size_t(2 * q + 1)] == best &&
+             codes[size_t(q) * 8 + 2] == best;
     }
     c.expect(ok, "sample_cfg greedy = argmax of the bf16 guidance, written to both rows and to codes[step]");
     c.expect(d_p.download()[0].step == 3, "sample_cfg advances the step");
@@ -145,7 +154,8 @@ void check_cfg_sampler(Counter& c) {
     cuda::CfgSampleParams p2{3.f, 1.f, 99, 0, 4000};
     Dev<cuda::CfgSampleParams> d_p2(std::vector<cuda::CfgSampleParams>{p2});
     bool run_ok = true;
-    for (int i = 0; i < 4000 && run_ok; ++i) run_ok = cuda::sample_cfg(d_l2.p, 1, V2, d_p2.p, d_r2.p, d_c2.p, d_w2.p, nullptr).ok();
+    for (int i = 0; i < 4000 && run_ok; ++i)
+        run_ok = cuda::sample_cfg(d_l2.p, 1, V2, d_p2.p, d_r2.p, d_c2.p, d_w2.p, nullptr).ok();
     cudaDeviceSynchronize();
     const auto drawn = d_c2.download();
     int count[4] = {0, 0, 0, 0};
@@ -154,43 +164,16 @@ void check_cfg_sampler(Counter& c) {
     bool freq = run_ok;
     for (int v = 0; v < 4; ++v) freq = freq && std::fabs(count[v] / 4000.0 - pr[v]) < 0.03;
     c.expect(freq, "sample_cfg frequencies follow softmax (4000 draws, ±0.03)",
-             std::to_string(count[0]) + " " + std::to_string(count[1]) + " " + std::to_string(count[2]) + " " + std::to_string(count[3]));
+             std::to_string(count[0]) + " " + std::to_string(count[1]) + " " + std::to_string(count[2]) +
+                 " " + std::to_string(count[3]));
 }
 
-// reference.safetensors holds f32 and u8 tensors; the engine's reader takes float types only, so this check
-// reads the (trusted, committed) file itself: 8-byte header length, JSON header, raw little-endian data.
-struct Reference {
-    nlohmann::json json;
-    nlohmann::json header;
-    std::string data;  // the bytes after the header
-    std::vector<float> f32(const std::string& name) const {
-        if (!header.contains(name) || header[name]["dtype"] != "F32") return {};
-        const auto off = header[name]["data_offsets"].get<std::vector<size_t>>();
-        std::vector<float> v((off[1] - off[0]) / 4);
-        std::memcpy(v.data(), data.data() + off[0], v.size() * 4);
-        return v;
-    }
-    std::vector<uint8_t> u8(const std::string& name) const {
-        if (!header.contains(name) || header[name]["dtype"] != "U8") return {};
-        const auto off = header[name]["data_offsets"].get<std::vector<size_t>>();
-        return std::vector<uint8_t>(data.begin() + long(off[0]), data.begin() + long(off[1]));
-    }
-};
+using Reference = ReferenceFile;
 
 Result<Reference> load_reference() {
-    std::ifstream in(kTiny + "/reference.json");
-    Reference r;
-    r.json = nlohmann::json::parse(in, nullptr, false);
-    if (r.json.is_discarded()) return make_error(ErrorCode::Format, "reference.json does not parse");
-    std::ifstream st(kTiny + "/reference.safetensors", std::ios::binary);
-    uint64_t n = 0;
-    if (!st.read(reinterpret_cast<char*>(&n), 8) || n > (1u << 24))
-        return make_error(ErrorCode::Format, "reference.safetensors: bad header length");
-    std::string head(n, '\0');
-    st.read(head.data(), long(n));
-    r.header = nlohmann::json::parse(head, nullptr, false);
-    if (r.header.is_discarded()) return make_error(ErrorCode::Format, "reference.safetensors: header does not parse");
-    r.data.assign(std::istreambuf_iterator<char>(st), std::istreambuf_iterator<char>());
+    auto r = load_reference_file(kTiny);
+    if (r.ok() && r->json.is_null())
+        return make_error(ErrorCode::Format, kTiny + "/reference.json is missing");
     return r;
 }
 
@@ -231,30 +214,19 @@ void check_vq(Counter& c, const Reference& ref) {
         worst = std::max(worst, d);
     }
     const double mean = got.empty() ? 1e9 : sum / double(got.size());
-    c.expect(mean <= 2.0 && worst <= 24, "VQ: GPU pixels near the official ones", "mean " + fmt(mean) + " max " + std::to_string(worst));
+    c.expect(mean <= 2.0 && worst <= 24, "VQ: GPU pixels near the official ones",
+             "mean " + fmt(mean) + " max " + std::to_string(worst));
     // Bad tokens are refused.
     std::vector<int32_t> bad(codes);
     bad[3] = 1 << 20;
-    c.expect(!(*gpu)->decode(bad.data(), count, side, side, got.data()).ok(), "VQ: out-of-range token refused");
+    c.expect(!(*gpu)->decode(bad.data(), count, side, side, got.data()).ok(),
+             "VQ: out-of-range token refused");
 }
 
-// The language model and generation sizes of the tiny multi_modality config.json (LlamaConfig defaults where
-// absent, models.md §7.1), read here so this check depends on nothing but the GPU path.
+// The language model and generation sizes of the tiny multi_modality config.json.
 bool read_tiny_config(LlmConfig& llm, JanusGenShapes& shapes) {
-    std::ifstream in(kTiny + "/config.json");
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) return false;
-    const nlohmann::json& l = j["language_config"];
-    llm.hidden_size = l.value("hidden_size", 4096);
-    llm.intermediate_size = l.value("intermediate_size", 11008);
-    llm.num_hidden_layers = l.value("num_hidden_layers", 32);
-    llm.num_attention_heads = l.value("num_attention_heads", 32);
-    llm.num_key_value_heads = l.value("num_key_value_heads", llm.num_attention_heads);
-    llm.head_dim = llm.hidden_size / llm.num_attention_heads;
-    llm.vocab_size = l.value("vocab_size", 32000);
-    llm.max_position_embeddings = l.value("max_position_embeddings", 2048);
-    llm.rms_norm_eps = l.value("rms_norm_eps", 1e-6f);
-    llm.rope_theta = l.value("rope_theta", 10000.f);
+    nlohmann::json j;
+    if (!read_janus_language_config(kTiny, llm, j)) return false;
     shapes.image_vocab = j["gen_vision_config"]["params"].value("image_token_size", 16384);
     shapes.code_dim = j["gen_vision_config"]["params"].value("n_embed", 8);
     return true;
@@ -286,7 +258,8 @@ void check_generation(Counter& c, const Reference& ref) {
     std::vector<float> head;
     Status st = (*gen)->head_logits_after_prompt(r, head);
     const double err = rel_error(head, ref.f32("gen_head_prefill"));
-    c.expect(st.ok() && err < 3e-2, "Janus: gen_head logits after the prompt (4 CFG rows)", "rel err " + fmt(err));
+    c.expect(st.ok() && err < 3e-2, "Janus: gen_head logits after the prompt (4 CFG rows)",
+             "rel err " + fmt(err));
 
     std::vector<int32_t> codes;
     st = (*gen)->generate(r, codes);
@@ -309,7 +282,8 @@ void check_generation(Counter& c, const Reference& ref) {
     c.expect(ran && ran2 && a == b && a != d, "Janus: same seed ⇒ same tokens, another seed ⇒ others");
     int calls = 0;
     Status cancelled = (*gen)->generate(r, d, [&](int) { return ++calls < 5; });
-    c.expect(!cancelled.ok() && cancelled.error().code == ErrorCode::Cancelled && calls == 5, "Janus: progress can cancel");
+    c.expect(!cancelled.ok() && cancelled.error().code == ErrorCode::Cancelled && calls == 5,
+             "Janus: progress can cancel");
 }
 
 // The public API on the GPU: Model::load picks the GPU for image generation; greedy images of the fixture
@@ -332,16 +306,17 @@ void check_engine_api(Counter& c, const Reference& ref) {
     o.cfg_weight = ref.json["gen_cfg"].get<float>();
     o.temperature = 0.f;
     int steps = 0;
-    auto out = (*session)->generate_images("A red fox sitting in the snow.", o,
-                                          [&](const ImageGenerationProgress&) {
-                                              ++steps;
-                                              return Flow::Continue;
-                                          });
+    auto out =
+        (*session)->generate_images("A red fox sitting in the snow.", o, [&](const ImageGenerationProgress&) {
+            ++steps;
+            return Flow::Continue;
+        });
     c.expect(out.ok(), "Janus: Session::generate_images on the GPU", out.ok() ? "" : out.error().to_string());
     if (!out.ok()) return;
     const auto expect = ref.json["gen_greedy_tokens"].get<std::vector<std::vector<int32_t>>>();
     c.expect(out->codes == expect, "Janus: API greedy tokens equal the official loop");
-    c.expect(steps >= o.image_tokens + o.count, "Janus: progress per token step and per image", std::to_string(steps));
+    c.expect(steps >= o.image_tokens + o.count, "Janus: progress per token step and per image",
+             std::to_string(steps));
     const std::vector<uint8_t> u8 = ref.u8("gen_images_u8");
     double sum = 0;
     size_t total = 0;
@@ -350,7 +325,8 @@ void check_engine_api(Counter& c, const Reference& ref) {
         for (const Image& im : out->images)
             for (uint8_t v : im.rgb) sum += std::abs(int(v) - int(e[total++]));
     }
-    c.expect(total > 0 && total == u8.size() && sum / double(total) <= 2.0, "Janus: API pictures near the official ones",
+    c.expect(total > 0 && total == u8.size() && sum / double(total) <= 2.0,
+             "Janus: API pictures near the official ones",
              "mean level difference " + fmt(total ? sum / double(total) : -1.0));
 }
 

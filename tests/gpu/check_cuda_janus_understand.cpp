@@ -21,6 +21,7 @@
 #include "models/janus.h"
 #include "models/llama_cuda.h"
 #include "models/siglip_gpu.h"
+#include "reference_file.h"
 #include "runtime/image_preprocess.h"
 #include "tessera/engine.h"
 
@@ -32,63 +33,18 @@ namespace {
 const std::string kTiny = std::string(TESSERA_FIXTURES_DIR) + "/janus/tiny";
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// reference.json and the f32 / u8 tensors of reference.safetensors (read directly: 8-byte header length,
-// JSON header, raw little-endian data), with shapes.
-struct Reference {
-    nlohmann::json json, header;
-    std::string data;
-    std::vector<int64_t> shape(const std::string& name) const {
-        return header.contains(name) ? header[name]["shape"].get<std::vector<int64_t>>()
-                                     : std::vector<int64_t>{};
-    }
-    std::vector<float> f32(const std::string& name) const {
-        if (!header.contains(name) || header[name]["dtype"] != "F32") return {};
-        const auto off = header[name]["data_offsets"].get<std::vector<size_t>>();
-        std::vector<float> v((off[1] - off[0]) / 4);
-        std::memcpy(v.data(), data.data() + off[0], v.size() * 4);
-        return v;
-    }
-    std::vector<uint8_t> u8(const std::string& name) const {
-        if (!header.contains(name) || header[name]["dtype"] != "U8") return {};
-        const auto off = header[name]["data_offsets"].get<std::vector<size_t>>();
-        return std::vector<uint8_t>(data.begin() + long(off[0]), data.begin() + long(off[1]));
-    }
-};
+using Reference = ReferenceFile;
 
 Result<Reference> load_reference() {
-    Reference r;
-    std::ifstream in(kTiny + "/reference.json");
-    r.json = nlohmann::json::parse(in, nullptr, false);
-    if (r.json.is_discarded()) return make_error(ErrorCode::Format, "reference.json does not parse");
-    std::ifstream st(kTiny + "/reference.safetensors", std::ios::binary);
-    uint64_t n = 0;
-    if (!st.read(reinterpret_cast<char*>(&n), 8) || n > (1u << 24))
-        return make_error(ErrorCode::Format, "reference.safetensors: bad header length");
-    std::string head(n, '\0');
-    st.read(head.data(), long(n));
-    r.header = nlohmann::json::parse(head, nullptr, false);
-    if (r.header.is_discarded()) return make_error(ErrorCode::Format, "reference.safetensors: bad header");
-    r.data.assign(std::istreambuf_iterator<char>(st), std::istreambuf_iterator<char>());
+    auto r = load_reference_file(kTiny);
+    if (r.ok() && r->json.is_null())
+        return make_error(ErrorCode::Format, kTiny + "/reference.json is missing");
     return r;
 }
 
-// The language model of the tiny multi_modality config.json (LlamaConfig defaults where absent).
 bool read_llm_config(LlmConfig& llm) {
-    std::ifstream in(kTiny + "/config.json");
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.contains("language_config")) return false;
-    const nlohmann::json& l = j["language_config"];
-    llm.hidden_size = l.value("hidden_size", 4096);
-    llm.intermediate_size = l.value("intermediate_size", 11008);
-    llm.num_hidden_layers = l.value("num_hidden_layers", 32);
-    llm.num_attention_heads = l.value("num_attention_heads", 32);
-    llm.num_key_value_heads = l.value("num_key_value_heads", llm.num_attention_heads);
-    llm.head_dim = llm.hidden_size / llm.num_attention_heads;
-    llm.vocab_size = l.value("vocab_size", 32000);
-    llm.max_position_embeddings = l.value("max_position_embeddings", 2048);
-    llm.rms_norm_eps = l.value("rms_norm_eps", 1e-6f);
-    llm.rope_theta = l.value("rope_theta", 10000.f);
-    return true;
+    nlohmann::json config;
+    return read_janus_language_config(kTiny, llm, config);
 }
 
 CudaLlmOptions janus_options(int chunk) {

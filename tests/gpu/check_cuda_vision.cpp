@@ -22,6 +22,7 @@
 #include "io/checkpoint.h"
 #include "models/janus.h"
 #include "models/siglip_gpu.h"
+#include "reference_file.h"
 
 using namespace tessera;
 using namespace tessera::gpucheck;
@@ -303,37 +304,13 @@ void check_attention(Counter& c, cuda::CudaContext& ctx) {
 
 // F32 / BF16 tensors of reference.safetensors as f32.
 Result<std::map<std::string, std::vector<float>>> read_reference() {
-    std::ifstream st(kTiny + "/reference.safetensors", std::ios::binary);
-    uint64_t n = 0;
-    if (!st.read(reinterpret_cast<char*>(&n), 8) || n > (1u << 24))
-        return make_error(ErrorCode::Format, "reference.safetensors: bad header length");
-    std::string head(n, '\0');
-    st.read(head.data(), long(n));
-    const nlohmann::json header = nlohmann::json::parse(head, nullptr, false);
-    if (header.is_discarded())
-        return make_error(ErrorCode::Format, "reference.safetensors: header does not parse");
-    const std::string data((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+    auto file = load_reference_file(kTiny);
+    if (!file.ok()) return file.take_error();
     std::map<std::string, std::vector<float>> out;
     for (const char* name : {"pixels", "vision_features0", "aligner0"}) {
-        if (!header.contains(name))
-            return make_error(ErrorCode::Format, std::string("reference lacks ") + name);
-        const auto off = header[name]["data_offsets"].get<std::vector<size_t>>();
-        const std::string dtype = header[name]["dtype"];
-        if (off[1] > data.size()) return make_error(ErrorCode::Format, "reference.safetensors is truncated");
-        std::vector<float>& v = out[name];
-        if (dtype == "F32") {
-            v.resize((off[1] - off[0]) / 4);
-            std::memcpy(v.data(), data.data() + off[0], v.size() * 4);
-        } else if (dtype == "BF16") {
-            v.resize((off[1] - off[0]) / 2);
-            for (size_t i = 0; i < v.size(); ++i) {
-                uint16_t h;
-                std::memcpy(&h, data.data() + off[0] + 2 * i, 2);
-                v[i] = bf16_to_f32(h);
-            }
-        } else {
-            return make_error(ErrorCode::Format, std::string(name) + " has dtype " + dtype);
-        }
+        out[name] = file->f32(name);
+        if (out[name].empty())
+            return make_error(ErrorCode::Format, std::string("reference lacks a float tensor ") + name);
     }
     return out;
 }

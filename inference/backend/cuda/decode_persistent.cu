@@ -43,18 +43,6 @@ struct Params {
     int chunk_cap;              // score slots (the longest split)
 };
 
-__device__ __forceinline__ float dot8(uint4 w, uint4 x) {
-    float s = 0.f;
-    const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
-    const uint32_t xv[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        s = fmaf(__uint_as_float(wv[i] << 16), __uint_as_float(xv[i] << 16), s);
-        s = fmaf(__uint_as_float(wv[i] & 0xffff0000u), __uint_as_float(xv[i] & 0xffff0000u), s);
-    }
-    return s;
-}
-
 __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
     unsigned v;
     asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");

@@ -10,18 +10,6 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
-__device__ __forceinline__ float dot8(uint4 w, uint4 x) {
-    float s = 0.f;
-    const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
-    const uint32_t xv[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        s = fmaf(__uint_as_float(wv[i] << 16), __uint_as_float(xv[i] << 16), s);
-        s = fmaf(__uint_as_float(wv[i] & 0xffff0000u), __uint_as_float(xv[i] & 0xffff0000u), s);
-    }
-    return s;
-}
-
 template <int B>
 __device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias,
                                           const float* residual, float* y_f32, uint16_t* y_bf16, int N) {
