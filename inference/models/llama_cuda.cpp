@@ -230,7 +230,8 @@ Status CudaLlm::Impl::decode_layers(int B) {
         for (int l = 0; l < L; ++l) TESSERA_TRY(quant_layer(l, B, /*decode=*/true, 0, 0));
         return {};
     }
-    if (B == 1 && persist) return decode_layers_persistent();
+    // Batch 1 may run every layer in one persistent kernel: same input and output (h), q/attn/act as scratch.
+    if (B == 1 && persist) return cuda::persistent_decode(persist_args, ctx->stream());
     const cudaStream_t s = ctx->stream();
     const bool gemv = B <= cuda::kGemvMaxBatch;
     // RMSNorm fused into the product after it: measured slower on the H200 (every block re-reads and
@@ -313,31 +314,6 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.down, act, h, true, B, H, I, 1.f, 1.f));
     }
     return {};
-}
-
-// Batch 1: every layer in one persistent kernel (backend/cuda/decode_persistent.h), same inputs and outputs
-// as the loop above (h in and out, q/attn/act as scratch, the row's position and slot on the device).
-Status CudaLlm::Impl::decode_layers_persistent() {
-    cuda::PersistentDecode a;
-    a.layers = persist_layers;
-    a.L = L;
-    a.H = H;
-    a.I = I;
-    a.nh = nh;
-    a.nkv = nkv;
-    a.hd = hd;
-    a.max_seq = opt.max_seq;
-    a.eps = cfg.rms_norm_eps;
-    a.scale = 1.f / std::sqrt(float(hd));
-    a.h = h;
-    a.q = q;
-    a.attn = attn;
-    a.act = act;
-    a.workspace = persist_ws;
-    a.pos = d_pos;
-    a.slot = d_slot;
-    a.inv_freq = inv_freq.as<float>();
-    return cuda::persistent_decode(a, ctx->stream());
 }
 
 Status CudaLlm::Impl::capture(const std::function<Status()>& body, cudaGraphExec_t* exec) {

@@ -117,6 +117,7 @@ struct CudaLlm::Impl {
     void* persist_ws = nullptr;                       // persistent_decode_workspace() bytes
     cuda::PersistentLayer* persist_layers = nullptr;  // [L] device pointers of every layer, for that kernel
     bool persist = false;                             // batch-1 decode steps take the persistent kernel
+    cuda::PersistentDecode persist_args;              // its arguments and plan, made by allocate_runtime
     int* norm_counter = nullptr;  // arrivals for the RMSNorm epilogue of the residual GEMVs (left at zero)
     cuda::PinnedBuffer host_io;   // ids/pos/slot staging and next ids coming back
     cuda::PinnedBuffer host_sampling;  // [max_batch] TextSampleParams staging
@@ -155,7 +156,6 @@ struct CudaLlm::Impl {
     Status layer_forward_prefill(int layer, int slot, int T, int pos0);
     Status check_rows(int B, const int32_t* pos, const int32_t* slot) const;
     Status decode_layers(int B);
-    Status decode_layers_persistent();
     Status decode_body(int B, bool sampled);
     Status run_decode(int B, bool sampled);
     Status decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,

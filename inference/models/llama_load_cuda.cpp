@@ -192,8 +192,21 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
     part(reinterpret_cast<void**>(&norm_counter), sizeof(int));
-    persist = (opt.persistent_decode || std::getenv("TESSERA_PERSIST")) && !quant &&
-              cuda::persistent_decode_usable(H, I, nh, nkv, hd, opt.max_seq).ok();
+    // Batch-1 decode as one persistent kernel (opt-in): its arguments and launch plan are made once, here.
+    persist = false;
+    if ((opt.persistent_decode || std::getenv("TESSERA_PERSIST")) && !quant) {
+        cuda::PersistentDecode& a = persist_args;
+        a.L = L;
+        a.H = H;
+        a.I = I;
+        a.nh = nh;
+        a.nkv = nkv;
+        a.hd = hd;
+        a.max_seq = opt.max_seq;
+        a.eps = cfg.rms_norm_eps;
+        a.scale = 1.f / std::sqrt(float(hd));
+        persist = cuda::persistent_decode_prepare(a).ok();
+    }
     if (persist) {
         part(&persist_ws, cuda::persistent_decode_workspace(ctx->device(), nh, hd));
         part(reinterpret_cast<void**>(&persist_layers), size_t(L) * sizeof(cuda::PersistentLayer));
@@ -221,6 +234,15 @@ Status CudaLlm::Impl::allocate_runtime() {
         TESSERA_TRY(check(
             cudaMemcpy(persist_layers, table.data(), table.size() * sizeof(table[0]), cudaMemcpyHostToDevice),
             "upload the layer table"));
+        cuda::PersistentDecode& a = persist_args;
+        a.layers = persist_layers;
+        a.h = h;
+        a.q = q;
+        a.attn = attn;
+        a.act = act;
+        a.workspace = persist_ws;
+        a.pos = d_pos;
+        a.slot = d_slot;
     }
     TESSERA_ASSIGN(host_io, cuda::PinnedBuffer::allocate(Tm * 3 * 4 + size_t(opt.max_batch) * 4));
     TESSERA_ASSIGN(host_sampling,
@@ -234,6 +256,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     TESSERA_ASSIGN(inv_freq, DeviceBuffer::allocate(f.size() * 4, "rope table"));
     TESSERA_TRY(check(cudaMemcpy(inv_freq.data(), f.data(), f.size() * 4, cudaMemcpyHostToDevice),
                       "upload rope table"));
+    persist_args.inv_freq = inv_freq.as<float>();
     return {};
 }
 

@@ -222,7 +222,8 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
     a.inv_freq = dfreq.p;
     cudaStream_t stream;
     cudaStreamCreate(&stream);
-    Status st = cuda::persistent_decode(a, stream);
+    Status st = cuda::persistent_decode_prepare(a);
+    if (st.ok()) st = cuda::persistent_decode(a, stream);
     cudaError_t err = cudaStreamSynchronize(stream);
     c.expect(st.ok() && err == cudaSuccess, std::string(s.name) + " launch",
              st.ok() ? cudaGetErrorString(err) : st.error().message);
@@ -428,5 +429,7 @@ int main() {
     // Shapes the kernel declines (the caller keeps the separate kernels).
     c.expect(!cuda::persistent_decode_supported(1536, 8960, 12, 2, 64), "head dim 64 declined");
     c.expect(!cuda::persistent_decode_supported(1540, 8960, 12, 2, 128), "H not a multiple of 8 declined");
+    c.expect(!cuda::persistent_decode(cuda::PersistentDecode{}, nullptr).ok(),
+             "unprepared arguments refused");
     return c.finish();
 }

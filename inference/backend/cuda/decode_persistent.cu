@@ -36,11 +36,7 @@ constexpr int kMaxHeads = int(kCounterBytes / 4) - 1;
 
 struct Params {
     PersistentDecode a;
-    int blocks;                 // one per multiprocessor
-    int splits;                 // attention splits per head
     unsigned long long* trace;  // null, or [5·L + 1] times (ns) at which block 0 left each barrier
-    int xs_elems;               // bf16 elements of the staged vector (multiple of 8)
-    int chunk_cap;              // score slots (the longest split)
 };
 
 __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
@@ -205,7 +201,7 @@ __device__ void attention(const Params& p, const PersistentLayer& lw, int len, i
                           int* head_count, float* sc, float* vred, float* red) {
     const PersistentDecode& a = p.a;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, tid = threadIdx.x;
-    const int S = p.splits;
+    const int S = p.a.plan.splits;
     const int chunk = (len + S - 1) / S, active = (len + chunk - 1) / chunk;
     const int stride = kHd + 2;
     __shared__ int last;
@@ -326,9 +322,9 @@ __global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Param
     extern __shared__ uint4 smem4[];
     uint4* ring = smem4;  // [kWarps][kStages][2][32]
     uint16_t* xs = reinterpret_cast<uint16_t*>(ring + C::kWarps * kStages * 64);
-    float* red = reinterpret_cast<float*>(xs + p.xs_elems);  // [64]
-    float* sc = red + 64;                                    // [chunk_cap]
-    float* vred = sc + ((p.chunk_cap + 3) & ~3);             // [kWarps, kHd]
+    float* red = reinterpret_cast<float*>(xs + p.a.plan.xs_elems);  // [64]
+    float* sc = red + 64;                                           // [chunk_cap]
+    float* vred = sc + ((p.a.plan.chunk_cap + 3) & ~3);             // [kWarps, kHd]
     const PersistentDecode& a = p.a;
     unsigned* bar = static_cast<unsigned*>(a.workspace);
     int* head_count = reinterpret_cast<int*>(bar + 1);
@@ -464,20 +460,12 @@ namespace {
 
 using Narrow = Shape<16>;
 
-int warps_per_block() {
-    return Narrow::kWarps;
-}
-
-void* kernel_for(int) {
-    return reinterpret_cast<void*>(persistent_decode_kernel<Narrow>);
-}
-
 unsigned long long* g_trace = nullptr;  // persistent_decode_trace_begin's buffer
 int g_trace_marks = 0;
 
-// The launch shape for `a` on the current device: grid, splits, warps per row, shared memory. Errors when the
-// device cannot run it (no cooperative launch, too little shared memory for the context).
-Status make_plan(const PersistentDecode& a, Params& p, size_t& smem, int& warps) {
+}  // namespace
+
+Status persistent_decode_prepare(PersistentDecode& a) {
     if (!persistent_decode_supported(a.H, a.I, a.nh, a.nkv, a.hd))
         return make_error(ErrorCode::Unsupported, "persistent_decode: unsupported shape");
     int device = 0;
@@ -488,28 +476,24 @@ Status make_plan(const PersistentDecode& a, Params& p, size_t& smem, int& warps)
     if (!coop || sms < 1)
         return make_error(ErrorCode::Unsupported, "persistent_decode: the device has no cooperative launch");
 
-    warps = warps_per_block();
-    p = Params{};
-    p.a = a;
-    const int blocks = sms;
-    p.blocks = blocks;
-    p.splits = std::max(1, blocks / a.nh);
+    PersistentPlan& p = a.plan;
+    p.blocks = sms;
+    p.splits = std::max(1, p.blocks / a.nh);
     p.chunk_cap = (a.max_seq + p.splits - 1) / p.splits;
     p.xs_elems = (std::max({a.H, a.I, a.nh * a.hd}) + 7) / 8 * 8;
-    smem = size_t(warps) * kStages * 64 * 16 + size_t(p.xs_elems) * 2 +
-           (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(warps) * kHd) * 4;
+    p.smem = size_t(Narrow::kWarps) * kStages * 64 * 16 + size_t(p.xs_elems) * 2 +
+             (64 + size_t((p.chunk_cap + 3) & ~3) + size_t(Narrow::kWarps) * kHd) * 4;
     int smem_max = 0;
     cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-    if (smem > size_t(smem_max))
+    if (p.smem > size_t(smem_max))
         return make_error(ErrorCode::Unsupported,
                           "persistent_decode: the context needs too much shared memory");
-    p.trace = g_trace_marks >= 5 * a.L + 1 ? g_trace : nullptr;
-
-    const void* kernel = kernel_for(warps);
-    TESSERA_TRY(check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+    TESSERA_TRY(check(cudaFuncSetAttribute(persistent_decode_kernel<Narrow>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem)),
                       "persistent_decode: shared memory limit"));
     int per_sm = 0;
-    TESSERA_TRY(check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, warps * 32, smem),
+    TESSERA_TRY(check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel<Narrow>,
+                                                                    Narrow::kThreads, p.smem),
                       "persistent_decode: occupancy"));
     if (per_sm < 1)
         return make_error(ErrorCode::Unsupported,
@@ -517,32 +501,15 @@ Status make_plan(const PersistentDecode& a, Params& p, size_t& smem, int& warps)
     return {};
 }
 
-}  // namespace
-
-Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_seq) {
-    PersistentDecode a;
-    a.H = H;
-    a.I = I;
-    a.nh = nh;
-    a.nkv = nkv;
-    a.hd = hd;
-    a.max_seq = max_seq;
-    Params p;
-    size_t smem = 0;
-    int warps = 0;
-    return make_plan(a, p, smem, warps);
-}
-
 Status persistent_decode(const PersistentDecode& a, cudaStream_t stream) {
-    Params p;
-    size_t smem = 0;
-    int warps = 0;
-    TESSERA_TRY(make_plan(a, p, smem, warps));
+    if (a.plan.blocks < 1)
+        return make_error(ErrorCode::InvalidArgument, "persistent_decode: arguments not prepared");
+    const Params p{a, g_trace_marks >= 5 * a.L + 1 ? g_trace : nullptr};
     TESSERA_TRY(check(cudaMemsetAsync(a.workspace, 0, kCounterBytes, stream), "persistent_decode: counters"));
     cudaLaunchConfig_t config{};
-    config.gridDim = dim3(unsigned(p.blocks));
-    config.blockDim = dim3(unsigned(warps * 32));
-    config.dynamicSmemBytes = smem;
+    config.gridDim = dim3(unsigned(a.plan.blocks));
+    config.blockDim = dim3(unsigned(Narrow::kThreads));
+    config.dynamicSmemBytes = a.plan.smem;
     config.stream = stream;
     cudaLaunchAttribute attribute[1];
     attribute[0].id = cudaLaunchAttributeCooperative;

@@ -27,6 +27,15 @@ struct PersistentLayer {
     bf16_t* v_cache = nullptr;
 };
 
+// The launch shape, set by persistent_decode_prepare.
+struct PersistentPlan {
+    int blocks = 0;     // one per multiprocessor
+    int splits = 0;     // attention splits per head
+    int chunk_cap = 0;  // score slots (the longest split)
+    int xs_elems = 0;   // bf16 elements of the staged vector (multiple of 8)
+    size_t smem = 0;    // dynamic shared memory per block
+};
+
 struct PersistentDecode {
     const PersistentLayer* layers = nullptr;  // device array [L]
     int L = 0, H = 0, I = 0, nh = 0, nkv = 0, hd = 0, max_seq = 0;
@@ -39,6 +48,7 @@ struct PersistentDecode {
     const int32_t* pos = nullptr;     // device [1]
     const int32_t* slot = nullptr;    // device [1]
     const float* inv_freq = nullptr;  // [hd / 2]
+    PersistentPlan plan;
 };
 
 // Shapes the kernel handles: head_dim 128 (every DeepSeek/Qwen2 model we load), H, nh·hd and I multiples
@@ -46,11 +56,13 @@ struct PersistentDecode {
 bool persistent_decode_supported(int H, int I, int nh, int nkv, int hd);
 // Bytes of workspace for a device (barrier counters and the attention partials).
 size_t persistent_decode_workspace(int device, int nh, int hd);
-// Whether the kernel can run these shapes and context on the current device (cooperative launch, shared
-// memory for a split of max_seq positions); the error says why not.
-Status persistent_decode_usable(int H, int I, int nh, int nkv, int hd, int max_seq);
-// One decode step's layers for the single sequence at pos[0] in slot[0]. The kernel is launched cooperatively
-// (all blocks resident, required by its barriers) after a memset of its counters, both capturable in a graph.
+// Plans the launch for a's shapes and context on the current device (once, outside graph capture: it sets the
+// kernel's shared-memory limit) into a.plan; the error says why the device cannot run it (no cooperative
+// launch, too little shared memory for a split of max_seq positions).
+Status persistent_decode_prepare(PersistentDecode& a);
+// One decode step's layers for the single sequence at pos[0] in slot[0] (args prepared). The kernel is
+// launched cooperatively (all blocks resident, required by its barriers) after a memset of its counters, both
+// capturable in a graph.
 Status persistent_decode(const PersistentDecode& args, cudaStream_t stream);
 
 // Measurement: after persistent_decode_trace_begin(L) (outside graph capture), launches record when block 0
