@@ -46,7 +46,6 @@ LlmConfig make(ModelFamily f, int H, int I, int L, int nh, int nkv, int V, bool 
     return c;
 }
 
-
 // cuBLAS bf16 GEMM rate on random data (TFLOP/s).
 double measure_gemm_rate(cuda::CudaContext& ctx) {
     const int n = 8192;
@@ -92,7 +91,8 @@ void profile(const ModelShape& s, int context) {
     for (int i = 0; i < 3; ++i) (void)(*model)->decode(1, &id, &pos, &slot, &next);
 }
 
-void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
+// decode_only: batch-1 decode alone (quick comparisons of kernel variants).
+void bench(const ModelShape& s, double bw_gbs, double tflops, int context, bool decode_only) {
     const LlmConfig& c = s.cfg;
     CudaLlmOptions opt;
     opt.max_batch = 32;
@@ -104,7 +104,8 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
         return;
     }
     CudaLlm& m = **model;
-    // TESSERA_PERSIST_TRACE=1: the persistent decode kernel's time per phase (batch 1), printed after its run.
+    // TESSERA_PERSIST_TRACE=1: the persistent decode kernel's time per phase (batch 1), printed after its
+    // run.
     const bool trace = std::getenv("TESSERA_PERSIST_TRACE") != nullptr;
     if (trace) (void)cuda::persistent_decode_trace_begin(c.num_hidden_layers);
     std::mt19937 rng(7);
@@ -113,6 +114,7 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
     const double kv_per_token = 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 2;
 
     for (int T : {512, 2048}) {
+        if (decode_only) break;
         std::vector<int32_t> ids(static_cast<size_t>(T));
         for (auto& x : ids) x = tok(rng);
         std::vector<float> logits(size_t(c.vocab_size));
@@ -128,13 +130,17 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
         // lm_head runs for the last position only.
         const double head = double(c.vocab_size) * c.hidden_size;
         const double flops = 2.0 * (double(params_matmul(c)) - head) * T + 2.0 * head +
-                             2.0 * double(T) * T * c.head_dim * c.num_attention_heads * c.num_hidden_layers;  // causal QKᵀ + PV
+                             2.0 * double(T) * T * c.head_dim * c.num_attention_heads *
+                                 c.num_hidden_layers;  // causal QKᵀ + PV
         const double floor_ms = flops / (tflops * 1e12) * 1e3;
-        std::printf("{\"model\":\"%s\",\"test\":\"prefill\",\"tokens\":%d,\"ms\":%.3f,\"floor_ms\":%.3f,\"share\":%.3f}\n",
-                    s.name, T, median(ms), floor_ms, floor_ms / median(ms));
+        std::printf(
+            "{\"model\":\"%s\",\"test\":\"prefill\",\"tokens\":%d,\"ms\":%.3f,\"floor_ms\":%.3f,\"share\":%."
+            "3f}\n",
+            s.name, T, median(ms), floor_ms, floor_ms / median(ms));
     }
 
     for (int B : {1, 16, 32}) {
+        if (decode_only && B > 1) break;
         const size_t nb = static_cast<size_t>(B);
         std::vector<int32_t> ids(nb), pos(nb), slot(nb), next(nb);
         for (int b = 0; b < B; ++b) {
@@ -143,7 +149,8 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
             slot[size_t(b)] = b;
         }
         Status st;
-        for (int i = 0; i < 3 && st.ok(); ++i) st = m.decode(B, ids.data(), pos.data(), slot.data(), next.data());
+        for (int i = 0; i < 3 && st.ok(); ++i)
+            st = m.decode(B, ids.data(), pos.data(), slot.data(), next.data());
         if (!st.ok()) {
             std::printf("{\"model\":\"%s\",\"error\":\"%s\"}\n", s.name, st.error().to_string().c_str());
             return;
@@ -159,17 +166,21 @@ void bench(const ModelShape& s, double bw_gbs, double tflops, int context) {
             (void)m.decode(B, ids.data(), pos.data(), slot.data(), next.data());
             gpu_ms.push_back(double(m.last_gpu_ms()));
         }
-        const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
+        const double wall_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / steps;
         const double bytes = weight_bytes + double(B) * (context + 32) * kv_per_token;
         const double floor_ms = bytes / (bw_gbs * 1e9) * 1e3;
-        std::printf("{\"model\":\"%s\",\"test\":\"decode\",\"batch\":%d,\"context\":%d,\"step_ms\":%.3f,\"gpu_ms\":%.3f,"
-                    "\"tok_s\":%.1f,\"floor_ms\":%.3f,\"share\":%.3f}\n",
-                    s.name, B, context, wall_ms, median(gpu_ms), B * 1e3 / wall_ms, floor_ms, floor_ms / wall_ms);
+        std::printf(
+            "{\"model\":\"%s\",\"test\":\"decode\",\"batch\":%d,\"context\":%d,\"step_ms\":%.3f,\"gpu_ms\":%."
+            "3f,"
+            "\"tok_s\":%.1f,\"floor_ms\":%.3f,\"share\":%.3f}\n",
+            s.name, B, context, wall_ms, median(gpu_ms), B * 1e3 / wall_ms, floor_ms, floor_ms / wall_ms);
         std::vector<double> us;
         if (trace && B == 1 && cuda::persistent_decode_trace_read(us).ok())
-            std::printf("{\"model\":\"%s\",\"persistent_phase_us\":{\"norm_qkv_rope\":%.2f,\"attention\":%.2f,"
-                        "\"o_proj\":%.2f,\"norm_gate_up\":%.2f,\"down_proj\":%.2f}}\n",
-                        s.name, us[0], us[1], us[2], us[3], us[4]);
+            std::printf(
+                "{\"model\":\"%s\",\"persistent_phase_us\":{\"norm_qkv_rope\":%.2f,\"attention\":%.2f,"
+                "\"o_proj\":%.2f,\"norm_gate_up\":%.2f,\"down_proj\":%.2f}}\n",
+                s.name, us[0], us[1], us[2], us[3], us[4]);
     }
 }
 
@@ -182,6 +193,7 @@ int main(int argc, char** argv) {
     }
     std::string only = argc > 1 ? argv[1] : "";
     const bool profiling = argc > 2 && std::string(argv[2]) == "profile";
+    const bool decode_only = argc > 2 && std::string(argv[2]) == "b1";
     auto ctx = cuda::CudaContext::create(0);
     auto info = cuda::device_info(0);
     if (!ctx.ok() || !info.ok()) return 1;
@@ -197,13 +209,14 @@ int main(int argc, char** argv) {
         return 0;
     }
     const double bw = measure_bandwidth(), tf = measure_gemm_rate(**ctx);
-    std::printf("{\"device\":\"%s\",\"copy_bandwidth_gbs\":%.0f,\"cublas_bf16_tflops\":%.0f}\n", info->name.c_str(), bw, tf);
+    std::printf("{\"device\":\"%s\",\"copy_bandwidth_gbs\":%.0f,\"cublas_bf16_tflops\":%.0f}\n",
+                info->name.c_str(), bw, tf);
     const ModelShape shapes[] = {
         {"deepseek-llm-7b-chat", make(ModelFamily::Llama, 4096, 11008, 30, 32, 32, 102400, false)},
         {"r1-distill-qwen-1.5b", make(ModelFamily::Qwen2, 1536, 8960, 28, 12, 2, 151936, true)},
         {"r1-distill-qwen-7b", make(ModelFamily::Qwen2, 3584, 18944, 28, 28, 4, 152064, true)},
     };
     for (const ModelShape& s : shapes)
-        if (only.empty() || only == s.name) bench(s, bw, tf, 1024);
+        if (only.empty() || only == s.name) bench(s, bw, tf, 1024, decode_only);
     return 0;
 }

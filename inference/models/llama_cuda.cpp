@@ -254,6 +254,15 @@ Status CudaLlm::Impl::decode_layers(int B) {
     // (1.5B 682 vs 729 tok/s, 7B 252 vs 275; bench/results/2026-11-28-h200-evening.md).
     const bool norm_epi = gemv && !fused && H % 8 == 0 && (nh * hd) % 8 == 0 && I % 8 == 0 &&
                           std::getenv("TESSERA_NORM_EPILOGUE");
+    // The two RMSNorms of a layer done by the products after them (q/k/v + RoPE, gate/up + SwiGLU) from the
+    // sums of squares the residual products before them leave: two launches fewer per layer
+    // (TESSERA_NO_NORM_IN=1 restores the separate kernels, for comparisons). Layer 0's ln1 follows the
+    // embedding, which leaves no sums, so it keeps its kernel.
+    const bool norm_in = qkv_rope && !norm_epi && cuda::gemv_norm_in_supported(B, H) && H % 8 == 0 &&
+                         (nh * hd) % 8 == 0 && I % 8 == 0 && !std::getenv("TESSERA_NO_NORM_IN");
+    // Partials per batch row left by the o_proj and down_proj products (N = H for both).
+    const int nparts = cuda::gemv_sq_partials_count(H);
+    float* sq = norm_in ? sq_partials : nullptr;
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
@@ -261,11 +270,13 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv,
                                              nullptr, QKV, H, B, s));
         } else {
-            if (!norm_epi || l == 0) TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
+            const bool own_norm = (!norm_epi && !norm_in) || l == 0;
+            if (own_norm) TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
+            const cuda::GemvNormIn ln1{h, sq, nparts, w.ln1, cfg.rms_norm_eps};
             if (qkv_rope)
-                TESSERA_TRY(cuda::gemv_qkv_rope_bf16(w.qkv, xn, w.qkv_bias, d_pos, d_slot,
-                                                     inv_freq.as<float>(), B, nh, nkv, hd, H, opt.max_seq, q,
-                                                     k_cache(l), v_cache(l), s));
+                TESSERA_TRY(cuda::gemv_qkv_rope_bf16(
+                    w.qkv, xn, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh, nkv, hd, H,
+                    opt.max_seq, q, k_cache(l), v_cache(l), s, norm_in && !own_norm ? &ln1 : nullptr));
             else if (gemv)
                 TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
             else if (small)
@@ -285,7 +296,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.o, attn, h, B, H, nh * hd, w.ln2, cfg.rms_norm_eps,
                                                       xn, norm_counter, s));
         else if (gemv)
-            TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
+            TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s, sq));
         else if (small)
             TESSERA_TRY(cuda::gemm_small_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else
@@ -293,8 +304,9 @@ Status CudaLlm::Impl::decode_layers(int B) {
         if (fused) {
             TESSERA_TRY(cuda::gemv_norm_swiglu_bf16(w.gate_up, h, w.ln2, cfg.rms_norm_eps, act, B, I, H, s));
         } else if (gemv) {
-            if (!norm_epi) TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
-            TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
+            const cuda::GemvNormIn ln2{h, sq, nparts, w.ln2, cfg.rms_norm_eps};
+            if (!norm_epi && !norm_in) TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
+            TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s, norm_in ? &ln2 : nullptr));
         } else if (small) {
             TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemm_small_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
@@ -307,7 +319,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.down, act, h, B, H, I, layers[size_t(l) + 1].ln1,
                                                       cfg.rms_norm_eps, xn, norm_counter, s));
         else if (gemv)
-            TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
+            TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s, sq));
         else if (small)
             TESSERA_TRY(cuda::gemm_small_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
         else

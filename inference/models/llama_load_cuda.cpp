@@ -192,6 +192,7 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
     part(reinterpret_cast<void**>(&norm_counter), sizeof(int));
+    part(reinterpret_cast<void**>(&sq_partials), size_t(cuda::kGemvMaxBatch) * H * 4);
     // Batch-1 decode as one persistent kernel (opt-in): its arguments and launch plan are made once, here.
     persist = false;
     if ((opt.persistent_decode || std::getenv("TESSERA_PERSIST")) && !quant) {

@@ -314,6 +314,107 @@ void check_gemv_norm(Counter& c, ThreadPool& pool) {
     }
 }
 
+// The RMSNorm done by the product after it (GemvNormIn): a residual product leaves its sums of squares, then
+// gate/up + SwiGLU and q/k/v + RoPE normalise the new h themselves. Against the host norm of the GPU's own h
+// (so the check isolates the fused norm from the product's rounding), at one, two and four warps per row.
+void check_norm_in(Counter& c, ThreadPool& pool) {
+    struct Case {
+        int B, H, Kp, I, nh, nkv, hd;
+    };
+    const Case cases[] = {{1, 4096, 4096, 11008, 32, 32, 128},
+                          {1, 1536, 8960, 8960, 12, 2, 128},
+                          {3, 136, 40, 96, 4, 2, 34},
+                          {6, 3584, 512, 200, 28, 4, 128},
+                          {8, 1000, 24, 64, 10, 5, 100}};
+    uint64_t seed = 1300;
+    const float eps = 1e-6f;
+    for (const char* wpr : {"1", "2", "4"})
+        for (const Case& k : cases) {
+            setenv("TESSERA_GEMV_WPR", wpr, 1);
+            const std::string name = "B=" + std::to_string(k.B) + " H=" + std::to_string(k.H) +
+                                     " K=" + std::to_string(k.Kp) + " warps/row " + wpr;
+            const int nparts = cuda::gemv_sq_partials_count(k.H);
+            auto Wo = to_bf16(random_floats(size_t(k.H) * k.Kp, seed++));
+            auto x = to_bf16(random_floats(size_t(k.B) * k.Kp, seed++));
+            std::vector<float> nwf = random_floats(size_t(k.H), seed++, 0.5f);
+            for (float& v : nwf) v += 1.f;
+            auto nw = to_bf16(nwf);
+            Dev<uint16_t> dWo(Wo), dx(x), dnw(nw);
+            Dev<float> dh(random_floats(size_t(k.B) * k.H, seed++, 2.f)), dsq(size_t(k.B) * nparts);
+            Status st =
+                cuda::gemv_bf16(dWo.p, dx.p, nullptr, dh.p, dh.p, nullptr, k.B, k.H, k.Kp, nullptr, dsq.p);
+            cudaDeviceSynchronize();
+            const std::vector<float> gh = dh.download(), sq = dsq.download();
+            double err_sq = 0;
+            for (int b = 0; b < k.B; ++b) {
+                double want = 0, got = 0;
+                for (int i = 0; i < k.H; ++i)
+                    want += double(gh[size_t(b) * k.H + size_t(i)]) * double(gh[size_t(b) * k.H + size_t(i)]);
+                for (int i = 0; i < nparts; ++i) got += double(sq[size_t(b) * nparts + size_t(i)]);
+                err_sq = std::max(err_sq, std::abs(got - want) / want);
+            }
+            c.expect(st.ok() && err_sq <= 1e-5, "gemv_bf16 sums of squares " + name,
+                     "rel err " + fmt(err_sq));
+            const std::vector<float> xn = rms_norm_bf16(gh, nw, k.B, k.H, eps);
+            const cuda::GemvNormIn norm{dh.p, dsq.p, nparts, dnw.p, eps};
+            if (!cuda::gemv_norm_in_supported(k.B, k.H)) {
+                Dev<uint16_t> dact(size_t(k.B) * k.I);
+                Status e = cuda::gemv_swiglu_bf16(dWo.p, nullptr, dact.p, k.B, k.I, k.H, nullptr, &norm);
+                c.expect(!e.ok() && e.error().to_string().find("fused norm") != std::string::npos,
+                         "gemv_swiglu_bf16 refuses a fused norm that does not fit " + name,
+                         e.error().to_string());
+                continue;
+            }
+            {  // gate/up + SwiGLU
+                auto W = to_bf16(random_floats(size_t(2) * k.I * k.H, seed++));
+                Dev<uint16_t> dW(W), dact(size_t(k.B) * k.I);
+                Status s2 = cuda::gemv_swiglu_bf16(dW.p, nullptr, dact.p, k.B, k.I, k.H, nullptr, &norm);
+                cudaDeviceSynchronize();
+                std::vector<float> gu(size_t(k.B) * 2 * k.I), ref(size_t(k.B) * k.I);
+                cpu::matmul(xn.data(), k.B, k.H, host_bf16(W, {2 * k.I, k.H}), Tensor{}, gu.data(), pool);
+                for (int b = 0; b < k.B; ++b)
+                    for (int i = 0; i < k.I; ++i)
+                        cpu::silu_mul(&gu[size_t(b) * 2 * k.I + 2 * size_t(i)],
+                                      &gu[size_t(b) * 2 * k.I + 2 * size_t(i) + 1], 1,
+                                      &ref[size_t(b) * k.I + size_t(i)]);
+                const double err = rel_error(from_bf16(dact.download()), ref);
+                c.expect(s2.ok() && err <= 1.2e-2, "gemv_swiglu_bf16 with fused norm " + name,
+                         "rel err " + fmt(err));
+            }
+            {  // q/k/v + RoPE: the fused norm against the same kernel fed the host's normalised rows
+                const int QKV = (k.nh + 2 * k.nkv) * k.hd, max_seq = 64;
+                auto W = to_bf16(random_floats(size_t(QKV) * k.H, seed++));
+                std::vector<int32_t> pos(size_t(k.B)), slot(size_t(k.B));
+                for (int b = 0; b < k.B; ++b) {
+                    pos[size_t(b)] = (b * 13 + 5) % max_seq;
+                    slot[size_t(b)] = b;
+                }
+                std::vector<float> inv(size_t(k.hd / 2));
+                for (int i = 0; i < k.hd / 2; ++i)
+                    inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(k.hd));
+                Dev<uint16_t> dW(W), dxn(to_bf16(xn));
+                Dev<float> dinv(inv);
+                Dev<int32_t> dpos(pos), dslot(slot);
+                const size_t cache = size_t(k.B) * max_seq * k.nkv * k.hd, nq = size_t(k.B) * k.nh * k.hd;
+                Dev<uint16_t> q1(nq), q2(nq), k1(cache), k2(cache), v1(cache), v2(cache);
+                for (auto* d : {&k1, &k2, &v1, &v2}) cudaMemset(d->p, 0, cache * 2);
+                Status s3 =
+                    cuda::gemv_qkv_rope_bf16(dW.p, nullptr, nullptr, dpos.p, dslot.p, dinv.p, k.B, k.nh,
+                                             k.nkv, k.hd, k.H, max_seq, q1.p, k1.p, v1.p, nullptr, &norm);
+                Status s4 = cuda::gemv_qkv_rope_bf16(dW.p, dxn.p, nullptr, dpos.p, dslot.p, dinv.p, k.B, k.nh,
+                                                     k.nkv, k.hd, k.H, max_seq, q2.p, k2.p, v2.p, nullptr);
+                cudaDeviceSynchronize();
+                const double eq = rel_error(from_bf16(q1.download()), from_bf16(q2.download())),
+                             ek = rel_error(from_bf16(k1.download()), from_bf16(k2.download())),
+                             ev = rel_error(from_bf16(v1.download()), from_bf16(v2.download()));
+                c.expect(s3.ok() && s4.ok() && eq <= 8e-3 && ek <= 8e-3 && ev <= 8e-3,
+                         "gemv_qkv_rope_bf16 with fused norm " + name,
+                         "q " + fmt(eq) + " k " + fmt(ek) + " v " + fmt(ev));
+            }
+        }
+    unsetenv("TESSERA_GEMV_WPR");
+}
+
 // The convolution-network operations of the GPU VQ decoder against the CPU backend's conv_ops.
 void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
     struct Case {
@@ -629,6 +730,7 @@ int main() {
     c.expect(cuda::gemv_norm_prepare().ok(), "gemv_norm_prepare");
     check_gemv(c, pool);
     check_swiglu(c, pool);
+    check_norm_in(c, pool);
     check_gemm(c, pool, **ctx);
     check_gemv_norm(c, pool);
     check_residual_norm(c, pool);

@@ -81,6 +81,30 @@ __device__ __forceinline__ T ld_x(const T* p) {
     return __ldca(p);
 #endif
 }
+// A 16-byte weight load. Weights are read once per step, so by default they do not allocate in L1, where the
+// activation vector that every warp re-reads should stay (TESSERA_W_LOAD=0: plain __ldg, for comparison;
+// 2: also ask L2 to fetch the whole 256-byte sector group).
+#ifndef TESSERA_W_LOAD
+#define TESSERA_W_LOAD 1
+#endif
+__device__ __forceinline__ uint4 ld_w(const uint4* p) {
+#if TESSERA_W_LOAD == 0 || !defined(__CUDA_ARCH__)
+    return __ldg(p);
+#else
+    uint4 r;
+#if TESSERA_W_LOAD == 2
+    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(p));
+#else
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(p));
+#endif
+    return r;
+#endif
+}
+
 template <class T>
 __device__ __forceinline__ const T* after_wait(const T* p) {
 #if TESSERA_X_NC

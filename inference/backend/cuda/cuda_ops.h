@@ -21,14 +21,30 @@ Status check(cudaError_t err, const char* what);
 // y[b, n] = Σ_k x[b, k] · W[n, k] (+ bias[n]) (+ residual[b, n]) for b < B ≤ 8.
 //   W: bf16 [N, K]; x: bf16 [B, K]; bias: bf16 [N] or null.
 //   Output: y_f32 [B, N] (may alias residual for an in-place residual add) or y_bf16 [B, N]; exactly one.
+//   sq_partials (or null): [B, gemv_sq_partials_count(N)] partial sums of the squared outputs, for the
+//   RMSNorm a following product does itself (GemvNormIn); needs K % 8 == 0 and 16-byte aligned W and x.
 Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
-                 bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream);
+                 bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream, float* sq_partials = nullptr);
 constexpr int kGemvMaxBatch = 8;
+int gemv_sq_partials_count(int N);
+
+// The RMSNorm in front of a decode product done by that product (gemv_qkv_rope_bf16, gemv_swiglu_bf16): its
+// input becomes bf16(bf16(h · rsqrt(mean(h²) + eps)) · w) with mean(h²) from the partial sums the residual
+// product that wrote h left (gemv_bf16's sq_partials); x is then ignored (may be null). Saves the norm's own
+// launch. Supported when gemv_norm_in_supported(B, K) (the B normalised rows fit 48 KB of shared memory).
+struct GemvNormIn {
+    const float* h = nullptr;         // f32 [B, K], 16-byte aligned
+    const float* partials = nullptr;  // [B, nparts]
+    int nparts = 0;
+    const bf16_t* w = nullptr;  // [K], 16-byte aligned
+    float eps = 0.f;
+};
+bool gemv_norm_in_supported(int B, int K);
 // SwiGLU fused into the gate/up product: W_gu bf16 [2I, K] holds gate_proj row i at 2i and up_proj row i at
 // 2i + 1 (interleaved, so one warp streams one contiguous 2-row block); one warp computes both rows and
 // writes act[b, i] = bf16(silu(gate)·up), so the intermediate never goes to memory in f32. B ≤ kGemvMaxBatch.
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K,
-                        cudaStream_t stream);
+                        cudaStream_t stream, const GemvNormIn* norm = nullptr);
 
 // h[b, :] += x·Wᵀ (the residual-writing products: o_proj, down_proj), then the RMSNorm of the new h with
 // norm_w into xn bf16 [B, N] by the block that finishes last — the norm before the next product without a
@@ -44,7 +60,8 @@ Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B
 bool gemv_qkv_rope_supported(int B, int K, int hd);
 Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos,
                           const int32_t* slot, const float* inv_freq, int B, int nh, int nkv, int hd, int K,
-                          int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream);
+                          int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream,
+                          const GemvNormIn* norm = nullptr);
 
 // The same products with the RMSNorm before them fused in (models.md §1.1): x is the f32 residual stream
 // [B, K] and norm_w its bf16 weight; every block normalises x into shared memory itself, so the norm costs

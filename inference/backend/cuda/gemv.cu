@@ -9,15 +9,18 @@ namespace tessera::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
+using NormIn = GemvNormIn;
 
+// Leaves the stored values (before any bf16 rounding) in acc.
 template <int B>
-__device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias,
+__device__ __forceinline__ void store_row(int row, float (&acc)[B], const uint16_t* bias,
                                           const float* residual, float* y_f32, uint16_t* y_bf16, int N) {
     const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
 #pragma unroll
     for (int i = 0; i < B; ++i) {
         float v = acc[i] + b;
         if (residual) v += __ldcg(residual + size_t(i) * N + row);
+        acc[i] = v;
         if (y_f32)
             y_f32[size_t(i) * N + row] = v;
         else
@@ -71,14 +74,98 @@ __device__ void norm_epilogue(const NormEpilogue& e, const float* y, int N) {
     }
 }
 
+// The RMSNorm in front of a product, computed by every block of the product while its first weights are in
+// flight: the product before (a residual-writing gemv_vec_kernel) left one partial Σy² per block and batch
+// row, so each block sums those in a fixed order (every block gets the same scale, run after run) and writes
+// xn = bf16(bf16(h · rsqrt(mean(h²) + eps)) · w) (models.md §1.1) for all B rows into shared memory. This
+// replaces the norm's own launch, which costs a kernel boundary (3–4 µs on the H200) twice a layer. Every
+// thread of the block must call it.
+template <int B>
+__device__ const uint4* stage_norm(const NormIn& n, int K, uint4* sm) {
+    __shared__ float red[kWarpsPerBlock][B];
+    __shared__ float scale[B];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float ss[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) ss[b] = 0.f;
+    for (int i = threadIdx.x; i < n.nparts; i += kWarpsPerBlock * 32)
+#pragma unroll
+        for (int b = 0; b < B; ++b) ss[b] += __ldcg(n.partials + size_t(b) * n.nparts + i);
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        const float t = warp_sum(ss[b]);
+        if (lane == 0) red[warp][b] = t;
+    }
+    __syncthreads();
+    if (threadIdx.x < B) {
+        float t = 0.f;
+#pragma unroll
+        for (int w = 0; w < kWarpsPerBlock; ++w) t += red[w][threadIdx.x];
+        scale[threadIdx.x] = rsqrtf(t / float(K) + n.eps);
+    }
+    __syncthreads();
+    const int K8 = K >> 3;
+    const uint4* nw = reinterpret_cast<const uint4*>(n.w);
+    for (int i = threadIdx.x; i < B * K8; i += kWarpsPerBlock * 32) {
+        const int b = i / K8, k8 = i - b * K8;
+        const float4* hp = reinterpret_cast<const float4*>(n.h + size_t(b) * K) + 2 * k8;
+        const float4 h0 = __ldcg(hp), h1 = __ldcg(hp + 1);
+        const uint4 wv = __ldg(nw + k8);
+        const float r = scale[b];
+        const float hv[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
+        const uint32_t wb[4] = {wv.x, wv.y, wv.z, wv.w};
+        uint32_t o[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float lo = bf16_bits_to_f32(f32_to_bf16_bits(hv[2 * j] * r)) * __uint_as_float(wb[j] << 16);
+            const float hi =
+                bf16_bits_to_f32(f32_to_bf16_bits(hv[2 * j + 1] * r)) * __uint_as_float(wb[j] & 0xffff0000u);
+            o[j] = uint32_t(f32_to_bf16_bits(lo)) | (uint32_t(f32_to_bf16_bits(hi)) << 16);
+        }
+        sm[i] = make_uint4(o[0], o[1], o[2], o[3]);
+    }
+    __syncthreads();
+    return sm;
+}
+
+// The product's input: x through L1 (ld_x), or the block's normalised rows in shared memory.
+template <bool kNorm>
+__device__ __forceinline__ uint4 rd_x(const uint4* p) {
+    if constexpr (kNorm)
+        return *p;
+    else
+        return ld_x(p);
+}
+
+// Each block of a residual-writing product leaves Σ over its rows of y² for every batch row b in
+// sq[b · gridDim.x + blockIdx.x], for the RMSNorm of the product after it (stage_norm). The values are those
+// in acc after store_row; rows beyond N count as zero. Every thread of the block must call it.
+template <int B, int kRows>
+__device__ __forceinline__ void store_sq_partials(float* sq, int slot, bool mine, const float (&v)[B]) {
+    __shared__ float part[kRows][B];
+    if (mine)
+#pragma unroll
+        for (int b = 0; b < B; ++b) part[slot][b] = v[b] * v[b];
+    __syncthreads();
+    if (threadIdx.x < B) {
+        float t = 0.f;
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) t += part[r][threadIdx.x];
+        sq[size_t(threadIdx.x) * gridDim.x + blockIdx.x] = t;
+    }
+}
+
 // K a multiple of 8 and rows 16-byte aligned. kWpr warps share a row (each takes every kWpr-th 16-byte
 // column block, partial sums meet in shared memory): small-N products (o_proj and down_proj of a 1.5B
 // model have 1536 rows, 192 blocks of one row per warp) otherwise leave most multiprocessors with too few
-// loads in flight to approach the bandwidth.
+// loads in flight to approach the bandwidth. The first kUnroll weights of each lane are loaded before the
+// wait for the previous kernel, so they are in flight while it finishes. sq: see store_sq_partials (null:
+// none).
 template <int B, int kUnroll, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* x, const uint16_t* __restrict__ bias,
-                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, NormEpilogue norm) {
+                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, NormEpilogue norm,
+                    float* sq) {
     constexpr int kRows = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -93,32 +180,30 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
     pdl_trigger();
     int i = part * 32 + lane;
-    bool waited = false;
-    if (active) {
-        for (; i + (kUnroll - 1) * kStep < K8; i += kUnroll * kStep) {
-            uint4 wv[kUnroll];
+    const bool full = active && i + (kUnroll - 1) * kStep < K8;
+    uint4 wv[kUnroll];
+    if (full)
 #pragma unroll
-            for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * kStep);
-            if (!waited) {  // the first weights are in flight while the previous kernel finishes x
-                pdl_wait();
-                xs = after_wait(xs);
-                waited = true;
-            }
+        for (int u = 0; u < kUnroll; ++u) wv[u] = ld_w(w + i + u * kStep);
+    pdl_wait();
+    xs = after_wait(xs);
+    if (full) {
+        while (true) {
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
                 for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], ld_x(xs + size_t(b) * K8 + i + u * kStep));
+            i += kUnroll * kStep;
+            if (i + (kUnroll - 1) * kStep >= K8) break;
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) wv[u] = ld_w(w + i + u * kStep);
         }
-    }
-    if (!waited) {
-        pdl_wait();
-        xs = after_wait(xs);
     }
     if (active) {
         for (; i < K8; i += kStep) {
-            const uint4 wv = __ldg(w + i);
+            const uint4 wt = ld_w(w + i);
 #pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(wv, ld_x(xs + size_t(b) * K8 + i));
+            for (int b = 0; b < B; ++b) acc[b] += dot8(wt, ld_x(xs + size_t(b) * K8 + i));
         }
     }
 #pragma unroll
@@ -139,6 +224,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             }
     }
     if (active && lane == 0 && part == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if (sq) store_sq_partials<B, kRows>(sq, warp / kWpr, lane == 0 && part == 0, acc);
     if (norm.w) norm_epilogue<B>(norm, y_f32, N);
 }
 
@@ -157,9 +243,10 @@ struct QkvRopeArgs {
     uint16_t* v_cache;
 };
 
-template <int B, int kWpr>
+template <int B, int kWpr, bool kNorm>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* x, QkvRopeArgs a, int K) {
+    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* x, QkvRopeArgs a, int K, NormIn n) {
+    extern __shared__ uint4 xsm[];
     constexpr int kPairs = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     constexpr int kUnroll = 4;
@@ -180,42 +267,46 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
     pdl_trigger();
     int i = part * 32 + lane;
-    bool waited = false;
-    if (active) {
-        for (; i + (kUnroll - 1) * kStep < K8; i += kUnroll * kStep) {
-            uint4 u0[kUnroll], u1[kUnroll];
+    const bool full = active && i + (kUnroll - 1) * kStep < K8;
+    uint4 u0[kUnroll], u1[kUnroll];
+    if (full)
 #pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                u0[u] = __ldg(w0 + i + u * kStep);
-                u1[u] = __ldg(w1 + i + u * kStep);
-            }
-            if (!waited) {
-                pdl_wait();
-                xs = after_wait(xs);
-                waited = true;
-            }
+        for (int u = 0; u < kUnroll; ++u) {
+            u0[u] = ld_w(w0 + i + u * kStep);
+            u1[u] = ld_w(w1 + i + u * kStep);
+        }
+    pdl_wait();
+    if constexpr (kNorm)
+        xs = stage_norm<B>(n, K, xsm);
+    else
+        xs = after_wait(xs);
+    if (full) {
+        while (true) {
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
                 for (int b = 0; b < B; ++b) {
-                    const uint4 xv = ld_x(xs + size_t(b) * K8 + i + u * kStep);
+                    const uint4 xv = rd_x<kNorm>(xs + size_t(b) * K8 + i + u * kStep);
                     acc0[b] += dot8(u0[u], xv);
                     acc1[b] += dot8(u1[u], xv);
                 }
+            i += kUnroll * kStep;
+            if (i + (kUnroll - 1) * kStep >= K8) break;
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                u0[u] = ld_w(w0 + i + u * kStep);
+                u1[u] = ld_w(w1 + i + u * kStep);
+            }
         }
-    }
-    if (!waited) {
-        pdl_wait();
-        xs = after_wait(xs);
     }
     if (active) {
         for (; i < K8; i += kStep) {
-            const uint4 u0 = __ldg(w0 + i), u1 = __ldg(w1 + i);
+            const uint4 t0 = ld_w(w0 + i), t1 = ld_w(w1 + i);
 #pragma unroll
             for (int b = 0; b < B; ++b) {
-                const uint4 xv = ld_x(xs + size_t(b) * K8 + i);
-                acc0[b] += dot8(u0, xv);
-                acc1[b] += dot8(u1, xv);
+                const uint4 xv = rd_x<kNorm>(xs + size_t(b) * K8 + i);
+                acc0[b] += dot8(t0, xv);
+                acc1[b] += dot8(t1, xv);
             }
         }
     }
@@ -281,54 +372,96 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 }
 
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
-template <int B>
+// K a multiple of 8, W and x 16-byte aligned; the first kUnroll words of both rows are loaded before the
+// wait.
+template <int B, bool kNorm>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* x, uint16_t* __restrict__ act, int I,
-                       int K) {
+                       int K, NormIn n) {
+    extern __shared__ uint4 xsm[];
+    constexpr int kUnroll = 4;
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
+    const bool active = row < I;
+    const int K8 = K >> 3;
+    const uint4* wg = reinterpret_cast<const uint4*>(W + 2 * size_t(active ? row : 0) * K);
+    const uint4* wu = wg + K8;
+    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    float g[B], u[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) g[b] = u[b] = 0.f;
+
+    pdl_trigger();
+    int i = lane;
+    const bool full = active && i + (kUnroll - 1) * 32 < K8;
+    uint4 gv[kUnroll], uv[kUnroll];
+    if (full)
+#pragma unroll
+        for (int k = 0; k < kUnroll; ++k) {
+            gv[k] = ld_w(wg + i + k * 32);
+            uv[k] = ld_w(wu + i + k * 32);
+        }
+    pdl_wait();
+    if constexpr (kNorm)
+        xs = stage_norm<B>(n, K, xsm);
+    else
+        xs = after_wait(xs);
+    if (full) {
+        while (true) {
+#pragma unroll
+            for (int k = 0; k < kUnroll; ++k)
+#pragma unroll
+                for (int b = 0; b < B; ++b) {
+                    const uint4 xv = rd_x<kNorm>(xs + size_t(b) * K8 + i + k * 32);
+                    g[b] += dot8(gv[k], xv);
+                    u[b] += dot8(uv[k], xv);
+                }
+            i += kUnroll * 32;
+            if (i + (kUnroll - 1) * 32 >= K8) break;
+#pragma unroll
+            for (int k = 0; k < kUnroll; ++k) {
+                gv[k] = ld_w(wg + i + k * 32);
+                uv[k] = ld_w(wu + i + k * 32);
+            }
+        }
+    }
+    if (!active) return;
+    for (; i < K8; i += 32) {
+        const uint4 ga = ld_w(wg + i), ua = ld_w(wu + i);
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const uint4 xv = rd_x<kNorm>(xs + size_t(b) * K8 + i);
+            g[b] += dot8(ga, xv);
+            u[b] += dot8(ua, xv);
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
+        if (lane == 0) act[size_t(b) * I + row] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
+    }
+}
+
+// gemv_swiglu_kernel for any K (odd fixture shapes): scalar loads.
+template <int B>
+__global__ void gemv_swiglu_scalar_kernel(const uint16_t* __restrict__ W, const uint16_t* x,
+                                          uint16_t* __restrict__ act, int I, int K) {
     pdl_trigger();
     pdl_wait();
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
     if (row >= I) return;
-    const bool vec = K % 8 == 0;
     float g[B], u[B];
 #pragma unroll
     for (int b = 0; b < B; ++b) g[b] = u[b] = 0.f;
-    if (vec) {
-        const int K8 = K >> 3;
-        const uint4* wg = reinterpret_cast<const uint4*>(W + 2 * size_t(row) * K);
-        const uint4* wu = reinterpret_cast<const uint4*>(W + (2 * size_t(row) + 1) * K);
-        const uint4* xs = after_wait(reinterpret_cast<const uint4*>(x));
-        int i = lane;
-        for (; i + 32 < K8; i += 64) {
-            const uint4 g0 = __ldg(wg + i), g1 = __ldg(wg + i + 32), u0 = __ldg(wu + i),
-                        u1 = __ldg(wu + i + 32);
+    for (int k = lane; k < K; k += 32) {
+        const float gk = bf16_bits_to_f32(W[2 * size_t(row) * K + k]),
+                    uk = bf16_bits_to_f32(W[(2 * size_t(row) + 1) * K + k]);
 #pragma unroll
-            for (int b = 0; b < B; ++b) {
-                const uint4 x0 = ld_x(xs + size_t(b) * K8 + i), x1 = ld_x(xs + size_t(b) * K8 + i + 32);
-                g[b] += dot8(g0, x0) + dot8(g1, x1);
-                u[b] += dot8(u0, x0) + dot8(u1, x1);
-            }
-        }
-        for (; i < K8; i += 32) {
-            const uint4 g0 = __ldg(wg + i), u0 = __ldg(wu + i);
-#pragma unroll
-            for (int b = 0; b < B; ++b) {
-                const uint4 x0 = ld_x(xs + size_t(b) * K8 + i);
-                g[b] += dot8(g0, x0);
-                u[b] += dot8(u0, x0);
-            }
-        }
-    } else {
-        for (int k = lane; k < K; k += 32) {
-            const float gk = bf16_bits_to_f32(W[2 * size_t(row) * K + k]),
-                        uk = bf16_bits_to_f32(W[(2 * size_t(row) + 1) * K + k]);
-#pragma unroll
-            for (int b = 0; b < B; ++b) {
-                const float xk = bf16_bits_to_f32(__ldcg(x + size_t(b) * K + k));
-                g[b] = fmaf(gk, xk, g[b]);
-                u[b] = fmaf(uk, xk, u[b]);
-            }
+        for (int b = 0; b < B; ++b) {
+            const float xk = bf16_bits_to_f32(__ldcg(x + size_t(b) * K + k));
+            g[b] = fmaf(gk, xk, g[b]);
+            u[b] = fmaf(uk, xk, u[b]);
         }
     }
 #pragma unroll
@@ -421,7 +554,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     uint4 first[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
-        first[u] = (active && lane + u * 32 < K8) ? __ldg(w + lane + u * 32) : make_uint4(0, 0, 0, 0);
+        first[u] = (active && lane + u * 32 < K8) ? ld_w(w + lane + u * 32) : make_uint4(0, 0, 0, 0);
     pdl_wait();
     norm_to_shared<B>(xf, nw, eps, K, xn);
     if (!active) return;
@@ -440,14 +573,14 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     for (; i + (kUnroll - 1) * 32 < K8; i += kUnroll * 32) {
         uint4 wv[kUnroll];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) wv[u] = __ldg(w + i + u * 32);
+        for (int u = 0; u < kUnroll; ++u) wv[u] = ld_w(w + i + u * 32);
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
             for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], xs[size_t(b) * K8 + i + u * 32]);
     }
     for (; i < K8; i += 32) {
-        const uint4 wv = __ldg(w + i);
+        const uint4 wv = ld_w(w + i);
 #pragma unroll
         for (int b = 0; b < B; ++b) acc[b] += dot8(wv, xs[size_t(b) * K8 + i]);
     }
@@ -472,8 +605,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     pdl_trigger();
     uint4 g0 = make_uint4(0, 0, 0, 0), u0 = make_uint4(0, 0, 0, 0);
     if (active && lane < K8) {
-        g0 = __ldg(wg + lane);
-        u0 = __ldg(wu + lane);
+        g0 = ld_w(wg + lane);
+        u0 = ld_w(wu + lane);
     }
     pdl_wait();
     norm_to_shared<B>(xf, nw, eps, K, xn);
@@ -491,7 +624,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         }
     int i = lane + 32;
     for (; i + 32 < K8; i += 64) {
-        const uint4 ga = __ldg(wg + i), gb = __ldg(wg + i + 32), ua = __ldg(wu + i), ub = __ldg(wu + i + 32);
+        const uint4 ga = ld_w(wg + i), gb = ld_w(wg + i + 32), ua = ld_w(wu + i), ub = ld_w(wu + i + 32);
 #pragma unroll
         for (int b = 0; b < B; ++b) {
             const uint4 xa = xs[size_t(b) * K8 + i], xb = xs[size_t(b) * K8 + i + 32];
@@ -500,7 +633,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         }
     }
     for (; i < K8; i += 32) {
-        const uint4 ga = __ldg(wg + i), ua = __ldg(wu + i);
+        const uint4 ga = ld_w(wg + i), ua = ld_w(wu + i);
 #pragma unroll
         for (int b = 0; b < B; ++b) {
             const uint4 xa = xs[size_t(b) * K8 + i];
@@ -575,7 +708,8 @@ void with_wpr(int wpr, F&& f) {
 
 template <int B>
 void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const float* residual, float* y_f32,
-            uint16_t* y_bf16, int N, int K, cudaStream_t stream, const NormEpilogue& norm = {}) {
+            uint16_t* y_bf16, int N, int K, cudaStream_t stream, const NormEpilogue& norm = {},
+            float* sq = nullptr) {
     const dim3 block(kWarpsPerBlock * 32);
     const bool aligned = K % 8 == 0 && (reinterpret_cast<uintptr_t>(W) & 15) == 0 &&
                          (reinterpret_cast<uintptr_t>(x) & 15) == 0;
@@ -590,49 +724,96 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
     with_wpr(gemv_wpr(N), [&](auto w) {
         constexpr int kRows = kWarpsPerBlock / decltype(w)::value;
         launch_kernel(gemv_vec_kernel<B, kU, decltype(w)::value>, dim3((N + kRows - 1) / kRows), block, 0,
-                      stream, W, x, bias, residual, y_f32, y_bf16, N, K, norm);
+                      stream, W, x, bias, residual, y_f32, y_bf16, N, K, norm, sq);
     });
 }
 
 template <int B>
-void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a, int K, cudaStream_t stream) {
+void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a, int K, const NormIn* n,
+                     cudaStream_t stream) {
     const int npairs = (a.nh + 2 * a.nkv) * a.hd / 2;
     const dim3 block(kWarpsPerBlock * 32);
+    const size_t smem = n ? size_t(B) * K * 2 : 0;
     with_wpr(gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR"),
              [&](auto w) {
-                 constexpr int kPairs = kWarpsPerBlock / decltype(w)::value;
-                 launch_kernel(gemv_qkv_rope_kernel<B, decltype(w)::value>,
-                               dim3((npairs + kPairs - 1) / kPairs), block, 0, stream, W, x, a, K);
+                 constexpr int kWpr = decltype(w)::value, kPairs = kWarpsPerBlock / kWpr;
+                 const dim3 grid((npairs + kPairs - 1) / kPairs);
+                 if (n)
+                     launch_kernel(gemv_qkv_rope_kernel<B, kWpr, true>, grid, block, smem, stream, W, x, a, K,
+                                   *n);
+                 else
+                     launch_kernel(gemv_qkv_rope_kernel<B, kWpr, false>, grid, block, 0, stream, W, x, a, K,
+                                   NormIn{});
              });
 }
 
 template <int B>
-void launch_swiglu(const uint16_t* W, const uint16_t* x, uint16_t* act, int I, int K, cudaStream_t stream) {
-    launch_kernel(gemv_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock),
-                  dim3(kWarpsPerBlock * 32), 0, stream, W, x, act, I, K);
+void launch_swiglu(const uint16_t* W, const uint16_t* x, uint16_t* act, int I, int K, const NormIn* n,
+                   cudaStream_t stream) {
+    const dim3 grid((I + kWarpsPerBlock - 1) / kWarpsPerBlock), block(kWarpsPerBlock * 32);
+    if (K % 8 != 0) {
+        launch_kernel(gemv_swiglu_scalar_kernel<B>, grid, block, 0, stream, W, x, act, I, K);
+        return;
+    }
+    if (n)
+        launch_kernel(gemv_swiglu_kernel<B, true>, grid, block, size_t(B) * K * 2, stream, W, x, act, I, K,
+                      *n);
+    else
+        launch_kernel(gemv_swiglu_kernel<B, false>, grid, block, 0, stream, W, x, act, I, K, NormIn{});
+}
+
+// The normalised rows live in the default 48 KB of shared memory.
+bool norm_in_fits(int B, int K) {
+    return K % 8 == 0 && size_t(B) * K * 2 <= 48 * 1024;
 }
 
 }  // namespace
 
+bool gemv_norm_in_supported(int B, int K) {
+    return B >= 1 && B <= kGemvMaxBatch && norm_in_fits(B, K);
+}
+
+int gemv_sq_partials_count(int N) {
+    const int rows = kWarpsPerBlock / gemv_wpr(N);
+    return (N + rows - 1) / rows;
+}
+
+namespace {
+// Checks a GemvNormIn for a product over K columns at batch B (null: no norm, fine).
+Status check_norm_in(const GemvNormIn* n, int B, int K, const char* what) {
+    if (!n) return {};
+    if (!norm_in_fits(B, K) || !n->h || !n->partials || n->nparts < 1 || !n->w ||
+        (reinterpret_cast<uintptr_t>(n->h) & 15) || (reinterpret_cast<uintptr_t>(n->w) & 15))
+        return make_error(ErrorCode::InvalidArgument, std::string(what) +
+                                                          ": bad fused norm (B=" + std::to_string(B) +
+                                                          ", K=" + std::to_string(K) + ")");
+    return {};
+}
+}  // namespace
+
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K,
-                        cudaStream_t stream) {
-    if (B < 1 || B > kGemvMaxBatch || I < 1 || K < 1)
+                        cudaStream_t stream, const GemvNormIn* norm) {
+    if (B < 1 || B > kGemvMaxBatch || I < 1 || K < 1 || (!x && !norm))
         return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: bad arguments");
     if ((reinterpret_cast<uintptr_t>(W_gu) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
         return make_error(ErrorCode::InvalidArgument, "gemv_swiglu_bf16: operands must be 16-byte aligned");
-    with_batch(B, [&](auto b) { launch_swiglu<decltype(b)::value>(W_gu, x, act, I, K, stream); });
+    TESSERA_TRY(check_norm_in(norm, B, K, "gemv_swiglu_bf16"));
+    with_batch(B, [&](auto b) { launch_swiglu<decltype(b)::value>(W_gu, x, act, I, K, norm, stream); });
     return TESSERA_LAUNCH_CHECK("gemv_swiglu_bf16");
 }
 
 Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const float* residual, float* y_f32,
-                 bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream) {
+                 bf16_t* y_bf16, int B, int N, int K, cudaStream_t stream, float* sq_partials) {
+    const bool aligned =
+        K % 8 == 0 && !(reinterpret_cast<uintptr_t>(W) & 15) && !(reinterpret_cast<uintptr_t>(x) & 15);
     if (B < 1 || B > kGemvMaxBatch || N < 1 || K < 1 || (y_f32 == nullptr) == (y_bf16 == nullptr) ||
-        (residual && !y_f32))
+        (residual && !y_f32) || (sq_partials && !aligned))
         return make_error(ErrorCode::InvalidArgument, "gemv_bf16: bad arguments (B=" + std::to_string(B) +
                                                           ", N=" + std::to_string(N) +
                                                           ", K=" + std::to_string(K) + ")");
-    with_batch(
-        B, [&](auto b) { launch<decltype(b)::value>(W, x, bias, residual, y_f32, y_bf16, N, K, stream); });
+    with_batch(B, [&](auto b) {
+        launch<decltype(b)::value>(W, x, bias, residual, y_f32, y_bf16, N, K, stream, {}, sq_partials);
+    });
     return TESSERA_LAUNCH_CHECK("gemv_bf16");
 }
 
@@ -659,14 +840,16 @@ bool gemv_qkv_rope_supported(int B, int K, int hd) {
 
 Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const int32_t* pos,
                           const int32_t* slot, const float* inv_freq, int B, int nh, int nkv, int hd, int K,
-                          int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream) {
-    if (!gemv_qkv_rope_supported(B, K, hd) || nh < 1 || nkv < 1 || nh % nkv != 0 ||
+                          int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream,
+                          const GemvNormIn* norm) {
+    if (!gemv_qkv_rope_supported(B, K, hd) || nh < 1 || nkv < 1 || nh % nkv != 0 || (!x && !norm) ||
         (reinterpret_cast<uintptr_t>(W) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
         return make_error(ErrorCode::InvalidArgument,
                           "gemv_qkv_rope_bf16: bad arguments (B=" + std::to_string(B) +
                               ", K=" + std::to_string(K) + ", hd=" + std::to_string(hd) + ")");
+    TESSERA_TRY(check_norm_in(norm, B, K, "gemv_qkv_rope_bf16"));
     const QkvRopeArgs a{bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache};
-    with_batch(B, [&](auto b) { launch_qkv_rope<decltype(b)::value>(W, x, a, K, stream); });
+    with_batch(B, [&](auto b) { launch_qkv_rope<decltype(b)::value>(W, x, a, K, norm, stream); });
     return TESSERA_LAUNCH_CHECK("gemv_qkv_rope_bf16");
 }
 
