@@ -74,10 +74,11 @@ __global__ void __launch_bounds__(kThreads)
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
                           int nsplit, float* __restrict__ part_ml, float* __restrict__ part_acc,
-                          int* counters, uint16_t* out, bool prefetch_v, int gq) {
+                          int* counters, uint16_t* out, bool prefetch_v, int gq, bool early) {
     pdl_trigger();
-    pdl_wait();
     // Block (split, y, b) takes query heads [y·gq, y·gq + gq), which share KV head y·gq / (nh / nkv).
+    // pos and slot come from the host's copy before the step's first kernel, so they may be read before the
+    // wait; so may every cache row but the one the q/k/v kernel before this one writes (len − 1).
     const int split = blockIdx.x, b = blockIdx.z;
     const int G = gq, h0 = blockIdx.y * gq, g = h0 / (nh / nkv);
     const int len = pos[b] + 1;
@@ -86,10 +87,15 @@ __global__ void __launch_bounds__(kThreads)
     // part_ml[(b·nh + h)·nsplit + split] = {m, l}
     if (start >= len) return;  // the merge only reads the active splits
     const int n = min(kChunk, len - start);
+    const int fresh = len - 1 - start;  // this step's row within the chunk (≥ n: not in it)
 
     __shared__ float qs[kG * kMaxHeadDim];
     __shared__ float sc[kG * kChunk];
     const bool vec = (hd & 3) == 0 && hd <= 128;  // every real model: 8-byte loads of 4 bf16 per lane
+    // Early: the older rows' loads are issued before the wait, so they are in flight while the q/k/v
+    // product finishes (batch 1–2, where the cache is small next to the weights; at larger batches they
+    // measured slower, competing with that product's weight stream).
+    if (!vec || !early) pdl_wait();
     if (!vec) {
         for (int i = threadIdx.x; i < G * hd; i += kThreads)
             qs[i] = bf16_bits_to_f32(__ldcg(q + (size_t(b) * nh + size_t(h0)) * hd + i)) * scale;
@@ -107,6 +113,31 @@ __global__ void __launch_bounds__(kThreads)
         // any, so the loads of 16 keys are in flight together instead of one key per round trip.
         const int d0 = lane * 4;
         const bool active = d0 < hd;
+        const uint16_t* k_base = k_head + size_t(start) * hd + d0;
+        const uint16_t* v_base = v_head + size_t(start) * hd + d0;
+        // Keys and values are both issued first: the values do not depend on the scores, so their loads
+        // overlap the score and softmax work instead of starting a second round trip after it. This step's
+        // row is read after the wait, from L2 (the non-coherent path could return a stale line, see
+        // pdl_wait).
+        uint2 kr[kKeysPerWarp];
+#pragma unroll
+        for (int i = 0; i < kKeysPerWarp; ++i) {
+            const int j = warp + i * kWarps;
+            const bool load = active && j < n && j != fresh;
+            kr[i] = load ? *reinterpret_cast<const uint2*>(k_base + size_t(j) * hd) : make_uint2(0u, 0u);
+            vr[i] = load && prefetch_v ? *reinterpret_cast<const uint2*>(v_base + size_t(j) * hd)
+                                       : make_uint2(0u, 0u);
+        }
+        if (early) pdl_wait();
+        if (active && fresh < n && fresh % kWarps == warp) {
+#pragma unroll
+            for (int i = 0; i < kKeysPerWarp; ++i)
+                if (warp + i * kWarps == fresh) {
+                    kr[i] = __ldcg(reinterpret_cast<const uint2*>(k_base + size_t(fresh) * hd));
+                    if (prefetch_v)
+                        vr[i] = __ldcg(reinterpret_cast<const uint2*>(v_base + size_t(fresh) * hd));
+                }
+        }
         // The query goes straight to registers: no shared-memory staging and no barrier before the key loads.
         float qr[kG][4];
 #pragma unroll
@@ -118,24 +149,6 @@ __global__ void __launch_bounds__(kThreads)
             qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
             qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
             qr[gg][3] = __uint_as_float(qv.y & 0xffff0000u) * scale;
-        }
-        // Keys and values are both issued now: the values do not depend on the scores, so their loads
-        // overlap the score and softmax work instead of starting a second round trip after it.
-        uint2 kr[kKeysPerWarp];
-#pragma unroll
-        for (int i = 0; i < kKeysPerWarp; ++i) {
-            const int j = warp + i * kWarps;
-            kr[i] = (active && j < n) ? *reinterpret_cast<const uint2*>(k_head + size_t(start + j) * hd + d0)
-                                      : make_uint2(0u, 0u);
-        }
-        if (prefetch_v) {
-#pragma unroll
-            for (int i = 0; i < kKeysPerWarp; ++i) {
-                const int j = warp + i * kWarps;
-                vr[i] = (active && j < n)
-                            ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
-                            : make_uint2(0u, 0u);
-            }
         }
 #pragma unroll
         for (int i = 0; i < kKeysPerWarp; ++i) {
@@ -207,8 +220,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                 for (int i = 0; i < kKeysPerWarp; ++i) {
                     const int j = warp + i * kWarps;
-                    vr[i] = j < n ? *reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0)
-                                  : make_uint2(0u, 0u);
+                    const uint2* vp = reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0);
+                    vr[i] = j >= n ? make_uint2(0u, 0u) : j == fresh ? __ldcg(vp) : *vp;
                 }
             }
 #pragma unroll
@@ -379,27 +392,29 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
                                                  attention_decode_counters_offset(B, nh, hd, max_seq))
                         : nullptr;
     const bool prefetch = !std::getenv("TESSERA_NO_KV_PREFETCH");
+    const char* early_env = std::getenv("TESSERA_ATTN_EARLY");  // 0 / 1 overrides the choice by batch
+    const bool early = early_env ? std::atoi(early_env) != 0 : B <= 2;
     const dim3 grid(nsplit, nh / gq, B), block(kThreads);
     switch (kg) {
         case 1:
             launch_kernel(decode_partial_kernel<1>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
-                          gq);
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
+                          early);
             break;
         case 2:
             launch_kernel(decode_partial_kernel<2>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
-                          gq);
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
+                          early);
             break;
         case 4:
             launch_kernel(decode_partial_kernel<4>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
-                          gq);
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
+                          early);
             break;
         default:
             launch_kernel(decode_partial_kernel<8>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch,
-                          gq);
+                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
+                          early);
             break;
     }
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
