@@ -66,10 +66,50 @@ __device__ void merge_splits(int bh, int active, int nsplit, int hd, const float
     __syncthreads();  // w and red are reused by the next head
 }
 
+// The merge done by the last block of a (row, head group), one head at a time: each thread owns dimensions
+// d and loads every split's {m, l} and acc[d] in one round (kMergeBatch splits at a time, rescaling online
+// past that), so the merge is one trip to L2 instead of merge_splits' three with barriers between them.
+constexpr int kMergeBatch = 24;  // splits of one round: contexts up to 1536 positions
+
+__device__ void merge_splits_direct(int bh, int active, int nsplit, int hd, const float* part_ml,
+                                    const float* part_acc, uint16_t* out) {
+    const float2* ml = reinterpret_cast<const float2*>(part_ml + size_t(bh) * nsplit * 2);
+    const float* acc = part_acc + size_t(bh) * nsplit * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float M = -FLT_MAX, L = 0.f, o = 0.f;
+        for (int s0 = 0; s0 < active; s0 += kMergeBatch) {
+            float2 mv[kMergeBatch];
+            float av[kMergeBatch];
+#pragma unroll
+            for (int u = 0; u < kMergeBatch; ++u) {
+                const int s = min(s0 + u, active - 1);  // clamped: no branches between the loads
+                mv[u] = __ldcg(ml + s);
+                av[u] = __ldcg(acc + size_t(s) * hd + d);
+            }
+            float Mn = M;
+#pragma unroll
+            for (int u = 0; u < kMergeBatch; ++u)
+                if (s0 + u < active) Mn = fmaxf(Mn, mv[u].x);
+            const float c = __expf(M - Mn);  // 0 on the first round (M = -FLT_MAX), when L and o are 0
+            L *= c;
+            o *= c;
+#pragma unroll
+            for (int u = 0; u < kMergeBatch; ++u)
+                if (s0 + u < active) {
+                    const float e = __expf(mv[u].x - Mn);
+                    L = fmaf(e, mv[u].y, L);
+                    o = fmaf(e, av[u], o);
+                }
+            M = Mn;
+        }
+        out[size_t(bh) * hd + d] = f32_to_bf16_bits(o / L);
+    }
+}
+
 // kG: the GQA group size rounded up to 1, 2, 4 or 8 — register arrays and shared memory are sized for it,
 // so MHA models (G = 1) run more blocks per multiprocessor than a kernel sized for G = 8.
 template <int kG>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 4)  // four blocks a multiprocessor: 7B's 544 blocks in one wave
     decode_partial_kernel(const uint16_t* q, const uint16_t* __restrict__ k_cache,
                           const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
                           const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
@@ -287,10 +327,9 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     if (!last) return;
     __threadfence();
-    __shared__ float red[32];
     const int active = (len + kChunk - 1) / kChunk;
     for (int gg = 0; gg < G; ++gg)
-        merge_splits(b * nh + h0 + gg, active, nsplit, hd, part_ml, part_acc, out, sc, red);
+        merge_splits_direct(b * nh + h0 + gg, active, nsplit, hd, part_ml, part_acc, out);
 }
 
 // One block per (b, h): the split weights are computed once into shared memory, then each thread sums its

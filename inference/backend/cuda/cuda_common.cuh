@@ -33,6 +33,68 @@ __device__ __forceinline__ float dot8(uint4 w, uint4 x) {
     return s;
 }
 
+// The epilogue of one output row of a decode product: y[i, row] = acc[i] (+ bias[row]) (+ residual[i, row])
+// for the B batch rows, in f32 or rounded to bf16; ldy is the row stride of y and residual. The residual was
+// written by an earlier kernel, so it is read from L2 (see pdl_wait). The stored values, before any rounding,
+// are left in acc.
+template <int B>
+__device__ __forceinline__ void store_gemv_row(int row, float (&acc)[B], const uint16_t* bias,
+                                               const float* residual, float* y_f32, uint16_t* y_bf16,
+                                               int ldy) {
+    const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
+#pragma unroll
+    for (int i = 0; i < B; ++i) {
+        float v = acc[i] + b;
+        if (residual) v += __ldcg(residual + size_t(i) * ldy + row);
+        acc[i] = v;
+        if (y_f32)
+            y_f32[size_t(i) * ldy + row] = v;
+        else
+            y_bf16[size_t(i) * ldy + row] = f32_to_bf16_bits(v);
+    }
+}
+
+// Where one row's q, k and v go after the q/k/v product: its q [nh, hd], and the caches
+// [slots, nkv, max_seq, hd] at its slot and position (each head's keys contiguous for the attention kernels).
+struct QkvDest {
+    uint16_t* q_row;
+    uint16_t* k_cache;
+    uint16_t* v_cache;
+    size_t cache_row;    // (slot · nkv · max_seq + pos) · hd
+    size_t head_stride;  // max_seq · hd
+    int nh, nkv, hd, pos;
+};
+
+__device__ __forceinline__ QkvDest qkv_dest(uint16_t* q_row, uint16_t* k_cache, uint16_t* v_cache, int slot,
+                                            int pos, int nh, int nkv, int hd, int max_seq) {
+    const size_t head_stride = size_t(max_seq) * hd;
+    return {q_row, k_cache, v_cache, size_t(slot) * nkv * head_stride + size_t(pos) * hd, head_stride, nh,
+            nkv,   hd,      pos};
+}
+
+// The q/k/v epilogue of one rotate-half pair, shared by every kernel that ends in it: rows (i, i + hd/2) of
+// head `head` of the concatenated [q | k | v] heads, bias added. q and k heads are rotated (models.md §1.6:
+// angle = f32(pos) · inv_freq[i] in f32, cos and sin rounded to bf16 as the references do); v heads are
+// stored as they are.
+__device__ __forceinline__ void store_qkv_pair(const QkvDest& d, int head, int i, float a, float b,
+                                               const float* inv_freq) {
+    const int half = d.hd / 2;
+    if (head >= d.nh + d.nkv) {
+        uint16_t* dst = d.v_cache + d.cache_row + size_t(head - d.nh - d.nkv) * d.head_stride;
+        dst[i] = f32_to_bf16_bits(a);
+        dst[i + half] = f32_to_bf16_bits(b);
+        return;
+    }
+    float s, c;
+    sincosf(float(d.pos) * inv_freq[i], &s, &c);
+    c = bf16_bits_to_f32(f32_to_bf16_bits(c));
+    s = bf16_bits_to_f32(f32_to_bf16_bits(s));
+    uint16_t* dst = head < d.nh ? d.q_row + size_t(head) * d.hd
+                                : d.k_cache + d.cache_row + size_t(head - d.nh) * d.head_stride;
+    dst[i] = f32_to_bf16_bits(a * c - b * s);
+    dst[i + half] = f32_to_bf16_bits(b * c + a * s);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

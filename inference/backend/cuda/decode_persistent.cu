@@ -344,8 +344,6 @@ __global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Param
     const int pos = a.pos[0], slot = a.slot[0], len = pos + 1;
     const int H = a.H, I = a.I, hd = a.hd, half = hd / 2, A = a.nh * hd;
     const int qkv_units = (a.nh + 2 * a.nkv) * half;
-    const size_t head_stride = size_t(a.max_seq) * hd;
-    const size_t cache_row = size_t(slot) * a.nkv * head_stride + size_t(pos) * hd;
 
     // Unit u of q/k/v is the row pair (i, i + hd/2) of one head; of gate/up, rows 2u and 2u + 1.
     const auto qkv_rows = [=](const uint16_t* W) {
@@ -380,26 +378,14 @@ __global__ void __launch_bounds__(C::kThreads, 1) persistent_decode_kernel(Param
         // the ring, so o_proj's first chunks are issued already.
         norm_into<C>(a.h, lw.ln1, H, a.eps, xs, red);
         auto qkv_run = qkv;
+        const QkvDest dest = qkv_dest(a.q, lw.k_cache, lw.v_cache, slot, pos, a.nh, a.nkv, hd, a.max_seq);
         qkv_run.run(xs, true, [&](int u, float v0, float v1) {
             const int head = u / half, hi = u % half, r0 = head * hd + hi;
             if (lw.qkv_bias) {
                 v0 += bf16_bits_to_f32(lw.qkv_bias[r0]);
                 v1 += bf16_bits_to_f32(lw.qkv_bias[r0 + half]);
             }
-            if (head >= a.nh + a.nkv) {
-                uint16_t* dst = lw.v_cache + cache_row + size_t(head - a.nh - a.nkv) * head_stride;
-                dst[hi] = f32_to_bf16_bits(v0);
-                dst[hi + half] = f32_to_bf16_bits(v1);
-                return;
-            }
-            float s, c;
-            sincosf(float(pos) * a.inv_freq[hi], &s, &c);
-            c = bf16_bits_to_f32(f32_to_bf16_bits(c));
-            s = bf16_bits_to_f32(f32_to_bf16_bits(s));
-            uint16_t* dst = head < a.nh ? a.q + size_t(head) * hd
-                                        : lw.k_cache + cache_row + size_t(head - a.nh) * head_stride;
-            dst[hi] = f32_to_bf16_bits(v0 * c - v1 * s);
-            dst[hi + half] = f32_to_bf16_bits(v1 * c + v0 * s);
+            store_qkv_pair(dest, head, hi, v0, v1, a.inv_freq);
         });
         auto o_run = o;
         o_run.prologue();

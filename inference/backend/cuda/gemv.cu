@@ -11,23 +11,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 using NormIn = GemvNormIn;
 
-// Leaves the stored values (before any bf16 rounding) in acc.
-template <int B>
-__device__ __forceinline__ void store_row(int row, float (&acc)[B], const uint16_t* bias,
-                                          const float* residual, float* y_f32, uint16_t* y_bf16, int N) {
-    const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
-#pragma unroll
-    for (int i = 0; i < B; ++i) {
-        float v = acc[i] + b;
-        if (residual) v += __ldcg(residual + size_t(i) * N + row);
-        acc[i] = v;
-        if (y_f32)
-            y_f32[size_t(i) * N + row] = v;
-        else
-            y_bf16[size_t(i) * N + row] = f32_to_bf16_bits(v);
-    }
-}
-
 // The RMSNorm of the product's f32 output y [B, N], done by the block that finishes last (one arrival
 // counter, re-armed by that block), so the norm that follows a residual-writing product costs no launch:
 // xn = bf16(bf16(y · rsqrt(mean(y²) + eps)) · w) as rms_norm computes it (models.md §1.1).
@@ -106,6 +89,7 @@ __device__ const uint4* stage_norm(const NormIn& n, int K, uint4* sm) {
     __syncthreads();
     const int K8 = K >> 3;
     const uint4* nw = reinterpret_cast<const uint4*>(n.w);
+#pragma unroll 4
     for (int i = threadIdx.x; i < B * K8; i += kWarpsPerBlock * 32) {
         const int b = i / K8, k8 = i - b * K8;
         const float4* hp = reinterpret_cast<const float4*>(n.h + size_t(b) * K) + 2 * k8;
@@ -139,7 +123,7 @@ __device__ __forceinline__ uint4 rd_x(const uint4* p) {
 
 // Each block of a residual-writing product leaves Σ over its rows of y² for every batch row b in
 // sq[b · gridDim.x + blockIdx.x], for the RMSNorm of the product after it (stage_norm). The values are those
-// in acc after store_row; rows beyond N count as zero. Every thread of the block must call it.
+// in acc after store_gemv_row; rows beyond N count as zero. Every thread of the block must call it.
 template <int B, int kRows>
 __device__ __forceinline__ void store_sq_partials(float* sq, int slot, bool mine, const float (&v)[B]) {
     __shared__ float part[kRows][B];
@@ -223,7 +207,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                 acc[b] = t;
             }
     }
-    if (active && lane == 0 && part == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if (active && lane == 0 && part == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
     if (sq) store_sq_partials<B, kRows>(sq, warp / kWpr, lane == 0 && part == 0, acc);
     if (norm.w) norm_epilogue<B>(norm, y_f32, N);
 }
@@ -351,24 +335,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         v0 += bf16_bits_to_f32(a.bias[r0]);
         v1 += bf16_bits_to_f32(a.bias[r1]);
     }
-    const int p = a.pos[b];
-    const size_t head_stride = size_t(a.max_seq) * a.hd;
-    const size_t cache_row = size_t(a.slot[b]) * a.nkv * head_stride + size_t(p) * a.hd;
-    if (head >= a.nh + a.nkv) {
-        uint16_t* dst = a.v_cache + cache_row + size_t(head - a.nh - a.nkv) * head_stride;
-        dst[hi] = f32_to_bf16_bits(v0);
-        dst[hi + half] = f32_to_bf16_bits(v1);
-        return;
-    }
-    float s, c;
-    sincosf(float(p) * a.inv_freq[hi], &s, &c);
-    c = bf16_bits_to_f32(f32_to_bf16_bits(c));
-    s = bf16_bits_to_f32(f32_to_bf16_bits(s));
-    const uint16_t o1 = f32_to_bf16_bits(v0 * c - v1 * s), o2 = f32_to_bf16_bits(v1 * c + v0 * s);
-    uint16_t* dst = head < a.nh ? a.q_out + (size_t(b) * a.nh + head) * a.hd
-                                : a.k_cache + cache_row + size_t(head - a.nh) * head_stride;
-    dst[hi] = o1;
-    dst[hi + half] = o2;
+    const QkvDest d = qkv_dest(a.q_out + size_t(b) * a.nh * a.hd, a.k_cache, a.v_cache, a.slot[b], a.pos[b],
+                               a.nh, a.nkv, a.hd, a.max_seq);
+    store_qkv_pair(d, head, hi, v0, v1, a.inv_freq);
 }
 
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
@@ -493,7 +462,7 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
     }
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
-    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if (lane == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
 }
 
 // The RMSNorm that precedes a product, done by every block for itself (models.md §1.1: y = bf16(bf16(x ·
@@ -586,7 +555,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
 #pragma unroll
     for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
-    if (lane == 0) store_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
+    if (lane == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
 }
 
 // act = silu(gate)·up of RMSNorm(x) (gemv_swiglu_kernel with the norm fused in front). K a multiple of 8.

@@ -169,21 +169,6 @@ __device__ __forceinline__ void bf16x8(uint4 v, float (&f)[8]) {
     }
 }
 
-template <int B>
-__device__ __forceinline__ void store_row(int row, const float (&acc)[B], const uint16_t* bias,
-                                          const float* residual, float* y_f32, uint16_t* y_bf16, int ldy) {
-    const float b = bias ? bf16_bits_to_f32(bias[row]) : 0.f;
-#pragma unroll
-    for (int i = 0; i < B; ++i) {
-        float v = acc[i] + b;
-        if (residual) v += __ldcg(residual + size_t(i) * ldy + row);
-        if (y_f32)
-            y_f32[size_t(i) * ldy + row] = v;
-        else
-            y_bf16[size_t(i) * ldy + row] = f32_to_bf16_bits(v);
-    }
-}
-
 // RPW rows per warp, U 16-byte chunks per lane per row and round. The lane-to-element mapping is the same
 // for every row, so each activation load serves all RPW rows: with 4-bit weights the activations are
 // read 3.5× as many bytes as the weights (from L1), which would otherwise limit B = 1. `end` is the byte
@@ -282,7 +267,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     for (int j = 0; j < RPW; ++j) {
 #pragma unroll
         for (int b = 0; b < B; ++b) acc[j][b] = warp_sum(acc[j][b]);
-        if (lane == 0 && j < rows) store_row<B>(row0 + j, acc[j], bias, residual, y_f32, y_bf16, ldy);
+        if (lane == 0 && j < rows) store_gemv_row<B>(row0 + j, acc[j], bias, residual, y_f32, y_bf16, ldy);
     }
 }
 
