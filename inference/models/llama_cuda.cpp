@@ -205,21 +205,16 @@ Status CudaLlm::Impl::decode_body(int B, bool sampled) {
     TESSERA_TRY(cuda::embedding(embed, d_ids, B, H, V, h, ctx->stream()));
     TESSERA_TRY(decode_layers(B));
     const cudaStream_t s = ctx->stream();
-    if (cuda::gemv_norm_supported(B, H) && std::getenv("TESSERA_FUSED_NORM")) {
-        TESSERA_TRY(cuda::gemv_norm_bf16(lm_head, h, norm, cfg.rms_norm_eps, nullptr, nullptr, logits,
-                                         nullptr, V, H, B, s));
-    } else {
-        TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
-        if (B <= cuda::kGemvMaxBatch && lm_head_q.blocks)  // a GGUF's blocks: fewer bytes than its bf16 copy
-            TESSERA_TRY(cuda::gemv_quant(lm_head_q.type, lm_head_q.blocks, lm_head_q.row_bytes, xn, nullptr,
-                                         nullptr, logits, nullptr, B, V, H, s));
-        else if (B <= cuda::kGemvMaxBatch)
-            TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
-        else if (cuda::gemm_small_supported(B, V, H) && std::getenv("TESSERA_GEMM_SMALL"))
-            TESSERA_TRY(cuda::gemm_small_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
-        else
-            TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
-    }
+    TESSERA_TRY(cuda::rms_norm(h, norm, B, H, cfg.rms_norm_eps, xn, s));
+    if (B <= cuda::kGemvMaxBatch && lm_head_q.blocks)  // a GGUF's blocks: fewer bytes than its bf16 copy
+        TESSERA_TRY(cuda::gemv_quant(lm_head_q.type, lm_head_q.blocks, lm_head_q.row_bytes, xn, nullptr,
+                                     nullptr, logits, nullptr, B, V, H, s));
+    else if (B <= cuda::kGemvMaxBatch)
+        TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
+    else if (cuda::gemm_small_supported(B, V, H) && std::getenv("TESSERA_GEMM_SMALL"))
+        TESSERA_TRY(cuda::gemm_small_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
+    else
+        TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
     return sampled ? cuda::sample_text(logits, B, V, d_sampling, d_next, s)
                    : cuda::argmax(logits, B, V, d_next, s);
 }
@@ -234,32 +229,24 @@ Status CudaLlm::Impl::decode_layers(int B) {
     if (B == 1 && persist) return cuda::persistent_decode(persist_args, ctx->stream());
     const cudaStream_t s = ctx->stream();
     const bool gemv = B <= cuda::kGemvMaxBatch;
-    // RMSNorm fused into the product after it: measured slower on the H200 (every block re-reads and
-    // normalises x before streaming weights; bench/results/2026-11-28-h200-janus.md), so opt-in only
-    // (TESSERA_FUSED_NORM=1) until the norm moves into the producer's epilogue.
-    const bool fused = gemv && cuda::gemv_norm_supported(B, H) && std::getenv("TESSERA_FUSED_NORM");
     // RoPE and the KV-cache write in the q/k/v product's epilogue: one launch and one f32 round trip fewer
     // per layer (TESSERA_NO_QKV_ROPE=1 restores the separate kernel, for comparisons).
     const bool qkv_rope =
-        gemv && !fused && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
+        gemv && cuda::gemv_qkv_rope_supported(B, H, hd) && !std::getenv("TESSERA_NO_QKV_ROPE");
     // 9–64 rows: the tensor-core small-M products (residual and SwiGLU in their epilogues) are opt-in
     // (TESSERA_GEMM_SMALL=1): on the H200 they measured 0.4–0.7× cuBLAS's speed at 16–64 rows
     // (bench/results/2026-11-28-h200-evening.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
     const bool small = !gemv && std::getenv("TESSERA_GEMM_SMALL") && cuda::gemm_small_supported(B, QKV, H) &&
                        cuda::gemm_small_supported(B, H, nh * hd) && cuda::gemm_small_supported(B, 2 * I, H) &&
                        cuda::gemm_small_supported(B, H, I);
-    // The RMSNorm after a residual-writing GEMV (o_proj → ln2, down_proj → the next layer's ln1) done by that
-    // GEMV's last block instead of a launch of its own: opt-in (TESSERA_NORM_EPILOGUE=1), since every block's
-    // fence and arrival plus the serial last-block norm measured slower than the separate kernel on the H200
-    // (1.5B 682 vs 729 tok/s, 7B 252 vs 275; bench/results/2026-11-28-h200-evening.md).
-    const bool norm_epi = gemv && !fused && H % 8 == 0 && (nh * hd) % 8 == 0 && I % 8 == 0 &&
-                          std::getenv("TESSERA_NORM_EPILOGUE");
     // The two RMSNorms of a layer done by the products after them (q/k/v + RoPE, gate/up + SwiGLU) from the
     // sums of squares the residual products before them leave: two launches fewer per layer
     // (TESSERA_NO_NORM_IN=1 restores the separate kernels, for comparisons). Layer 0's ln1 follows the
-    // embedding, which leaves no sums, so it keeps its kernel.
-    const bool norm_in = qkv_rope && !norm_epi && cuda::gemv_norm_in_supported(B, H) && H % 8 == 0 &&
-                         (nh * hd) % 8 == 0 && I % 8 == 0 && !std::getenv("TESSERA_NO_NORM_IN");
+    // embedding, which leaves no sums, so it keeps its kernel. (Two earlier placements of these norms lost to
+    // the separate kernel on the H200 and are gone: every block normalising x itself, and the residual
+    // product's last block normalising for the next; bench/results/2026-11-28-h200-evening.md.)
+    const bool norm_in = qkv_rope && cuda::gemv_norm_in_supported(B, H) && H % 8 == 0 && (nh * hd) % 8 == 0 &&
+                         I % 8 == 0 && !std::getenv("TESSERA_NO_NORM_IN");
     // Partials per batch row left by the o_proj and down_proj products (N = H for both).
     const int nparts = cuda::gemv_sq_partials_count(H);
     float* sq = norm_in ? sq_partials : nullptr;
@@ -271,26 +258,20 @@ Status CudaLlm::Impl::decode_layers(int B) {
     const float scale = 1.f / std::sqrt(float(hd));
     for (int l = 0; l < L; ++l) {
         const LayerWeights& w = layers[size_t(l)];
-        if (fused) {
-            TESSERA_TRY(cuda::gemv_norm_bf16(w.qkv, h, w.ln1, cfg.rms_norm_eps, w.qkv_bias, nullptr, qkv,
-                                             nullptr, QKV, H, B, s));
-        } else {
-            const bool own_norm = (!norm_epi && !norm_in) || l == 0;
-            if (own_norm) TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
-            const cuda::GemvNormIn ln1{h, sq, nparts, w.ln1, cfg.rms_norm_eps};
-            if (skip("qkv")) {
-            } else if (qkv_rope)
-                TESSERA_TRY(cuda::gemv_qkv_rope_bf16(
-                    w.qkv, xn, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh, nkv, hd, H,
-                    opt.max_seq, q, k_cache(l), v_cache(l), s, norm_in && !own_norm ? &ln1 : nullptr));
-            else if (gemv)
-                TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
-            else if (small)
-                TESSERA_TRY(
-                    cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
-            else
-                TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
-        }
+        const bool own_norm = !norm_in || l == 0;
+        if (own_norm) TESSERA_TRY(cuda::rms_norm(h, w.ln1, B, H, cfg.rms_norm_eps, xn, s));
+        const cuda::GemvNormIn ln1{h, sq, nparts, w.ln1, cfg.rms_norm_eps};
+        if (skip("qkv")) {
+        } else if (qkv_rope)
+            TESSERA_TRY(cuda::gemv_qkv_rope_bf16(w.qkv, xn, w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(),
+                                                 B, nh, nkv, hd, H, opt.max_seq, q, k_cache(l), v_cache(l), s,
+                                                 own_norm ? nullptr : &ln1));
+        else if (gemv)
+            TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
+        else if (small)
+            TESSERA_TRY(cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
+        else
+            TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
         // The bias is already in qkv when a kernel of ours made it (cuBLAS leaves it to rope_kv_write).
         if (!qkv_rope)
             TESSERA_TRY(cuda::rope_kv_write(qkv, gemv || small ? nullptr : w.qkv_bias, d_pos, d_slot,
@@ -300,20 +281,15 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd,
                                                opt.max_seq, scale, attn, attn_ws, s));
         if (skip("oproj")) {
-        } else if (norm_epi)
-            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.o, attn, h, B, H, nh * hd, w.ln2, cfg.rms_norm_eps,
-                                                      xn, norm_counter, s));
-        else if (gemv)
+        } else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s, sq));
         else if (small)
             TESSERA_TRY(cuda::gemm_small_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, B, H, nh * hd, 1.f, 1.f));
-        if (fused) {
-            TESSERA_TRY(cuda::gemv_norm_swiglu_bf16(w.gate_up, h, w.ln2, cfg.rms_norm_eps, act, B, I, H, s));
-        } else if (gemv) {
+        if (gemv) {
             const cuda::GemvNormIn ln2{h, sq, nparts, w.ln2, cfg.rms_norm_eps};
-            if (!norm_epi && !norm_in) TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
+            if (!norm_in) TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             if (!skip("gateup"))
                 TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s, norm_in ? &ln2 : nullptr));
         } else if (small) {
@@ -325,10 +301,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::silu_mul(gu, B, I, act, s));
         }
         if (skip("down")) {
-        } else if (norm_epi && l + 1 < L)  // the last layer's output goes to the final norm (or the caller's hooks)
-            TESSERA_TRY(cuda::gemv_residual_norm_bf16(w.down, act, h, B, H, I, layers[size_t(l) + 1].ln1,
-                                                      cfg.rms_norm_eps, xn, norm_counter, s));
-        else if (gemv)
+        } else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s, sq));
         else if (small)
             TESSERA_TRY(cuda::gemm_small_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));

@@ -118,7 +118,6 @@ struct CudaLlm::Impl {
     cuda::PersistentLayer* persist_layers = nullptr;  // [L] device pointers of every layer, for that kernel
     bool persist = false;                             // batch-1 decode steps take the persistent kernel
     cuda::PersistentDecode persist_args;              // its arguments and plan, made by allocate_runtime
-    int* norm_counter = nullptr;  // arrivals for the RMSNorm epilogue of the residual GEMVs (left at zero)
     float* sq_partials = nullptr;  // [max_batch(≤8), H] the residual GEMVs' Σy² per block, for the fused norms
     cuda::PinnedBuffer host_io;   // ids/pos/slot staging and next ids coming back
     cuda::PinnedBuffer host_sampling;  // [max_batch] TextSampleParams staging

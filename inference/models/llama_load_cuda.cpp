@@ -94,7 +94,6 @@ Status CudaLlm::Impl::init_shapes(const LlmConfig& c, const CudaLlmOptions& o, c
                               " MiB, KV cache " + std::to_string(e.kv_cache >> 20) + " MiB) but " +
                               info.name + " has " + std::to_string(info.free_bytes >> 20) +
                               " MiB free; reduce the context length or batch, or use the CPU");
-    TESSERA_TRY(cuda::gemv_norm_prepare());
     if (std::getenv("TESSERA_GEMM_SMALL"))
         TESSERA_TRY(cuda::gemm_small_prepare());  // before any graph capture
     TESSERA_TRY(check(cudaEventCreate(&ev_start), "cudaEventCreate"));
@@ -191,7 +190,6 @@ Status CudaLlm::Impl::allocate_runtime() {
     part(reinterpret_cast<void**>(&d_sampling), size_t(opt.max_batch) * sizeof(cuda::TextSampleParams));
     part(reinterpret_cast<void**>(&hidden_out), size_t(opt.max_batch) * H * 2);
     part(&attn_ws, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq));
-    part(reinterpret_cast<void**>(&norm_counter), sizeof(int));
     part(reinterpret_cast<void**>(&sq_partials), size_t(cuda::kGemvMaxBatch) * H * 4);
     // Batch-1 decode as one persistent kernel (opt-in): its arguments and launch plan are made once, here.
     persist = false;
@@ -224,7 +222,6 @@ Status CudaLlm::Impl::allocate_runtime() {
     TESSERA_TRY(
         check(cudaMemset(attn_ws, 0, cuda::attention_decode_workspace(opt.max_batch, nh, hd, opt.max_seq)),
               "clear attention workspace"));
-    TESSERA_TRY(check(cudaMemset(norm_counter, 0, sizeof(int)), "clear norm counter"));
     if (persist) {
         std::vector<cuda::PersistentLayer> table(static_cast<size_t>(L));
         for (int l = 0; l < L; ++l) {

@@ -207,113 +207,6 @@ std::vector<float> rms_norm_bf16(const std::vector<float>& x, const std::vector<
     return y;
 }
 
-// The residual GEMV whose last block normalises the new residual stream: h and xn against the host, two calls
-// in a row (the arrival counter must re-arm), with one, two and four warps per row.
-void check_residual_norm(Counter& c, ThreadPool& pool) {
-    struct Case {
-        int B, N, K;
-    };
-    const Case cases[] = {{1, 8, 8}, {1, 1536, 8960}, {3, 1000, 136}, {8, 4096, 4096}, {2, 96, 1536}};
-    uint64_t seed = 700;
-    Dev<int> counter(1);
-    cudaMemset(counter.p, 0, sizeof(int));
-    for (const char* wpr : {"1", "2", "4"})
-        for (const Case& k : cases) {
-            setenv("TESSERA_GEMV_WPR", wpr, 1);
-            auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
-            std::vector<float> nwf = random_floats(size_t(k.N), seed++, 0.5f);
-            for (float& v : nwf) v += 1.f;  // norm weights near 1
-            auto nw = to_bf16(nwf);
-            std::vector<float> h = random_floats(size_t(k.B) * k.N, seed++);
-            Dev<uint16_t> dW(W), dnw(nw), dxn(size_t(k.B) * k.N);
-            Dev<float> dh(h);
-            double err_h = 0, err_n = 0;
-            bool ok = true;
-            for (int call = 0; call < 2; ++call) {
-                auto x = to_bf16(random_floats(size_t(k.B) * k.K, seed++));
-                Dev<uint16_t> dx(x);
-                dxn.poison();
-                ok = ok && cuda::gemv_residual_norm_bf16(dW.p, dx.p, dh.p, k.B, k.N, k.K, dnw.p, 1e-6f, dxn.p,
-                                                         counter.p, nullptr)
-                               .ok();
-                cudaDeviceSynchronize();
-                std::vector<float> xf = from_bf16(x), y(size_t(k.B) * k.N);
-                cpu::matmul(xf.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, y.data(), pool);
-                for (size_t i = 0; i < y.size(); ++i) h[i] += y[i];
-                const std::vector<float> gh = dh.download();
-                err_h = std::max(err_h, rel_error(gh, h));
-                // The norm of the GPU's own h, so the check isolates the epilogue from the product's
-                // rounding.
-                err_n = std::max(
-                    err_n, rel_error(from_bf16(dxn.download()), rms_norm_bf16(gh, nw, k.B, k.N, 1e-6f)));
-                h = gh;
-            }
-            c.expect(ok && err_h <= 1e-4 && err_n <= 8e-3,
-                     "gemv_residual_norm B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
-                         " K=" + std::to_string(k.K) + " warps/row " + wpr + " (two calls)",
-                     "h rel err " + fmt(err_h) + ", xn rel err " + fmt(err_n));
-        }
-    unsetenv("TESSERA_GEMV_WPR");
-    c.expect(counter.download()[0] == 0, "gemv_residual_norm leaves its arrival counter at zero");
-}
-
-void check_gemv_norm(Counter& c, ThreadPool& pool) {
-    struct Case {
-        int B, N, K;
-        bool bias;
-    };
-    const Case cases[] = {{1, 1, 8, false},        {1, 12288, 4096, false}, {2, 33, 72, true},
-                          {5, 1000, 1536, true},   {8, 257, 4096, false},   {3, 4608, 3584, true},
-                          {1, 102400, 4096, false}};
-    uint64_t seed = 400;
-    for (const Case& k : cases) {
-        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
-        auto x = random_floats(size_t(k.B) * k.K, seed++, 3.f);
-        auto nw = to_bf16(random_floats(size_t(k.K), seed++, 1.f));
-        auto bias = to_bf16(random_floats(size_t(k.N), seed++));
-        Dev<uint16_t> dW(W), dnw(nw), db(bias);
-        Dev<float> dx(x), dy(size_t(k.B) * k.N);
-        Status st = cuda::gemv_norm_bf16(dW.p, dx.p, dnw.p, 1e-6f, k.bias ? db.p : nullptr, nullptr, dy.p,
-                                         nullptr, k.N, k.K, k.B, nullptr);
-        cudaDeviceSynchronize();
-        const std::vector<float> xn = rms_norm_bf16(x, nw, k.B, k.K, 1e-6f);
-        std::vector<float> ref(size_t(k.B) * k.N);
-        Tensor tb = k.bias ? host_bf16(bias, {k.N}) : Tensor{};
-        cpu::matmul(xn.data(), k.B, k.K, host_bf16(W, {k.N, k.K}), tb, ref.data(), pool);
-        const double err = rel_error(dy.download(), ref);
-        c.expect(st.ok() && err <= 2e-3,
-                 "gemv_norm_bf16 B=" + std::to_string(k.B) + " N=" + std::to_string(k.N) +
-                     " K=" + std::to_string(k.K),
-                 "rel err " + fmt(err));
-    }
-    const Case sw[] = {
-        {1, 5, 8, false}, {1, 11008, 4096, false}, {4, 300, 1536, false}, {8, 8960, 1536, false}};
-    for (const Case& k : sw) {
-        const int I = k.N;
-        auto W = to_bf16(random_floats(size_t(2) * I * k.K, seed++));
-        auto x = random_floats(size_t(k.B) * k.K, seed++, 2.f);
-        auto nw = to_bf16(random_floats(size_t(k.K), seed++, 1.f));
-        Dev<uint16_t> dW(W), dnw(nw), dact(size_t(k.B) * I);
-        Dev<float> dx(x);
-        Status st = cuda::gemv_norm_swiglu_bf16(dW.p, dx.p, dnw.p, 1e-6f, dact.p, k.B, I, k.K, nullptr);
-        cudaDeviceSynchronize();
-        const std::vector<float> xn = rms_norm_bf16(x, nw, k.B, k.K, 1e-6f);
-        std::vector<float> gu(size_t(k.B) * 2 * I), ref(size_t(k.B) * I);
-        cpu::matmul(xn.data(), k.B, k.K, host_bf16(W, {2 * I, k.K}), Tensor{}, gu.data(), pool);
-        for (int b = 0; b < k.B; ++b)
-            for (int i = 0; i < I; ++i) {
-                const float g = gu[size_t(b) * 2 * I + 2 * size_t(i)],
-                            u = gu[size_t(b) * 2 * I + 2 * size_t(i) + 1];
-                cpu::silu_mul(&g, &u, 1, &ref[size_t(b) * I + size_t(i)]);
-            }
-        const double err = rel_error(from_bf16(dact.download()), ref);
-        c.expect(st.ok() && err <= 1.2e-2,
-                 "gemv_norm_swiglu_bf16 B=" + std::to_string(k.B) + " I=" + std::to_string(I) +
-                     " K=" + std::to_string(k.K),
-                 "rel err " + fmt(err));
-    }
-}
-
 // The RMSNorm done by the product after it (GemvNormIn): a residual product leaves its sums of squares, then
 // gate/up + SwiGLU and q/k/v + RoPE normalise the new h themselves. Against the host norm of the GPU's own h
 // (so the check isolates the fused norm from the product's rounding), at one, two and four warps per row.
@@ -727,13 +620,10 @@ int main() {
     }
     ThreadPool pool;
     Counter c;
-    c.expect(cuda::gemv_norm_prepare().ok(), "gemv_norm_prepare");
     check_gemv(c, pool);
     check_swiglu(c, pool);
     check_norm_in(c, pool);
     check_gemm(c, pool, **ctx);
-    check_gemv_norm(c, pool);
-    check_residual_norm(c, pool);
     check_conv_ops(c, pool, **ctx);
     check_norm_and_elementwise(c);
     check_rope_kv(c);

@@ -46,14 +46,6 @@ bool gemv_norm_in_supported(int B, int K);
 Status gemv_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, int B, int I, int K,
                         cudaStream_t stream, const GemvNormIn* norm = nullptr);
 
-// h[b, :] += x·Wᵀ (the residual-writing products: o_proj, down_proj), then the RMSNorm of the new h with
-// norm_w into xn bf16 [B, N] by the block that finishes last — the norm before the next product without a
-// launch of its own. counter: one int of device memory, zero before the first call; every call leaves it at
-// zero (so a captured graph can replay it). K a multiple of 8, B ≤ kGemvMaxBatch.
-Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K,
-                               const bf16_t* norm_w, float eps, bf16_t* xn, int* counter,
-                               cudaStream_t stream);
-
 // The q/k/v product fused with rope_kv_write: y = x·Wᵀ (+ bias) for W bf16 [(nh + 2·nkv)·hd, K], then
 // rotate-half RoPE at pos[b] on the q and k heads; q to q_out bf16 [B, nh, hd], k and v to the caches at
 // [slot[b], head, pos[b]] (layout as rope_kv_write). Same arithmetic as gemv_bf16 + rope_kv_write.
@@ -62,19 +54,6 @@ Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, 
                           const int32_t* slot, const float* inv_freq, int B, int nh, int nkv, int hd, int K,
                           int max_seq, bf16_t* q_out, bf16_t* k_cache, bf16_t* v_cache, cudaStream_t stream,
                           const GemvNormIn* norm = nullptr);
-
-// The same products with the RMSNorm before them fused in (models.md §1.1): x is the f32 residual stream
-// [B, K] and norm_w its bf16 weight; every block normalises x into shared memory itself, so the norm costs
-// no launch and no trip through memory. Supported when gemv_norm_supported(B, K): B ≤ kGemvMaxBatch, K a
-// multiple of 8 and B·K·2 bytes ≤ 160 KiB.
-bool gemv_norm_supported(int B, int K);
-// Raises the kernels' shared-memory limit; call once per device before use (not during graph capture).
-Status gemv_norm_prepare();
-Status gemv_norm_bf16(const bf16_t* W, const float* x, const bf16_t* norm_w, float eps, const bf16_t* bias,
-                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B,
-                      cudaStream_t stream);
-Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act,
-                             int B, int I, int K, cudaStream_t stream);
 
 // ---- normalisation and elementwise --------------------------------------------------------------------
 // y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].

@@ -28,7 +28,7 @@ Status gemm_small_swiglu_bf16(const bf16_t* W_gu, const bf16_t* x, bf16_t* act, 
                               cudaStream_t stream);
 
 // Raises the kernels' shared-memory limits on the current device ahead of use (otherwise the first call of
-// each kernel does it); call before capturing graphs, like gemv_norm_prepare.
+// each kernel does it); call before capturing graphs.
 Status gemm_small_prepare();
 
 // The launch shape picked for M rows and an N×K weight on the current device: weight rows per block and the

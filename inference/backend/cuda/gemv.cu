@@ -11,52 +11,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 using NormIn = GemvNormIn;
 
-// The RMSNorm of the product's f32 output y [B, N], done by the block that finishes last (one arrival
-// counter, re-armed by that block), so the norm that follows a residual-writing product costs no launch:
-// xn = bf16(bf16(y · rsqrt(mean(y²) + eps)) · w) as rms_norm computes it (models.md §1.1).
-struct NormEpilogue {
-    const uint16_t* w = nullptr;  // null: no norm
-    float eps = 0.f;
-    uint16_t* xn = nullptr;  // bf16 [B, N]
-    int* counter = nullptr;  // zero before the first use; every use leaves it at zero
-};
-
-template <int B>
-__device__ void norm_epilogue(const NormEpilogue& e, const float* y, int N) {
-    __shared__ int last;
-    __shared__ float red[kWarpsPerBlock];
-    __threadfence();  // this block's rows of y are visible before it counts itself in
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last = atomicAdd(e.counter, 1) + 1 == int(gridDim.x);
-        if (last) *e.counter = 0;
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int b = 0; b < B; ++b) {
-        const float* yr = y + size_t(b) * N;
-        float ss = 0.f;
-        for (int k = threadIdx.x; k < N; k += kWarpsPerBlock * 32) {
-            const float v = __ldcg(yr + k);  // other blocks' rows: from L2, never a stale L1 line
-            ss = fmaf(v, v, ss);
-        }
-        ss = warp_sum(ss);
-        if (lane == 0) red[warp] = ss;
-        __syncthreads();
-        float t = 0.f;
-#pragma unroll
-        for (int w = 0; w < kWarpsPerBlock; ++w) t += red[w];
-        const float r = rsqrtf(t / float(N) + e.eps);
-        for (int k = threadIdx.x; k < N; k += kWarpsPerBlock * 32) {
-            const float n = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(yr + k) * r));
-            e.xn[size_t(b) * N + k] = f32_to_bf16_bits(n * bf16_bits_to_f32(e.w[k]));
-        }
-        __syncthreads();  // red is reused by the next row
-    }
-}
-
 // The RMSNorm in front of a product, computed by every block of the product while its first weights are in
 // flight: the product before (a residual-writing gemv_vec_kernel) left one partial Σy² per block and batch
 // row, so each block sums those in a fixed order (every block gets the same scale, run after run) and writes
@@ -148,8 +102,7 @@ __device__ __forceinline__ void store_sq_partials(float* sq, int slot, bool mine
 template <int B, int kUnroll, int kWpr>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_vec_kernel(const uint16_t* __restrict__ W, const uint16_t* x, const uint16_t* __restrict__ bias,
-                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, NormEpilogue norm,
-                    float* sq) {
+                    const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, float* sq) {
     constexpr int kRows = kWarpsPerBlock / kWpr;
     constexpr int kStep = kWpr * 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -209,7 +162,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
     if (active && lane == 0 && part == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
     if (sq) store_sq_partials<B, kRows>(sq, warp / kWpr, lane == 0 && part == 0, acc);
-    if (norm.w) norm_epilogue<B>(norm, y_f32, N);
 }
 
 // q/k/v product fused with rotate-half RoPE and the KV-cache write (the work of rope_kv_write, see rope.cu,
@@ -465,189 +417,6 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
     if (lane == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
 }
 
-// The RMSNorm that precedes a product, done by every block for itself (models.md §1.1: y = bf16(bf16(x ·
-// rsqrt(mean(x²) + eps)) · w)): x is the f32 residual stream (L2-resident, B·K·4 bytes), the normalised bf16
-// rows go to shared memory and the product reads them from there. This removes a launch and a round trip
-// through memory per norm; every thread of the block takes part, so no warp may leave before it.
-template <int B>
-__device__ __forceinline__ void norm_to_shared(const float* xf, const uint16_t* __restrict__ nw, float eps,
-                                               int K, uint16_t* xn) {
-    __shared__ float red[kWarpsPerBlock][B];
-    __shared__ float scale[B];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    float ss[B];
-#pragma unroll
-    for (int b = 0; b < B; ++b) ss[b] = 0.f;
-    for (int k = threadIdx.x; k < K; k += kWarpsPerBlock * 32)
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const float v = __ldcg(xf + size_t(b) * K + k);
-            ss[b] = fmaf(v, v, ss[b]);
-        }
-#pragma unroll
-    for (int b = 0; b < B; ++b) {
-        const float w = warp_sum(ss[b]);
-        if (lane == 0) red[warp][b] = w;
-    }
-    __syncthreads();
-    if (threadIdx.x < B) {
-        float t = 0.f;
-#pragma unroll
-        for (int w = 0; w < kWarpsPerBlock; ++w) t += red[w][threadIdx.x];
-        scale[threadIdx.x] = rsqrtf(t / float(K) + eps);
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < B * K; i += kWarpsPerBlock * 32) {
-        const int b = i / K, k = i - b * K;
-        const float v = bf16_bits_to_f32(f32_to_bf16_bits(__ldcg(xf + i) * scale[b]));
-        xn[i] = f32_to_bf16_bits(v * bf16_bits_to_f32(nw[k]));
-    }
-    __syncthreads();
-}
-
-// y = RMSNorm(x)·Wᵀ (+ bias): gemv_vec_kernel with the norm fused in front. K a multiple of 8.
-template <int B, int kUnroll>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_norm_kernel(const uint16_t* __restrict__ W, const float* xf, const uint16_t* __restrict__ nw,
-                     float eps, const uint16_t* __restrict__ bias, const float* residual, float* y_f32,
-                     uint16_t* y_bf16, int N, int K) {
-    extern __shared__ uint4 smem[];
-    uint16_t* xn = reinterpret_cast<uint16_t*>(smem);
-    const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
-    const bool active = row < N;
-    const int K8 = K >> 3;
-    const uint4* w = reinterpret_cast<const uint4*>(W + size_t(active ? row : 0) * K);
-    pdl_trigger();
-    // The first weights are in flight while the previous kernel finishes and while the norm is computed.
-    uint4 first[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-        first[u] = (active && lane + u * 32 < K8) ? ld_w(w + lane + u * 32) : make_uint4(0, 0, 0, 0);
-    pdl_wait();
-    norm_to_shared<B>(xf, nw, eps, K, xn);
-    if (!active) return;
-    const uint4* xs = reinterpret_cast<const uint4*>(xn);
-    float acc[B];
-#pragma unroll
-    for (int b = 0; b < B; ++b) acc[b] = 0.f;
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-        const int i = lane + u * 32;
-        if (i < K8)
-#pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(first[u], xs[size_t(b) * K8 + i]);
-    }
-    int i = lane + kUnroll * 32;
-    for (; i + (kUnroll - 1) * 32 < K8; i += kUnroll * 32) {
-        uint4 wv[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) wv[u] = ld_w(w + i + u * 32);
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-            for (int b = 0; b < B; ++b) acc[b] += dot8(wv[u], xs[size_t(b) * K8 + i + u * 32]);
-    }
-    for (; i < K8; i += 32) {
-        const uint4 wv = ld_w(w + i);
-#pragma unroll
-        for (int b = 0; b < B; ++b) acc[b] += dot8(wv, xs[size_t(b) * K8 + i]);
-    }
-#pragma unroll
-    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
-    if (lane == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
-}
-
-// act = silu(gate)·up of RMSNorm(x) (gemv_swiglu_kernel with the norm fused in front). K a multiple of 8.
-template <int B>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_norm_swiglu_kernel(const uint16_t* __restrict__ W, const float* xf, const uint16_t* __restrict__ nw,
-                            float eps, uint16_t* __restrict__ act, int I, int K) {
-    extern __shared__ uint4 smem[];
-    uint16_t* xn = reinterpret_cast<uint16_t*>(smem);
-    const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
-    const bool active = row < I;
-    const int K8 = K >> 3;
-    const uint4* wg = reinterpret_cast<const uint4*>(W + 2 * size_t(active ? row : 0) * K);
-    const uint4* wu = reinterpret_cast<const uint4*>(W + (2 * size_t(active ? row : 0) + 1) * K);
-    pdl_trigger();
-    uint4 g0 = make_uint4(0, 0, 0, 0), u0 = make_uint4(0, 0, 0, 0);
-    if (active && lane < K8) {
-        g0 = ld_w(wg + lane);
-        u0 = ld_w(wu + lane);
-    }
-    pdl_wait();
-    norm_to_shared<B>(xf, nw, eps, K, xn);
-    if (!active) return;
-    const uint4* xs = reinterpret_cast<const uint4*>(xn);
-    float g[B], u[B];
-#pragma unroll
-    for (int b = 0; b < B; ++b) g[b] = u[b] = 0.f;
-    if (lane < K8)
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const uint4 x0 = xs[size_t(b) * K8 + lane];
-            g[b] += dot8(g0, x0);
-            u[b] += dot8(u0, x0);
-        }
-    int i = lane + 32;
-    for (; i + 32 < K8; i += 64) {
-        const uint4 ga = ld_w(wg + i), gb = ld_w(wg + i + 32), ua = ld_w(wu + i), ub = ld_w(wu + i + 32);
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const uint4 xa = xs[size_t(b) * K8 + i], xb = xs[size_t(b) * K8 + i + 32];
-            g[b] += dot8(ga, xa) + dot8(gb, xb);
-            u[b] += dot8(ua, xa) + dot8(ub, xb);
-        }
-    }
-    for (; i < K8; i += 32) {
-        const uint4 ga = ld_w(wg + i), ua = ld_w(wu + i);
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const uint4 xa = xs[size_t(b) * K8 + i];
-            g[b] += dot8(ga, xa);
-            u[b] += dot8(ua, xa);
-        }
-    }
-#pragma unroll
-    for (int b = 0; b < B; ++b) {
-        const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
-        if (lane == 0) act[size_t(b) * I + row] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
-    }
-}
-
-template <int B>
-cudaError_t allow_norm_smem() {
-    constexpr int kU = B <= 2 ? 8 : 4;
-    cudaError_t e = cudaFuncSetAttribute(gemv_norm_kernel<B, kU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         160 * 1024);
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(gemv_norm_swiglu_kernel<B>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 160 * 1024);
-    return e;
-}
-
-template <int B>
-Status launch_norm(const uint16_t* W, const float* xf, const uint16_t* nw, float eps, const uint16_t* bias,
-                   const float* residual, float* y_f32, uint16_t* y_bf16, int N, int K, cudaStream_t stream) {
-    constexpr int kU = B <= 2 ? 8 : 4;
-    const size_t smem = size_t(B) * K * 2;
-    launch_kernel(gemv_norm_kernel<B, kU>, dim3((N + kWarpsPerBlock - 1) / kWarpsPerBlock),
-                  dim3(kWarpsPerBlock * 32), smem, stream, W, xf, nw, eps, bias, residual, y_f32, y_bf16, N,
-                  K);
-    return TESSERA_LAUNCH_CHECK("gemv_norm_bf16");
-}
-
-template <int B>
-Status launch_norm_swiglu(const uint16_t* W, const float* xf, const uint16_t* nw, float eps, uint16_t* act,
-                          int I, int K, cudaStream_t stream) {
-    const size_t smem = size_t(B) * K * 2;
-    launch_kernel(gemv_norm_swiglu_kernel<B>, dim3((I + kWarpsPerBlock - 1) / kWarpsPerBlock),
-                  dim3(kWarpsPerBlock * 32), smem, stream, W, xf, nw, eps, act, I, K);
-    return TESSERA_LAUNCH_CHECK("gemv_norm_swiglu_bf16");
-}
-
 // Warps per row: enough blocks that every multiprocessor streams several rows at once.
 int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
     const char* e = std::getenv(env);  // read per launch: launches happen at capture time only
@@ -679,8 +448,7 @@ void with_wpr(int wpr, F&& f) {
 
 template <int B>
 void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const float* residual, float* y_f32,
-            uint16_t* y_bf16, int N, int K, cudaStream_t stream, const NormEpilogue& norm = {},
-            float* sq = nullptr) {
+            uint16_t* y_bf16, int N, int K, cudaStream_t stream, float* sq = nullptr) {
     const dim3 block(kWarpsPerBlock * 32);
     const bool aligned = K % 8 == 0 && (reinterpret_cast<uintptr_t>(W) & 15) == 0 &&
                          (reinterpret_cast<uintptr_t>(x) & 15) == 0;
@@ -695,7 +463,7 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
     with_wpr(gemv_wpr(N), [&](auto w) {
         constexpr int kRows = kWarpsPerBlock / decltype(w)::value;
         launch_kernel(gemv_vec_kernel<B, kU, decltype(w)::value>, dim3((N + kRows - 1) / kRows), block, 0,
-                      stream, W, x, bias, residual, y_f32, y_bf16, N, K, norm, sq);
+                      stream, W, x, bias, residual, y_f32, y_bf16, N, K, sq);
     });
 }
 
@@ -783,26 +551,9 @@ Status gemv_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, const flo
                                                           ", N=" + std::to_string(N) +
                                                           ", K=" + std::to_string(K) + ")");
     with_batch(B, [&](auto b) {
-        launch<decltype(b)::value>(W, x, bias, residual, y_f32, y_bf16, N, K, stream, {}, sq_partials);
+        launch<decltype(b)::value>(W, x, bias, residual, y_f32, y_bf16, N, K, stream, sq_partials);
     });
     return TESSERA_LAUNCH_CHECK("gemv_bf16");
-}
-
-Status gemv_residual_norm_bf16(const bf16_t* W, const bf16_t* x, float* h, int B, int N, int K,
-                               const bf16_t* norm_w, float eps, bf16_t* xn, int* counter,
-                               cudaStream_t stream) {
-    if (B < 1 || B > kGemvMaxBatch || N < 1 || K % 8 != 0 || !h || !norm_w || !xn || !counter ||
-        (reinterpret_cast<uintptr_t>(W) & 15) || (reinterpret_cast<uintptr_t>(x) & 15))
-        return make_error(ErrorCode::InvalidArgument,
-                          "gemv_residual_norm_bf16: bad arguments (B=" + std::to_string(B) +
-                              ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
-    NormEpilogue e;
-    e.w = norm_w;
-    e.eps = eps;
-    e.xn = xn;
-    e.counter = counter;
-    with_batch(B, [&](auto b) { launch<decltype(b)::value>(W, x, nullptr, h, h, nullptr, N, K, stream, e); });
-    return TESSERA_LAUNCH_CHECK("gemv_residual_norm_bf16");
 }
 
 bool gemv_qkv_rope_supported(int B, int K, int hd) {
@@ -822,41 +573,6 @@ Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, 
     const QkvRopeArgs a{bias, pos, slot, inv_freq, nh, nkv, hd, max_seq, q_out, k_cache, v_cache};
     with_batch(B, [&](auto b) { launch_qkv_rope<decltype(b)::value>(W, x, a, K, norm, stream); });
     return TESSERA_LAUNCH_CHECK("gemv_qkv_rope_bf16");
-}
-
-Status gemv_norm_prepare() {
-    for (cudaError_t e :
-         {allow_norm_smem<1>(), allow_norm_smem<2>(), allow_norm_smem<3>(), allow_norm_smem<4>(),
-          allow_norm_smem<5>(), allow_norm_smem<6>(), allow_norm_smem<7>(), allow_norm_smem<8>()})
-        TESSERA_TRY(check(e, "gemv_norm shared memory"));
-    return {};
-}
-
-bool gemv_norm_supported(int B, int K) {
-    return B >= 1 && B <= kGemvMaxBatch && K % 8 == 0 && size_t(B) * K * 2 <= 160 * 1024;
-}
-
-Status gemv_norm_bf16(const bf16_t* W, const float* x, const bf16_t* norm_w, float eps, const bf16_t* bias,
-                      const float* residual, float* y_f32, bf16_t* y_bf16, int N, int K, int B,
-                      cudaStream_t stream) {
-    if (!gemv_norm_supported(B, K) || N < 1 || (y_f32 == nullptr) == (y_bf16 == nullptr) ||
-        (residual && !y_f32) || (reinterpret_cast<uintptr_t>(W) & 15))
-        return make_error(ErrorCode::InvalidArgument,
-                          "gemv_norm_bf16: bad arguments (B=" + std::to_string(B) +
-                              ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
-    return with_batch(B, [&](auto b) {
-        return launch_norm<decltype(b)::value>(W, x, norm_w, eps, bias, residual, y_f32, y_bf16, N, K,
-                                               stream);
-    });
-}
-
-Status gemv_norm_swiglu_bf16(const bf16_t* W_gu, const float* x, const bf16_t* norm_w, float eps, bf16_t* act,
-                             int B, int I, int K, cudaStream_t stream) {
-    if (!gemv_norm_supported(B, K) || I < 1 || (reinterpret_cast<uintptr_t>(W_gu) & 15))
-        return make_error(ErrorCode::InvalidArgument, "gemv_norm_swiglu_bf16: bad arguments");
-    return with_batch(B, [&](auto b) {
-        return launch_norm_swiglu<decltype(b)::value>(W_gu, x, norm_w, eps, act, I, K, stream);
-    });
 }
 
 }  // namespace tessera::cuda
