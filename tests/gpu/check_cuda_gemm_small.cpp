@@ -313,10 +313,7 @@ void check_bad_arguments(Counter& c) {
 }  // namespace
 
 int main() {
-    if (cuda::device_count() == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (!gpu_check_start()) return kSkipped;
     auto info = cuda::device_info(0);
     if (info.ok())
         std::printf("device: %s, sm_%d%d, %d SMs\n", info->name.c_str(), info->sm_major, info->sm_minor,

@@ -333,11 +333,7 @@ void check_engine_api(Counter& c, const Reference& ref) {
 }  // namespace
 
 int main() {
-    if (cuda::device_count() == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
-    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    if (!gpu_check_start()) return kSkipped;
     Counter c;
     std::printf("text sampler\n");
     check_text_sampler(c);

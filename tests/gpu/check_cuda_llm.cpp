@@ -345,10 +345,7 @@ void check_persistent_decode(Counter& c) {
 }  // namespace
 
 int main() {
-    if (cuda::device_count() == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (!gpu_check_start()) return kSkipped;
     Counter c;
     for (const char* f : {"llama_st_single", "llama_st_sharded", "llama_bin_single", "llama_bin_sharded",
                           "qwen2_st_single", "qwen2_bin_sharded"})

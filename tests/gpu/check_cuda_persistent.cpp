@@ -403,11 +403,7 @@ void run_shape(Counter& c, const Shape& s, uint64_t seed) {
 }  // namespace
 
 int main() {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (!gpu_check_start()) return kSkipped;
     Counter c;
     const Shape shapes[] = {
         {"qwen2-1.5b layers", 1536, 8960, 12, 2, 2, 1100, 1023, 2, 1, true},

@@ -217,11 +217,7 @@ void check_model(Counter& counter, int hd, int nh, int nkv, bool bias) {
 }  // namespace
 
 int main() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (!gpu_check_start()) return kSkipped;
     Counter counter;
     check_arguments(counter);
     const int heads[][2] = {{32, 32}, {12, 2}, {28, 4}, {16, 16}};

@@ -332,10 +332,7 @@ void check_ldy(Counter& c) {
 }  // namespace
 
 int main() {
-    if (cuda::device_count() == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (!gpu_check_start()) return kSkipped;
     auto ctx = cuda::CudaContext::create(0);
     if (!ctx.ok()) {
         std::printf("%s\n", ctx.error().to_string().c_str());

@@ -399,11 +399,7 @@ void check_fixture(Counter& c) {
 }  // namespace
 
 int main() {
-    if (cuda::device_count() == 0) {
-        std::printf("no CUDA device: skipped\n");
-        return 77;
-    }
-    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    if (!gpu_check_start()) return kSkipped;
     Counter c;
     auto ctx = cuda::CudaContext::create(0);
     c.expect(ctx.ok(), "CUDA context", ctx.ok() ? "" : ctx.error().to_string());

@@ -16,6 +16,22 @@
 
 namespace tessera::gpucheck {
 
+// CTest's SKIP_RETURN_CODE for the GPU checks (tests/CMakeLists.txt).
+constexpr int kSkipped = 77;
+
+// The start of every GPU check: false, after saying so, on a machine without a CUDA device (the check then
+// returns kSkipped); otherwise stdout becomes line-buffered, so a check stopped by its timeout still shows
+// how far it got.
+inline bool gpu_check_start() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        std::printf("no CUDA device: skipped\n");
+        return false;
+    }
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    return true;
+}
+
 // A device array for a check, poisoned (0xFF bytes: NaN for f32 and bf16) when allocated, so a kernel that
 // skips an element fails; uploads and downloads whole.
 template <class T>
