@@ -170,7 +170,9 @@ void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
     struct Case {
         int M, N, K;
     };
-    const Case cases[] = {{17, 65, 72}, {1, 3, 8}, {64, 256, 1536}, {33, 1000, 96}};
+    // The last two: decode-step shapes (Janus-Pro's 32 guidance rows).
+    const Case cases[] = {{17, 65, 72},   {1, 3, 8},        {64, 256, 1536},
+                          {33, 1000, 96}, {32, 4096, 4096}, {32, 1536, 8960}};
     uint64_t seed = 100;
     for (const Case& k : cases) {
         auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
@@ -390,7 +392,7 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
 
 void check_norm_and_elementwise(Counter& c) {
     uint64_t seed = 200;
-    for (int D : {8, 72, 1536, 4096, 4097}) {
+    for (int D : {8, 72, 1536, 4096, 4097, 8192, 8196}) {
         const int rows = 3;
         auto x = random_floats(size_t(rows) * D, seed++, 3.f);
         auto w = to_bf16(random_floats(size_t(D), seed++, 1.5f));
@@ -509,13 +511,16 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         int B, nh, nkv, hd;
         std::vector<int32_t> pos;
     };
-    const Case cases[] = {{1, 4, 4, 8, {0}},
-                          {2, 12, 2, 128, {63, 64}},
-                          {3, 28, 4, 128, {1, 200, 1023}},
-                          {4, 32, 32, 128, {5, 129, 700, 1500}},
-                          {2, 6, 1, 24, {300, 77}},
-                          {2, 8, 4, 64, {511, 9}},   // G = 2
-                          {1, 16, 4, 128, {1999}}};  // G = 4
+    const Case cases[] = {
+        {1, 4, 4, 8, {0}},
+        {2, 12, 2, 128, {63, 64}},
+        {3, 28, 4, 128, {1, 200, 1023}},
+        {4, 32, 32, 128, {5, 129, 700, 1500}},
+        {2, 6, 1, 24, {300, 77}},
+        {2, 8, 4, 64, {511, 9}},  // G = 2
+        {1, 16, 4, 128, {1999}},  // G = 4
+        // Enough (row, head) pairs that the automatic choice takes long splits.
+        {16, 16, 16, 64, {0, 63, 64, 65, 127, 128, 200, 511, 700, 1023, 1024, 1300, 1700, 2000, 2046, 2047}}};
     uint64_t seed = 400;
     for (const Case& k : cases) {
         const int max_seq = 2048, slots = k.B;
@@ -534,16 +539,23 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         std::vector<std::vector<float>> outs;
         Status st;
         // Then, for GQA, whole groups per block and (even groups) pairs of heads per block, fused merge
-        // again.
+        // again. Last, long splits of 3 chunks (online softmax across chunks, then the merge kernel) and of
+        // the whole context (one split writing the output itself).
         const int G = k.nh / k.nkv;
-        const int runs = G > 1 ? (G % 2 == 0 && G > 2 ? 5 : 4) : 3;
+        const int runs = (G > 1 ? (G % 2 == 0 && G > 2 ? 5 : 4) : 3) + 2;
         for (int run = 0; run < runs; ++run) {
             if (run == 2) setenv("TESSERA_NO_FUSED_MERGE", "1", 1);
-            if (run == 3) {
+            if (run == 3 && run < runs - 2) {
                 unsetenv("TESSERA_NO_FUSED_MERGE");
                 setenv("TESSERA_ATTN_GQ", std::to_string(G).c_str(), 1);
             }
-            if (run == 4) setenv("TESSERA_ATTN_GQ", "2", 1);
+            if (run == 4 && run < runs - 2) setenv("TESSERA_ATTN_GQ", "2", 1);
+            if (run == runs - 2) {
+                unsetenv("TESSERA_NO_FUSED_MERGE");
+                unsetenv("TESSERA_ATTN_GQ");
+                setenv("TESSERA_ATTN_CHUNKS", "3", 1);
+            }
+            if (run == runs - 1) setenv("TESSERA_ATTN_CHUNKS", "1000", 1);
             dout.poison();
             Status r = cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv, k.hd,
                                               max_seq, scale, dout.p, ws.p, nullptr);
@@ -553,6 +565,7 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         }
         unsetenv("TESSERA_NO_FUSED_MERGE");
         unsetenv("TESSERA_ATTN_GQ");
+        unsetenv("TESSERA_ATTN_CHUNKS");
         std::vector<float> ref(size_t(k.B) * k.nh * k.hd);
         auto kf = from_bf16(kc), vf = from_bf16(vc), qf = from_bf16(q);
         std::vector<float> scratch(size_t(pool.size()) * max_seq);
@@ -574,7 +587,7 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         double err = 0;
         for (const auto& o : outs) err = std::max(err, rel_error(o, ref));
         c.expect(st.ok() && err <= 1e-2,
-                 "attention_decode (fused merge twice, separate merge, heads per block) B=" +
+                 "attention_decode (fused merge twice, separate merge, heads per block, long splits) B=" +
                      std::to_string(k.B) + " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
                      " hd=" + std::to_string(k.hd),
                  "rel err " + fmt(err));

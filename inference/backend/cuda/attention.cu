@@ -1,8 +1,11 @@
 // Attention kernels. Decode uses split-KV "flash decoding": the keys of each sequence are cut into chunks,
 // each block computes a partial softmax (max, sum, weighted values) for one chunk and one KV head — all
-// query heads of a GQA group share the loaded keys — and a second kernel merges the chunks. The grid
-// covers max_seq and reads the lengths from device memory, so one captured CUDA graph serves every step.
+// query heads of a GQA group share the loaded keys — and a second kernel (or the last block) merges the
+// chunks. With enough (row, head) pairs to fill the GPU (Janus-Pro's 32 guidance rows) a block walks its
+// pair's whole context instead, online softmax across chunks, and writes the output itself. The grid covers
+// max_seq and reads the lengths from device memory, so one captured CUDA graph serves every step.
 // Prefill attention runs as cuBLAS batched products around causal_softmax (see models/llama_cuda.cpp).
+#include <algorithm>
 #include <cfloat>
 #include <cstddef>
 #include <cstdlib>
@@ -106,6 +109,116 @@ __device__ void merge_splits_direct(int bh, int active, int nsplit, int hd, cons
     }
 }
 
+// The vector path's per-chunk steps (head dims ≤ 128, multiples of 4; lane holds dims [4·lane, 4·lane + 4)),
+// shared by the split kernel and the long-split kernel. Warp w owns keys j ≡ w (mod kWarps) of a chunk.
+
+// Rows j < n of the chunk other than this step's row `fresh` (which the q/k/v kernel before writes), loaded
+// before any is used so their round trips overlap; the rest zero. Older rows take the non-coherent path: a
+// position's rows are never read before the step that writes them, so no stale L1 line of them can exist.
+__device__ __forceinline__ void load_older_rows(const uint16_t* base, int hd, int n, int fresh, bool active,
+                                                int warp, uint2 (&r)[kKeysPerWarp]) {
+#pragma unroll
+    for (int i = 0; i < kKeysPerWarp; ++i) {
+        const int j = warp + i * kWarps;
+        r[i] = active && j < n && j != fresh ? *reinterpret_cast<const uint2*>(base + size_t(j) * hd)
+                                             : make_uint2(0u, 0u);
+    }
+}
+
+// This step's row, from L2 (written by the kernel before; see pdl_wait).
+__device__ __forceinline__ void load_fresh_row(const uint16_t* base, int hd, int n, int fresh, bool active,
+                                               int warp, uint2 (&r)[kKeysPerWarp]) {
+    if (!active || fresh >= n || fresh < 0 || fresh % kWarps != warp) return;
+#pragma unroll
+    for (int i = 0; i < kKeysPerWarp; ++i)
+        if (warp + i * kWarps == fresh)
+            r[i] = __ldcg(reinterpret_cast<const uint2*>(base + size_t(fresh) * hd));
+}
+
+__device__ __forceinline__ float4 bf16x4(uint2 v) {
+    return make_float4(__uint_as_float(v.x << 16), __uint_as_float(v.x & 0xffff0000u),
+                       __uint_as_float(v.y << 16), __uint_as_float(v.y & 0xffff0000u));
+}
+
+// The scaled query of heads h0 … h0 + G − 1, this lane's 4 dims, straight into registers.
+template <int kG>
+__device__ __forceinline__ void load_query(const uint16_t* q, size_t head0, int hd, int G, bool active,
+                                           int d0, float scale, float (&qr)[kG][4]) {
+#pragma unroll
+    for (int gg = 0; gg < kG; ++gg) {
+        const uint2 qv = gg < G && active
+                             ? __ldcg(reinterpret_cast<const uint2*>(q + (head0 + size_t(gg)) * hd + d0))
+                             : make_uint2(0u, 0u);
+        const float4 f = bf16x4(qv);
+        qr[gg][0] = f.x * scale;
+        qr[gg][1] = f.y * scale;
+        qr[gg][2] = f.z * scale;
+        qr[gg][3] = f.w * scale;
+    }
+}
+
+// sc[gg·kChunk + j] = q_gg · k_j for the chunk's n keys.
+template <int kG>
+__device__ __forceinline__ void chunk_scores(const float (&qr)[kG][4], const uint2 (&kr)[kKeysPerWarp], int G,
+                                             int n, int warp, int lane, float* sc) {
+#pragma unroll
+    for (int i = 0; i < kKeysPerWarp; ++i) {
+        const int j = warp + i * kWarps;
+        const float4 k = bf16x4(kr[i]);
+#pragma unroll
+        for (int gg = 0; gg < kG; ++gg) {
+            if (gg < G) {
+                const float s = warp_sum(
+                    fmaf(qr[gg][0], k.x, fmaf(qr[gg][1], k.y, fmaf(qr[gg][2], k.z, qr[gg][3] * k.w))));
+                if (lane == 0 && j < n) sc[gg * kChunk + j] = s;
+            }
+        }
+    }
+}
+
+// acc[gg] += Σ_j p[gg, j] · v_j over this warp's keys of the chunk (p in sc).
+template <int kG>
+__device__ __forceinline__ void chunk_values(const float* sc, const uint2 (&vr)[kKeysPerWarp], int G, int n,
+                                             int warp, float (&acc)[kG][4]) {
+#pragma unroll
+    for (int i = 0; i < kKeysPerWarp; ++i) {
+        const int j = warp + i * kWarps;
+        if (j >= n) break;
+        const float4 v = bf16x4(vr[i]);
+#pragma unroll
+        for (int gg = 0; gg < kG; ++gg) {
+            if (gg < G) {
+                const float p = sc[gg * kChunk + j];
+                acc[gg][0] = fmaf(p, v.x, acc[gg][0]);
+                acc[gg][1] = fmaf(p, v.y, acc[gg][1]);
+                acc[gg][2] = fmaf(p, v.z, acc[gg][2]);
+                acc[gg][3] = fmaf(p, v.w, acc[gg][3]);
+            }
+        }
+    }
+}
+
+// The warps' partial sums of the values meet in shared memory; f(gg, d, o) receives head gg's dim d.
+template <int kG, class F>
+__device__ __forceinline__ void sum_warps(const float (&acc)[kG][4], int G, int hd, int warp, int lane,
+                                          F&& f) {
+    __shared__ float red[kWarps * kG * 128];
+    const int d0 = lane * 4;
+#pragma unroll
+    for (int gg = 0; gg < kG; ++gg)
+        if (gg < G && d0 < hd)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) red[(warp * kG + gg) * 128 + d0 + e] = acc[gg][e];
+    __syncthreads();
+    for (int i = threadIdx.x; i < G * hd; i += kThreads) {
+        const int gg = i / hd, d = i % hd;
+        float o = 0.f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) o += red[(w * kG + gg) * 128 + d];
+        f(gg, d, o);
+    }
+}
+
 // kG: the GQA group size rounded up to 1, 2, 4 or 8 — register arrays and shared memory are sized for it,
 // so MHA models (G = 1) run more blocks per multiprocessor than a kernel sized for G = 8.
 template <int kG>
@@ -149,61 +262,22 @@ __global__ void __launch_bounds__(kThreads, 4)  // four blocks a multiprocessor:
     const uint16_t* v_head = v_cache + (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd;
     uint2 vr[kKeysPerWarp];  // this lane's values (vector path), loaded with the keys
     if (vec) {
-        // Each warp owns keys j ≡ warp (mod 4) of the chunk and issues all of their loads before using
-        // any, so the loads of 16 keys are in flight together instead of one key per round trip.
+        // Keys and values are both issued first: the values do not depend on the scores, so their loads
+        // overlap the score and softmax work instead of starting a second round trip after it.
         const int d0 = lane * 4;
         const bool active = d0 < hd;
         const uint16_t* k_base = k_head + size_t(start) * hd + d0;
         const uint16_t* v_base = v_head + size_t(start) * hd + d0;
-        // Keys and values are both issued first: the values do not depend on the scores, so their loads
-        // overlap the score and softmax work instead of starting a second round trip after it. This step's
-        // row is read after the wait, from L2 (the non-coherent path could return a stale line, see
-        // pdl_wait).
         uint2 kr[kKeysPerWarp];
-#pragma unroll
-        for (int i = 0; i < kKeysPerWarp; ++i) {
-            const int j = warp + i * kWarps;
-            const bool load = active && j < n && j != fresh;
-            kr[i] = load ? *reinterpret_cast<const uint2*>(k_base + size_t(j) * hd) : make_uint2(0u, 0u);
-            vr[i] = load && prefetch_v ? *reinterpret_cast<const uint2*>(v_base + size_t(j) * hd)
-                                       : make_uint2(0u, 0u);
-        }
+        load_older_rows(k_base, hd, n, fresh, active, warp, kr);
+        if (prefetch_v) load_older_rows(v_base, hd, n, fresh, active, warp, vr);
         if (early) pdl_wait();
-        if (active && fresh < n && fresh % kWarps == warp) {
-#pragma unroll
-            for (int i = 0; i < kKeysPerWarp; ++i)
-                if (warp + i * kWarps == fresh) {
-                    kr[i] = __ldcg(reinterpret_cast<const uint2*>(k_base + size_t(fresh) * hd));
-                    if (prefetch_v)
-                        vr[i] = __ldcg(reinterpret_cast<const uint2*>(v_base + size_t(fresh) * hd));
-                }
-        }
+        load_fresh_row(k_base, hd, n, fresh, active, warp, kr);
+        if (prefetch_v) load_fresh_row(v_base, hd, n, fresh, active, warp, vr);
         // The query goes straight to registers: no shared-memory staging and no barrier before the key loads.
         float qr[kG][4];
-#pragma unroll
-        for (int gg = 0; gg < kG; ++gg) {
-            uint2 qv = make_uint2(0u, 0u);
-            if (gg < G && active)
-                qv = __ldcg(reinterpret_cast<const uint2*>(q + (size_t(b) * nh + size_t(h0) + gg) * hd + d0));
-            qr[gg][0] = __uint_as_float(qv.x << 16) * scale;
-            qr[gg][1] = __uint_as_float(qv.x & 0xffff0000u) * scale;
-            qr[gg][2] = __uint_as_float(qv.y << 16) * scale;
-            qr[gg][3] = __uint_as_float(qv.y & 0xffff0000u) * scale;
-        }
-#pragma unroll
-        for (int i = 0; i < kKeysPerWarp; ++i) {
-            const int j = warp + i * kWarps;
-            const float k0 = __uint_as_float(kr[i].x << 16), k1 = __uint_as_float(kr[i].x & 0xffff0000u);
-            const float k2 = __uint_as_float(kr[i].y << 16), k3 = __uint_as_float(kr[i].y & 0xffff0000u);
-#pragma unroll
-            for (int gg = 0; gg < kG; ++gg) {
-                if (gg < G) {
-                    const float s = warp_sum(
-                        fmaf(qr[gg][0], k0, fmaf(qr[gg][1], k1, fmaf(qr[gg][2], k2, qr[gg][3] * k3))));
-                    if (lane == 0 && j < n) sc[gg * kChunk + j] = s;
-                }
-            }
-        }
+        load_query<kG>(q, size_t(b) * nh + size_t(h0), hd, G, active, d0, scale, qr);
+        chunk_scores<kG>(qr, kr, G, n, warp, lane, sc);
     } else {
         for (int j = warp; j < n; j += kWarps) {
             const uint16_t* krow = k_head + size_t(start + j) * hd;
@@ -257,46 +331,15 @@ __global__ void __launch_bounds__(kThreads, 4)  // four blocks a multiprocessor:
         const int d0 = lane * 4;
         if (d0 < hd) {
             if (!prefetch_v) {
-#pragma unroll
-                for (int i = 0; i < kKeysPerWarp; ++i) {
-                    const int j = warp + i * kWarps;
-                    const uint2* vp = reinterpret_cast<const uint2*>(v_head + size_t(start + j) * hd + d0);
-                    vr[i] = j >= n ? make_uint2(0u, 0u) : j == fresh ? __ldcg(vp) : *vp;
-                }
+                const uint16_t* v_base = v_head + size_t(start) * hd + d0;
+                load_older_rows(v_base, hd, n, fresh, true, warp, vr);
+                load_fresh_row(v_base, hd, n, fresh, true, warp, vr);
             }
-#pragma unroll
-            for (int i = 0; i < kKeysPerWarp; ++i) {
-                const int j = warp + i * kWarps;
-                if (j >= n) break;
-                const uint2 vv = vr[i];
-                const float v0 = __uint_as_float(vv.x << 16), v1 = __uint_as_float(vv.x & 0xffff0000u);
-                const float v2 = __uint_as_float(vv.y << 16), v3 = __uint_as_float(vv.y & 0xffff0000u);
-#pragma unroll
-                for (int gg = 0; gg < kG; ++gg) {
-                    if (gg < G) {
-                        const float p = sc[gg * kChunk + j];
-                        acc[gg][0] = fmaf(p, v0, acc[gg][0]);
-                        acc[gg][1] = fmaf(p, v1, acc[gg][1]);
-                        acc[gg][2] = fmaf(p, v2, acc[gg][2]);
-                        acc[gg][3] = fmaf(p, v3, acc[gg][3]);
-                    }
-                }
-            }
+            chunk_values<kG>(sc, vr, G, n, warp, acc);
         }
-        __shared__ float red[kWarps * kG * 128];
-#pragma unroll
-        for (int gg = 0; gg < kG; ++gg)
-            if (gg < G && d0 < hd)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) red[(warp * kG + gg) * 128 + d0 + e] = acc[gg][e];
-        __syncthreads();
-        for (int i = threadIdx.x; i < G * hd; i += kThreads) {
-            const int gg = i / hd, d = i % hd;
-            float o = 0.f;
-#pragma unroll
-            for (int w = 0; w < kWarps; ++w) o += red[(w * kG + gg) * 128 + d];
+        sum_warps<kG>(acc, G, hd, warp, lane, [&](int gg, int d, float o) {
             part_acc[((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * hd + d] = o;
-        }
+        });
     } else {
         for (int d = threadIdx.x; d < hd; d += kThreads) {
             float acc[kG];
@@ -332,16 +375,108 @@ __global__ void __launch_bounds__(kThreads, 4)  // four blocks a multiprocessor:
         merge_splits_direct(b * nh + h0 + gg, active, nsplit, hd, part_ml, part_acc, out);
 }
 
+// Long splits, for many (row, head) pairs (Janus-Pro's 32 guidance rows, batched text decode): a block walks
+// the kChunk-key chunks of its span with an online softmax, the next chunk's keys in flight during this
+// chunk's softmax and values, and its values during the next scores. When one split covers the context
+// (nsplit = 1) the block writes the output itself: no partials and no merge launch. Vector path only (head
+// dims ≤ 128, multiples of 4).
+template <int kG>
+__global__ void __launch_bounds__(kThreads, 4)
+    decode_long_kernel(const uint16_t* q, const uint16_t* __restrict__ k_cache,
+                       const uint16_t* __restrict__ v_cache, const int32_t* __restrict__ pos,
+                       const int32_t* __restrict__ slot, int nh, int nkv, int hd, int max_seq, float scale,
+                       int nsplit, int span, float* __restrict__ part_ml, float* __restrict__ part_acc,
+                       uint16_t* out, int gq) {
+    pdl_trigger();
+    const int split = blockIdx.x, b = blockIdx.z;
+    const int G = gq, h0 = blockIdx.y * gq, g = h0 / (nh / nkv);
+    const int len = pos[b] + 1, first = split * span;
+    if (first >= len) return;  // the merge only reads the active splits
+    const int end = min(len, first + span);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d0 = lane * 4;
+    const bool active = d0 < hd;
+    __shared__ float sc[kG * kChunk];
+    __shared__ float2 run[kG];   // running {max, sum} of each head
+    __shared__ float alpha[kG];  // this chunk's rescale of the running sums
+    if (threadIdx.x < kG) run[threadIdx.x] = make_float2(-FLT_MAX, 0.f);
+    const size_t head = (size_t(slot[b]) * nkv + g) * size_t(max_seq) * hd + d0;
+    const uint16_t* k_head = k_cache + head;
+    const uint16_t* v_head = v_cache + head;
+    uint2 kr[kKeysPerWarp], vr[kKeysPerWarp];
+    auto load = [&](const uint16_t* base, int start, int n, uint2(&r)[kKeysPerWarp]) {
+        load_older_rows(base + size_t(start) * hd, hd, n, len - 1 - start, active, warp, r);
+        load_fresh_row(base + size_t(start) * hd, hd, n, len - 1 - start, active, warp, r);
+    };
+    pdl_wait();
+    float qr[kG][4];
+    load_query<kG>(q, size_t(b) * nh + size_t(h0), hd, G, active, d0, scale, qr);
+    float acc[kG][4];
+#pragma unroll
+    for (int gg = 0; gg < kG; ++gg)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[gg][e] = 0.f;
+    int start = first, n = min(kChunk, end - first);
+    load(k_head, start, n, kr);
+    load(v_head, start, n, vr);
+    while (true) {
+        chunk_scores<kG>(qr, kr, G, n, warp, lane, sc);
+        const int next = start + kChunk, nn = next < end ? min(kChunk, end - next) : 0;
+        if (nn > 0) load(k_head, next, nn, kr);
+        __syncthreads();
+        for (int gg = warp; gg < G; gg += kWarps) {
+            const float2 r = run[gg];
+            float m = r.x;
+            for (int j = lane; j < n; j += 32) m = fmaxf(m, sc[gg * kChunk + j]);
+            m = warp_max(m);
+            float l = 0.f;
+            for (int j = lane; j < n; j += 32) {
+                const float e = __expf(sc[gg * kChunk + j] - m);
+                sc[gg * kChunk + j] = e;
+                l += e;
+            }
+            l = warp_sum(l);
+            if (lane == 0) {
+                const float a = __expf(r.x - m);  // 0 on the first chunk, when the sums are 0
+                alpha[gg] = a;
+                run[gg] = make_float2(m, fmaf(r.y, a, l));
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int gg = 0; gg < kG; ++gg)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[gg][e] *= gg < G ? alpha[gg] : 0.f;
+        chunk_values<kG>(sc, vr, G, n, warp, acc);
+        if (nn == 0) break;
+        load(v_head, next, nn, vr);
+        __syncthreads();  // sc is rewritten by the next chunk's scores
+        start = next;
+        n = nn;
+    }
+    sum_warps<kG>(acc, G, hd, warp, lane, [&](int gg, int d, float o) {
+        const size_t bh = size_t(b) * nh + size_t(h0) + gg;
+        if (nsplit == 1)
+            out[bh * hd + d] = f32_to_bf16_bits(o / run[gg].y);
+        else
+            part_acc[(bh * nsplit + split) * hd + d] = o;
+    });
+    if (nsplit > 1 && threadIdx.x < G) {
+        float* ml = part_ml + ((size_t(b) * nh + size_t(h0) + threadIdx.x) * nsplit + split) * 2;
+        ml[0] = run[threadIdx.x].x;
+        ml[1] = run[threadIdx.x].y;
+    }
+}
+
 // One block per (b, h): the split weights are computed once into shared memory, then each thread sums its
 // dimensions over the splits with independent loads.
-__global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int hd, int nsplit,
+__global__ void decode_merge_kernel(const int32_t* __restrict__ pos, int nh, int hd, int nsplit, int span,
                                     const float* part_ml, const float* part_acc, uint16_t* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
     extern __shared__ float w[];  // [nsplit]
     __shared__ float red[32];
     const int bh = blockIdx.x;
-    const int active = (pos[bh / nh] + 1 + kChunk - 1) / kChunk;
+    const int active = (pos[bh / nh] + span) / span;  // ⌈(pos + 1) / span⌉
     merge_splits(bh, active, nsplit, hd, part_ml, part_acc, out, w, red);
 }
 
@@ -394,6 +529,20 @@ int group_bucket(int G) {
     return G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
 }
 
+// Chunks per split: 1 (one chunk a block, many splits: the short-split kernel) unless there are enough
+// (row, head) pairs to fill the blocks the GPU holds at four a multiprocessor with one split each; then one
+// split per pair, the long-split kernel, no merge. In between, long splits with a merge measured slower than
+// short ones on the H200 (7B batch 16 −4%, 1.5B batch 32 −7%; 7B batch 32 +4%, Janus-Pro-7B +3%:
+// bench/results/2026-11-28-h200-session6.md). TESSERA_ATTN_CHUNKS=n forces n (checks, measurements).
+static int chunks_per_split(int pairs, int max_seq) {
+    const int s1 = splits_for(max_seq);
+    if (const char* e = std::getenv("TESSERA_ATTN_CHUNKS")) {
+        const int v = std::atoi(e);
+        if (v >= 1) return std::min(v, s1);
+    }
+    return pairs >= 4 * current_multiprocessors() ? s1 : 1;
+}
+
 size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
     // partials, then one arrival counter per (row, KV head) (nh bounds nkv), which must start at zero.
     return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float) +
@@ -430,6 +579,35 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
                         ? reinterpret_cast<int*>(static_cast<std::byte*>(workspace) +
                                                  attention_decode_counters_offset(B, nh, hd, max_seq))
                         : nullptr;
+    const bool vec = hd % 4 == 0 && hd <= 128;
+    const int cps = vec ? chunks_per_split(B * (nh / gq), max_seq) : 1;
+    if (cps > 1) {
+        const int span = cps * kChunk, nlong = (max_seq + span - 1) / span;
+        const dim3 grid(nlong, nh / gq, B), block(kThreads);
+        auto run = [&](auto kernel) {
+            launch_kernel(kernel, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd,
+                          max_seq, scale, nlong, span, part_ml, part_acc, out, gq);
+        };
+        switch (kg) {
+            case 1:
+                run(decode_long_kernel<1>);
+                break;
+            case 2:
+                run(decode_long_kernel<2>);
+                break;
+            case 4:
+                run(decode_long_kernel<4>);
+                break;
+            default:
+                run(decode_long_kernel<8>);
+                break;
+        }
+        TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode long splits"));
+        if (nlong == 1) return {};
+        launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nlong) * sizeof(float), stream,
+                      pos, nh, hd, nlong, span, part_ml, part_acc, out);
+        return TESSERA_LAUNCH_CHECK("attention_decode merge");
+    }
     const bool prefetch = !std::getenv("TESSERA_NO_KV_PREFETCH");
     const char* early_env = std::getenv("TESSERA_ATTN_EARLY");  // 0 / 1 overrides the choice by batch
     const bool early = early_env ? std::atoi(early_env) != 0 : B <= 2;
@@ -459,7 +637,7 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
     if (counters) return {};
     launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos,
-                  nh, hd, nsplit, part_ml, part_acc, out);
+                  nh, hd, nsplit, kChunk, part_ml, part_acc, out);
     return TESSERA_LAUNCH_CHECK("attention_decode merge");
 }
 

@@ -105,6 +105,19 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Multiprocessors of the current device (132 when it cannot be asked), looked up once per process: the
+// launch shapes that depend on it are chosen at capture time.
+inline int current_multiprocessors() {
+    static const int sms = [] {
+        int dev = 0, n = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
+            return 132;
+        return n;
+    }();
+    return sms;
+}
+
 #define TESSERA_LAUNCH_CHECK(what) ::tessera::cuda::check(cudaGetLastError(), what)
 
 // Programmatic dependent launch (Hopper and newer): each kernel lets the next one be scheduled while it

@@ -56,7 +56,8 @@ Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, 
                           const GemvNormIn* norm = nullptr);
 
 // ---- normalisation and elementwise --------------------------------------------------------------------
-// y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D].
+// y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D]; w a weight (constant
+// for the run: it may be loaded before the kernel that writes x has finished).
 Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream);
 // out[r, i] = bf16( silu(gu[r, 2i]) · gu[r, 2i + 1] ), gu f32 [rows, 2I] with gate and up interleaved
 // (the layout of the packed gate/up weight, see gemv_swiglu_bf16).

@@ -164,45 +164,16 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     if (sq) store_sq_partials<B, kRows>(sq, warp / kWpr, lane == 0 && part == 0, acc);
 }
 
-// q/k/v product fused with rotate-half RoPE and the KV-cache write (the work of rope_kv_write, see rope.cu,
-// with the same arithmetic): a warp group computes the two rows (i, i + hd/2) of one head, so the rotation
-// has both halves in registers and q, k and v go straight to their bf16 destinations.
-// W bf16 [(nh + 2·nkv)·hd, K]; x bf16 [B, K]; bias bf16 or null.
-struct QkvRopeArgs {
-    const uint16_t* bias;
-    const int32_t* pos;
-    const int32_t* slot;
-    const float* inv_freq;
-    int nh, nkv, hd, max_seq;
-    uint16_t* q_out;
-    uint16_t* k_cache;
-    uint16_t* v_cache;
-};
-
-template <int B, int kWpr, bool kNorm>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* x, QkvRopeArgs a, int K, NormIn n) {
-    extern __shared__ uint4 xsm[];
-    constexpr int kPairs = kWarpsPerBlock / kWpr;
-    constexpr int kStep = kWpr * 32;
-    constexpr int kUnroll = 4;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int half = a.hd / 2;
-    const int npairs = (a.nh + 2 * a.nkv) * half;
-    const int pair = blockIdx.x * kPairs + warp / kWpr, part = warp % kWpr;
-    const bool active = pair < npairs;
-    const int head = active ? pair / half : 0, hi = active ? pair % half : 0;
-    const int r0 = head * a.hd + hi, r1 = r0 + half;
+// The streaming loop of the two-row products (a q/k/v rotate-half pair, a gate/up pair): acc0[b] and
+// acc1[b] += Σ over this lane's 16-byte words i, i + kStep, … of rows w0 and w1 against batch row b of x.
+// The first kUnroll words of both rows are loaded before the wait for the kernel that writes x (or, kNorm,
+// the sums of squares stage_norm normalises x with).
+template <int B, int kUnroll, int kStep, bool kNorm>
+__device__ __forceinline__ void stream_two_rows(const uint4* w0, const uint4* w1, const uint16_t* x, int K,
+                                                bool active, int i, const NormIn& n, uint4* xsm,
+                                                float (&acc0)[B], float (&acc1)[B]) {
     const int K8 = K >> 3;
-    const uint4* w0 = reinterpret_cast<const uint4*>(W + size_t(r0) * K);
-    const uint4* w1 = reinterpret_cast<const uint4*>(W + size_t(r1) * K);
     const uint4* xs = reinterpret_cast<const uint4*>(x);
-    float acc0[B], acc1[B];
-#pragma unroll
-    for (int b = 0; b < B; ++b) acc0[b] = acc1[b] = 0.f;
-
-    pdl_trigger();
-    int i = part * 32 + lane;
     const bool full = active && i + (kUnroll - 1) * kStep < K8;
     uint4 u0[kUnroll], u1[kUnroll];
     if (full)
@@ -246,6 +217,45 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
             }
         }
     }
+}
+
+// q/k/v product fused with rotate-half RoPE and the KV-cache write (the work of rope_kv_write, see rope.cu,
+// with the same arithmetic): a warp group computes the two rows (i, i + hd/2) of one head, so the rotation
+// has both halves in registers and q, k and v go straight to their bf16 destinations.
+// W bf16 [(nh + 2·nkv)·hd, K]; x bf16 [B, K]; bias bf16 or null.
+struct QkvRopeArgs {
+    const uint16_t* bias;
+    const int32_t* pos;
+    const int32_t* slot;
+    const float* inv_freq;
+    int nh, nkv, hd, max_seq;
+    uint16_t* q_out;
+    uint16_t* k_cache;
+    uint16_t* v_cache;
+};
+
+template <int B, int kWpr, bool kNorm>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_qkv_rope_kernel(const uint16_t* __restrict__ W, const uint16_t* x, QkvRopeArgs a, int K, NormIn n) {
+    extern __shared__ uint4 xsm[];
+    constexpr int kPairs = kWarpsPerBlock / kWpr;
+    constexpr int kStep = kWpr * 32;
+    constexpr int kUnroll = 4;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int half = a.hd / 2;
+    const int npairs = (a.nh + 2 * a.nkv) * half;
+    const int pair = blockIdx.x * kPairs + warp / kWpr, part = warp % kWpr;
+    const bool active = pair < npairs;
+    const int head = active ? pair / half : 0, hi = active ? pair % half : 0;
+    const int r0 = head * a.hd + hi, r1 = r0 + half;
+    const uint4* w0 = reinterpret_cast<const uint4*>(W + size_t(r0) * K);
+    const uint4* w1 = reinterpret_cast<const uint4*>(W + size_t(r1) * K);
+    float acc0[B], acc1[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc0[b] = acc1[b] = 0.f;
+
+    pdl_trigger();
+    stream_two_rows<B, kUnroll, kStep, kNorm>(w0, w1, x, K, active, part * 32 + lane, n, xsm, acc0, acc1);
 #pragma unroll
     for (int b = 0; b < B; ++b) {
         acc0[b] = warp_sum(acc0[b]);
@@ -293,8 +303,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 }
 
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
-// K a multiple of 8, W and x 16-byte aligned; the first kUnroll words of both rows are loaded before the
-// wait.
+// K a multiple of 8, W and x 16-byte aligned.
 template <int B, bool kNorm>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_swiglu_kernel(const uint16_t* __restrict__ W, const uint16_t* x, uint16_t* __restrict__ act, int I,
@@ -304,58 +313,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
     const bool active = row < I;
-    const int K8 = K >> 3;
     const uint4* wg = reinterpret_cast<const uint4*>(W + 2 * size_t(active ? row : 0) * K);
-    const uint4* wu = wg + K8;
-    const uint4* xs = reinterpret_cast<const uint4*>(x);
+    const uint4* wu = wg + (K >> 3);
     float g[B], u[B];
 #pragma unroll
     for (int b = 0; b < B; ++b) g[b] = u[b] = 0.f;
 
     pdl_trigger();
-    int i = lane;
-    const bool full = active && i + (kUnroll - 1) * 32 < K8;
-    uint4 gv[kUnroll], uv[kUnroll];
-    if (full)
-#pragma unroll
-        for (int k = 0; k < kUnroll; ++k) {
-            gv[k] = ld_w(wg + i + k * 32);
-            uv[k] = ld_w(wu + i + k * 32);
-        }
-    pdl_wait();
-    if constexpr (kNorm)
-        xs = stage_norm<B>(n, K, xsm);
-    else
-        xs = after_wait(xs);
-    if (full) {
-        while (true) {
-#pragma unroll
-            for (int k = 0; k < kUnroll; ++k)
-#pragma unroll
-                for (int b = 0; b < B; ++b) {
-                    const uint4 xv = rd_x<kNorm>(xs + size_t(b) * K8 + i + k * 32);
-                    g[b] += dot8(gv[k], xv);
-                    u[b] += dot8(uv[k], xv);
-                }
-            i += kUnroll * 32;
-            if (i + (kUnroll - 1) * 32 >= K8) break;
-#pragma unroll
-            for (int k = 0; k < kUnroll; ++k) {
-                gv[k] = ld_w(wg + i + k * 32);
-                uv[k] = ld_w(wu + i + k * 32);
-            }
-        }
-    }
+    stream_two_rows<B, kUnroll, 32, kNorm>(wg, wu, x, K, active, lane, n, xsm, g, u);
     if (!active) return;
-    for (; i < K8; i += 32) {
-        const uint4 ga = ld_w(wg + i), ua = ld_w(wu + i);
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const uint4 xv = rd_x<kNorm>(xs + size_t(b) * K8 + i);
-            g[b] += dot8(ga, xv);
-            u[b] += dot8(ua, xv);
-        }
-    }
 #pragma unroll
     for (int b = 0; b < B; ++b) {
         const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
@@ -422,13 +388,7 @@ int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
     const char* e = std::getenv(env);  // read per launch: launches happen at capture time only
     const int forced = e ? std::atoi(e) : 0;
     if (forced == 1 || forced == 2 || forced == 4) return forced;
-    static const int sms = [] {
-        int dev = 0, n = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-            return 132;
-        return n;
-    }();
+    const int sms = current_multiprocessors();
     // One warp per row from four blocks per multiprocessor up: 7B's 4096-row o_proj and down_proj (512 blocks
     // of one row per warp, under four a multiprocessor) measured 2% faster a step with two warps per row.
     if (N / kWarpsPerBlock >= 4 * sms) return 1;
