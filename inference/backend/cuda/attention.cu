@@ -198,6 +198,21 @@ __device__ __forceinline__ void chunk_values(const float* sc, const uint2 (&vr)[
     }
 }
 
+// Softmax numerators of one head's chunk scores, in place: s ← e^{s − m} with m the largest of m0 and the
+// scores; returns {m, Σ e^{s − m}} (the same in every lane). Called by a whole warp.
+__device__ __forceinline__ float2 chunk_exp(float* s, int n, int lane, float m0) {
+    float m = m0;
+    for (int j = lane; j < n; j += 32) m = fmaxf(m, s[j]);
+    m = warp_max(m);
+    float l = 0.f;
+    for (int j = lane; j < n; j += 32) {
+        const float e = __expf(s[j] - m);
+        s[j] = e;
+        l += e;
+    }
+    return make_float2(m, warp_sum(l));
+}
+
 // The warps' partial sums of the values meet in shared memory; f(gg, d, o) receives head gg's dim d.
 template <int kG, class F>
 __device__ __forceinline__ void sum_warps(const float (&acc)[kG][4], int G, int hd, int warp, int lane,
@@ -302,21 +317,9 @@ __global__ void __launch_bounds__(kThreads, 4)  // four blocks a multiprocessor:
     __syncthreads();
 
     for (int gg = warp; gg < G; gg += kWarps) {
-        float m = -FLT_MAX;
-        for (int j = lane; j < n; j += 32) m = fmaxf(m, sc[gg * kChunk + j]);
-        m = warp_max(m);
-        float l = 0.f;
-        for (int j = lane; j < n; j += 32) {
-            const float e = __expf(sc[gg * kChunk + j] - m);
-            sc[gg * kChunk + j] = e;
-            l += e;
-        }
-        l = warp_sum(l);
-        if (lane == 0) {
-            float* ml = part_ml + ((size_t(b) * nh + size_t(h0) + gg) * nsplit + split) * 2;
-            ml[0] = m;
-            ml[1] = l;
-        }
+        const float2 ml = chunk_exp(sc + gg * kChunk, n, lane, -FLT_MAX);
+        if (lane == 0)
+            reinterpret_cast<float2*>(part_ml)[(size_t(b) * nh + size_t(h0) + gg) * nsplit + split] = ml;
     }
     __syncthreads();
 
@@ -424,21 +427,11 @@ __global__ void __launch_bounds__(kThreads, 4)
         if (nn > 0) load(k_head, next, nn, kr);
         __syncthreads();
         for (int gg = warp; gg < G; gg += kWarps) {
-            const float2 r = run[gg];
-            float m = r.x;
-            for (int j = lane; j < n; j += 32) m = fmaxf(m, sc[gg * kChunk + j]);
-            m = warp_max(m);
-            float l = 0.f;
-            for (int j = lane; j < n; j += 32) {
-                const float e = __expf(sc[gg * kChunk + j] - m);
-                sc[gg * kChunk + j] = e;
-                l += e;
-            }
-            l = warp_sum(l);
+            const float2 r = run[gg], ml = chunk_exp(sc + gg * kChunk, n, lane, r.x);
             if (lane == 0) {
-                const float a = __expf(r.x - m);  // 0 on the first chunk, when the sums are 0
+                const float a = __expf(r.x - ml.x);  // 0 on the first chunk, when the sums are 0
                 alpha[gg] = a;
-                run[gg] = make_float2(m, fmaf(r.y, a, l));
+                run[gg] = make_float2(ml.x, fmaf(r.y, a, ml.y));
             }
         }
         __syncthreads();
