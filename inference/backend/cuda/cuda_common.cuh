@@ -118,6 +118,21 @@ inline int current_multiprocessors() {
     return sms;
 }
 
+// Calls f(i) for every i in [0, n), the grid striding over the range: the elementwise kernels' loop, so
+// their grids can be capped (grid_blocks) whatever the size.
+template <class F>
+__device__ __forceinline__ void for_each_index(int64_t n, F&& f) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += int64_t(gridDim.x) * blockDim.x)
+        f(i);
+}
+
+// Blocks of `threads` for n elements of a for_each_index kernel: one per element up to `cap` blocks.
+inline int grid_blocks(int64_t n, int threads, int64_t cap) {
+    const int64_t b = (n + threads - 1) / threads;
+    return int(b > cap ? cap : (b < 1 ? 1 : b));
+}
+
 #define TESSERA_LAUNCH_CHECK(what) ::tessera::cuda::check(cudaGetLastError(), what)
 
 // Programmatic dependent launch (Hopper and newer): each kernel lets the next one be scheduled while it

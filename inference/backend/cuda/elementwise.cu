@@ -10,25 +10,23 @@ constexpr int kThreads = 256;
 __global__ void silu_mul_kernel(const float* gu, int I, int64_t total, uint16_t* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-         i += int64_t(gridDim.x) * blockDim.x) {
+    for_each_index(total, [&](int64_t i) {
         const int64_t r = i / I, c = i % I;
         const float g = __ldcg(gu + r * 2 * I + 2 * c), u = __ldcg(gu + r * 2 * I + 2 * c + 1);
         out[i] = f32_to_bf16_bits(g / (1.f + __expf(-g)) * u);
-    }
+    });
 }
 
 // Two outputs per thread from one 16-byte load of (g, u, g', u') when I is even (every real model).
 __global__ void silu_mul2_kernel(const float* gu, int I2, int64_t total2, uint32_t* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total2;
-         i += int64_t(gridDim.x) * blockDim.x) {
+    for_each_index(total2, [&](int64_t i) {
         const int64_t r = i / I2, c = i % I2;
         const float4 v = __ldcg(reinterpret_cast<const float4*>(gu + r * 4 * I2) + c);
         out[i] = uint32_t(f32_to_bf16_bits(v.x / (1.f + __expf(-v.x)) * v.y)) |
                  uint32_t(f32_to_bf16_bits(v.z / (1.f + __expf(-v.z)) * v.w)) << 16;
-    }
+    });
 }
 
 __global__ void embedding_kernel(const uint16_t* __restrict__ table, const int32_t* ids, int D, int vocab,
@@ -58,31 +56,25 @@ __global__ void bias_act_kernel(const float* y, const uint16_t* __restrict__ bia
                                 bool gelu, float* out_f32, uint16_t* out_bf16) {
     pdl_trigger();
     pdl_wait();
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
-         i += int64_t(gridDim.x) * blockDim.x) {
+    for_each_index(total, [&](int64_t i) {
         float v = __ldcg(y + i) + (bias ? bf16_bits_to_f32(bias[i % N]) : 0.f);
         v = bf16_bits_to_f32(f32_to_bf16_bits(v));
         if (gelu) v = bf16_bits_to_f32(f32_to_bf16_bits(0.5f * v * (1.f + erff(v * 0.70710678118654752f))));
         if (out_f32) out_f32[i] = v;
         if (out_bf16) out_bf16[i] = f32_to_bf16_bits(v);
-    }
+    });
 }
 
 __global__ void f32_to_bf16_kernel(const float* x, int64_t n, uint16_t* __restrict__ y) {
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += int64_t(gridDim.x) * blockDim.x)
-        y[i] = f32_to_bf16_bits(__ldcg(x + i));
+    for_each_index(n, [&](int64_t i) { y[i] = f32_to_bf16_bits(__ldcg(x + i)); });
 }
 
 __global__ void bf16_to_f32_kernel(const uint16_t* x, int64_t n, float* __restrict__ y) {
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += int64_t(gridDim.x) * blockDim.x)
-        y[i] = bf16_bits_to_f32(__ldcg(x + i));
+    for_each_index(n, [&](int64_t i) { y[i] = bf16_bits_to_f32(__ldcg(x + i)); });
 }
 
 int blocks_for(int64_t n) {
-    int64_t b = (n + kThreads - 1) / kThreads;
-    return int(b > 65535 ? 65535 : (b < 1 ? 1 : b));
+    return grid_blocks(n, kThreads, 65535);
 }
 
 }  // namespace
@@ -151,12 +143,11 @@ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
 }
 
 __global__ void fill_random_kernel(uint16_t* p, int64_t n, uint64_t seed, float scale, float offset) {
-    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += int64_t(gridDim.x) * blockDim.x) {
+    for_each_index(n, [&](int64_t i) {
         const uint64_t r = mix64(seed * 0x9e3779b97f4a7c15ull + uint64_t(i));
         const float u = float(r >> 40) * (1.f / 8388608.f) - 1.f;  // 24 random bits -> [-1, 1)
         p[i] = f32_to_bf16_bits(offset + scale * u);
-    }
+    });
 }
 
 }  // namespace
