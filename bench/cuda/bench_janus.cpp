@@ -86,19 +86,23 @@ void run(const char* name, const LlmConfig& cfg, CudaVqDecoder* vq, double bw_gb
     const double gen_bytes = 2.0 * (2 * H * H + 16384.0 * H + 8 * H);
     const double kv_per_pos = 2.0 * 2 * H * L;  // K and V, bf16, all layers
     double floor_s = 0;
-    for (int i = 1; i < N; ++i) floor_s += (layer_bytes * L + gen_bytes + 2.0 * P * (T + i) * kv_per_pos) / (bw_gbs * 1e9);
+    for (int i = 1; i < N; ++i)
+        floor_s += (layer_bytes * L + gen_bytes + 2.0 * P * (T + i) * kv_per_pos) / (bw_gbs * 1e9);
     double vq_s = 0;
     if (vq) {
         std::vector<float> img(size_t(P) * 3 * 384 * 384);
         std::vector<int32_t> c1(codes.begin(), codes.begin() + N);
-        if (vq->decode(c1.data(), 1, 24, 24, img.data()).ok() && vq->decode(codes.data(), P, 24, 24, img.data()).ok())
+        if (vq->decode(c1.data(), 1, 24, 24, img.data()).ok() &&
+            vq->decode(codes.data(), P, 24, 24, img.data()).ok())
             vq_s = vq->last_seconds();
     }
-    std::printf("{\"model\":\"%s\",\"test\":\"generate\",\"images\":%d,\"image_tokens\":%d,\"prompt_tokens\":%d,"
-                "\"prompt_s\":%.4f,\"token_loop_s\":%.3f,\"step_ms\":%.3f,\"floor_token_loop_s\":%.3f,\"share_of_floor\":%.3f,"
-                "\"vq_decode_s\":%.4f,\"total_s\":%.3f,\"bandwidth_gbs\":%.0f}\n",
-                name, P, N, T, prompt, best_tokens, best_tokens * 1e3 / (N - 1), floor_s, floor_s / best_tokens, vq_s,
-                prompt + best_tokens + vq_s, bw_gbs);
+    std::printf(
+        "{\"model\":\"%s\",\"test\":\"generate\",\"images\":%d,\"image_tokens\":%d,\"prompt_tokens\":%d,"
+        "\"prompt_s\":%.4f,\"token_loop_s\":%.3f,\"step_ms\":%.3f,\"floor_token_loop_s\":%.3f,\"share_of_"
+        "floor\":%.3f,"
+        "\"vq_decode_s\":%.4f,\"total_s\":%.3f,\"bandwidth_gbs\":%.0f}\n",
+        name, P, N, T, prompt, best_tokens, best_tokens * 1e3 / (N - 1), floor_s, floor_s / best_tokens, vq_s,
+        prompt + best_tokens + vq_s, bw_gbs);
     std::fflush(stdout);
 }
 
@@ -135,7 +139,8 @@ int main(int argc, char** argv) {
         return 77;
     }
     if (argc > 1 && std::string(argv[1]) == "--profile") return profile();
-    const double bw = measure_bandwidth();
+    const bool profile_vq = argc > 1 && std::string(argv[1]) == "--profile-vq";
+    const double bw = profile_vq ? 0.0 : measure_bandwidth();
     benchutil::Builder random_vq;
     benchutil::build_vq16(random_vq);
     WeightLoader vq_loader(random_vq.ck);
@@ -149,6 +154,19 @@ int main(int argc, char** argv) {
             gpu_vq = std::move(*g);
         else
             std::printf("{\"vq\":\"error\",\"message\":\"%s\"}\n", g.error().to_string().c_str());
+    }
+    if (profile_vq) {
+        // One image's decode between cudaProfilerStart/Stop, after a warm-up decode, for
+        // `ncu --profile-from-start off` (tools/bench/ncu_summary.py LOG 1).
+        if (!gpu_vq) return 1;
+        std::vector<int32_t> codes(576);
+        for (size_t i = 0; i < codes.size(); ++i) codes[i] = int32_t((i * 7919) % 16384);
+        std::vector<float> img(size_t(3) * 384 * 384);
+        if (!gpu_vq->decode(codes.data(), 1, 24, 24, img.data()).ok()) return 1;
+        cudaProfilerStart();
+        const bool ok = gpu_vq->decode(codes.data(), 1, 24, 24, img.data()).ok();
+        cudaProfilerStop();
+        return ok ? 0 : 1;
     }
     run("janus-pro-7b", llama(4096, 11008, 30, 32), gpu_vq.get(), bw);
     run("janus-pro-1b", llama(2048, 5632, 24, 16), gpu_vq.get(), bw);
