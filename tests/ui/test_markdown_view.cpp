@@ -11,8 +11,7 @@ namespace {
 
 QString longCode(int lines) {
     QString s = QStringLiteral("Here is the program:\n\n```cpp\n/* a comment that\n   spans lines */\n");
-    for (int i = 0; i < lines; ++i)
-        s += QStringLiteral("int value_%1 = %1; // \"line\" %1\n").arg(i);
+    for (int i = 0; i < lines; ++i) s += QStringLiteral("int value_%1 = %1; // \"line\" %1\n").arg(i);
     s += QStringLiteral("```\n\nThat was the program.\n");
     return s;
 }
@@ -32,7 +31,8 @@ QString longLine(int words) {
 const QStringList& samples() {
     static const QStringList s = {
         QStringLiteral("Hello **world**.\n\n## A heading\n\n- one\n- two\n\nA [link](https://example.org)."),
-        QStringLiteral("```python\ndef f(x):\n    return x  # done\n```\nAfter code, no blank line.\n~~~\nplain\n~~~"),
+        QStringLiteral(
+            "```python\ndef f(x):\n    return x  # done\n```\nAfter code, no blank line.\n~~~\nplain\n~~~"),
         longCode(400),
         longList(300),
         longLine(1500),
@@ -61,8 +61,7 @@ private slots:
         QTest::addColumn<int>("sample");
         QTest::addColumn<int>("step");
         for (int s = 0; s < samples().size(); ++s) {
-            for (int step : {11, 61, 997})
-                QTest::addRow("sample %d, %d chars a step", s, step) << s << step;
+            for (int step : {11, 61, 997}) QTest::addRow("sample %d, %d chars a step", s, step) << s << step;
         }
     }
     void streamedEqualsWholeRender() {
@@ -96,6 +95,29 @@ private slots:
         QCOMPARE(view.document()->toHtml(), whole.document()->toHtml());
     }
 
+    void aBurstIsRenderedInBudgetedSteps() {
+        // A thousand paragraphs arriving at once while streaming (a fast model between two renders).
+        QString text;
+        for (int i = 0; i < 1000; ++i)
+            text += QStringLiteral("Paragraph %1 of a burst, with some words.\n\n").arg(i);
+        MarkdownView view;
+        view.setStreaming(true);
+        view.setMarkdown(QStringLiteral("Start.\n\n"));
+        view.flush();
+        view.setMarkdown(QStringLiteral("Start.\n\n") + text);
+        view.flush();
+        // One render stopped after its time budget (the whole burst takes far longer to render) ...
+        QVERIFY(view.renderPending());
+        QVERIFY2(view.lastRenderedChars() < text.size() / 2,
+                 qPrintable(QString::number(view.lastRenderedChars())));
+        // ... and the rest followed on later turns of the event loop, without more text arriving.
+        QTRY_VERIFY_WITH_TIMEOUT(!view.renderPending(), 20000);
+        view.setStreaming(false);
+        MarkdownView whole;
+        whole.setMarkdown(QStringLiteral("Start.\n\n") + text);
+        QCOMPARE(view.document()->toHtml(), whole.document()->toHtml());
+    }
+
     void codeBlockCopiesItsWholeText() {
         MarkdownView view;
         stream(view, longCode(500), 50);
@@ -112,7 +134,8 @@ private slots:
         QTextDocument* doc = view.document();
         bool title = false, plainOutsideList = false;
         for (QTextBlock b = doc->begin(); b.isValid(); b = b.next()) {
-            if (b.text() == QStringLiteral("Title")) title = b.blockFormat().headingLevel() == 1 && !b.textList();
+            if (b.text() == QStringLiteral("Title"))
+                title = b.blockFormat().headingLevel() == 1 && !b.textList();
             if (b.text() == QStringLiteral("plain text"))
                 plainOutsideList = b.blockFormat().headingLevel() == 0 && !b.textList();
         }
@@ -126,7 +149,8 @@ private slots:
         view.setMarkdown(QStringLiteral("first"));
         view.flush();
         QCOMPARE(view.document()->toPlainText(), QStringLiteral("first"));
-        for (int i = 0; i < 50; ++i) view.setMarkdown(QStringLiteral("first") + QString(i + 1, QLatin1Char('x')));
+        for (int i = 0; i < 50; ++i)
+            view.setMarkdown(QStringLiteral("first") + QString(i + 1, QLatin1Char('x')));
         // Nothing rendered yet: the 50 updates wait for one render on the timer.
         QVERIFY(view.renderPending());
         QCOMPARE(view.document()->toPlainText(), QStringLiteral("first"));

@@ -10,8 +10,8 @@
 #include <QRegularExpression>
 #include <QTextBlock>
 #include <QTextCursor>
-#include <QTextDocumentFragment>
 #include <QTextDocument>
+#include <QTextDocumentFragment>
 #include <QTextFrame>
 
 #include <algorithm>
@@ -60,8 +60,8 @@ MarkdownView::MarkdownView(QWidget* parent) : QTextBrowser(parent) {
     setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
-    setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::TextSelectableByKeyboard | Qt::LinksAccessibleByMouse |
-                            Qt::LinksAccessibleByKeyboard);
+    setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::TextSelectableByKeyboard |
+                            Qt::LinksAccessibleByMouse | Qt::LinksAccessibleByKeyboard);
     document()->setDocumentMargin(2);
     document()->setUndoRedoEnabled(false);  // a growing undo stack would hold every streamed piece
     viewport()->setAutoFillBackground(false);
@@ -201,16 +201,25 @@ void MarkdownView::render() {
     cursor.beginEditBlock();
     removeFrom(redo, cursor);
     cursor.movePosition(QTextCursor::End);
-    for (Piece& p : fresh) {
-        renderPiece(cursor, p);
-        m_pieces.append(p);
+    // While streaming, a render stops once it has taken kRenderBudgetMs and leaves the rest of a burst to a
+    // render on the next turn of the event loop: coalescing alone let one render take in everything that
+    // arrived since the last, which at thousands of tokens a second blocked the GUI thread for 40–60 ms.
+    qsizetype renderedEnd = m_source.size();
+    for (qsizetype i = 0; i < fresh.size(); ++i) {
+        renderPiece(cursor, fresh[i]);
+        m_pieces.append(fresh[i]);
+        if (m_streaming && i + 1 < fresh.size() && cost.elapsed() >= kRenderBudgetMs) {
+            renderedEnd = fresh[i + 1].sourceStart;
+            break;
+        }
     }
     cursor.endEditBlock();
-    m_renderedSource = m_source;
-    m_lastRenderedChars = int(m_source.size() - from);
+    m_renderedSource = renderedEnd < m_source.size() ? m_source.left(renderedEnd) : m_source;
+    m_lastRenderedChars = int(renderedEnd - from);
     fitHeight();
     m_lastRenderMs = cost.elapsed();
     m_sinceRender.start();
+    if (renderPending()) m_renderTimer.start(0);
 }
 
 void MarkdownView::removeFrom(int index, QTextCursor& cursor) {
@@ -240,7 +249,8 @@ void MarkdownView::renderPiece(QTextCursor& cursor, Piece& p) {
     if (!p.code) {
         p.docStart = cursor.position();
         if (doc->isEmpty() && m_pieces.isEmpty()) {
-            cursor.insertMarkdown(p.text, QTextDocument::MarkdownDialectGitHub);  // takes its first block's format
+            cursor.insertMarkdown(p.text,
+                                  QTextDocument::MarkdownDialectGitHub);  // takes its first block's format
         } else {
             cursor.insertFragment(markdownAfterBlock(p.text));
         }
@@ -293,11 +303,20 @@ void MarkdownView::renderPiece(QTextCursor& cursor, Piece& p) {
             if (span.start > pos) cursor.insertText(line.mid(pos, span.start - pos), plain);
             QTextCharFormat f = plain;
             switch (span.kind) {
-            case CodeHighlighter::Kind::Keyword: f.setForeground(Theme::color(Theme::Color::Keyword)); break;
-            case CodeHighlighter::Kind::String: f.setForeground(Theme::color(Theme::Color::String)); break;
-            case CodeHighlighter::Kind::Comment: f.setForeground(Theme::color(Theme::Color::Comment)); break;
-            case CodeHighlighter::Kind::Number: f.setForeground(Theme::color(Theme::Color::Number)); break;
-            case CodeHighlighter::Kind::Plain: break;
+                case CodeHighlighter::Kind::Keyword:
+                    f.setForeground(Theme::color(Theme::Color::Keyword));
+                    break;
+                case CodeHighlighter::Kind::String:
+                    f.setForeground(Theme::color(Theme::Color::String));
+                    break;
+                case CodeHighlighter::Kind::Comment:
+                    f.setForeground(Theme::color(Theme::Color::Comment));
+                    break;
+                case CodeHighlighter::Kind::Number:
+                    f.setForeground(Theme::color(Theme::Color::Number));
+                    break;
+                case CodeHighlighter::Kind::Plain:
+                    break;
             }
             cursor.insertText(line.mid(span.start, span.length), f);
             pos = span.start + span.length;
@@ -320,10 +339,13 @@ void MarkdownView::fitHeight() {
 }
 
 QSize MarkdownView::sizeHint() const {
-    return QSize(QTextBrowser::sizeHint().width(), int(std::ceil(document()->size().height())) + frameWidth() * 2);
+    return QSize(QTextBrowser::sizeHint().width(),
+                 int(std::ceil(document()->size().height())) + frameWidth() * 2);
 }
 
-QSize MarkdownView::minimumSizeHint() const { return QSize(80, sizeHint().height()); }
+QSize MarkdownView::minimumSizeHint() const {
+    return QSize(80, sizeHint().height());
+}
 
 void MarkdownView::resizeEvent(QResizeEvent* event) {
     QTextBrowser::resizeEvent(event);

@@ -5,8 +5,9 @@
 // Streaming keeps the GUI thread free: the source is cut into pieces (paragraphs and code blocks), text
 // that only grew re-renders just the last piece, and while streaming no piece grows past kMaxLivePiece
 // characters (a long code block continues in the same frame; a long Markdown run is cut at a line and
-// rendered whole again once streaming ends). Updates are coalesced, so each one costs a bounded amount
-// of work however long the reply gets.
+// rendered whole again once streaming ends). Updates are coalesced, and a render stops after
+// kRenderBudgetMs, continuing on the next turn of the event loop, so each one costs a bounded amount of work
+// however long the reply gets and however fast it arrives.
 #pragma once
 
 #include <QElapsedTimer>
@@ -23,13 +24,16 @@ public:
     static constexpr int kMaxLivePiece = 2048;
     // While streaming, renders are at least this far apart, and further when a render was slow.
     static constexpr int kMinRenderIntervalMs = 30;
+    // While streaming, a render adds pieces for at most about this long, then continues on the next turn of
+    // the event loop.
+    static constexpr int kRenderBudgetMs = 8;
 
     void setMarkdown(const QString& markdown);
     QString markdownSource() const { return m_source; }
     // Streaming: updates are coalesced and pieces bounded. Turning it off renders at once, as a whole.
     void setStreaming(bool streaming);
     bool isStreaming() const { return m_streaming; }
-    // Renders now what setMarkdown left pending.
+    // Renders now what setMarkdown left pending (while streaming, as much as one render's budget allows).
     void flush();
     bool renderPending() const { return m_source != m_renderedSource; }
     // Source characters parsed and rendered by the last render (bounded while streaming).
@@ -48,7 +52,7 @@ public:
         bool continuation = false;  // more lines of the previous piece's code block (same frame)
         bool cut = false;           // ended by the streaming size bound, not by the Markdown
         QString language;
-        QString marker;             // the code fence, ``` or ~~~
+        QString marker;  // the code fence, ``` or ~~~
         QString text;
         qsizetype sourceStart = 0;  // where the piece begins in the source
         // Filled in when rendered.
