@@ -6,6 +6,7 @@
 #include <QtTest>
 
 #include "ui/common/MarkdownView.h"
+#include "ui/common/Theme.h"
 
 namespace {
 
@@ -116,6 +117,22 @@ private slots:
         MarkdownView whole;
         whole.setMarkdown(QStringLiteral("Start.\n\n") + text);
         QCOMPARE(view.document()->toHtml(), whole.document()->toHtml());
+    }
+
+    void codeSpansTakeTheirThemeColours() {
+        MarkdownView view;
+        view.setMarkdown(QStringLiteral("```cpp\nreturn \"text\"; // note 42\n```"));
+        // The colour of the fragment that holds each span's text.
+        auto colourOf = [&](const QString& word) {
+            for (QTextBlock b = view.document()->begin(); b.isValid(); b = b.next())
+                for (auto it = b.begin(); !it.atEnd(); ++it)
+                    if (it.fragment().text().contains(word))
+                        return it.fragment().charFormat().foreground().color();
+            return QColor();
+        };
+        QCOMPARE(colourOf(QStringLiteral("return")), Theme::color(Theme::Color::Keyword));
+        QCOMPARE(colourOf(QStringLiteral("\"text\"")), Theme::color(Theme::Color::String));
+        QCOMPARE(colourOf(QStringLiteral("// note")), Theme::color(Theme::Color::Comment));
     }
 
     void codeBlockCopiesItsWholeText() {

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "ui/common/CodeHighlighter.h"
 #include "ui/common/Theme.h"
@@ -48,6 +49,23 @@ QTextDocumentFragment markdownAfterBlock(const QString& markdown) {
     c.setBlockFormat(QTextBlockFormat());
     c.select(QTextCursor::Document);
     return QTextDocumentFragment(c);
+}
+
+// The theme colour of a highlighted span; none for plain code.
+std::optional<Theme::Color> highlightColor(CodeHighlighter::Kind kind) {
+    switch (kind) {
+        case CodeHighlighter::Kind::Keyword:
+            return Theme::Color::Keyword;
+        case CodeHighlighter::Kind::String:
+            return Theme::Color::String;
+        case CodeHighlighter::Kind::Comment:
+            return Theme::Color::Comment;
+        case CodeHighlighter::Kind::Number:
+            return Theme::Color::Number;
+        case CodeHighlighter::Kind::Plain:
+            break;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -302,22 +320,7 @@ void MarkdownView::renderPiece(QTextCursor& cursor, Piece& p) {
         for (const auto& span : CodeHighlighter::highlightLine(line, p.language, &inComment)) {
             if (span.start > pos) cursor.insertText(line.mid(pos, span.start - pos), plain);
             QTextCharFormat f = plain;
-            switch (span.kind) {
-                case CodeHighlighter::Kind::Keyword:
-                    f.setForeground(Theme::color(Theme::Color::Keyword));
-                    break;
-                case CodeHighlighter::Kind::String:
-                    f.setForeground(Theme::color(Theme::Color::String));
-                    break;
-                case CodeHighlighter::Kind::Comment:
-                    f.setForeground(Theme::color(Theme::Color::Comment));
-                    break;
-                case CodeHighlighter::Kind::Number:
-                    f.setForeground(Theme::color(Theme::Color::Number));
-                    break;
-                case CodeHighlighter::Kind::Plain:
-                    break;
-            }
+            if (const auto color = highlightColor(span.kind)) f.setForeground(Theme::color(*color));
             cursor.insertText(line.mid(span.start, span.length), f);
             pos = span.start + span.length;
         }
