@@ -272,14 +272,20 @@ Status CudaLlm::Impl::decode_layers(int B) {
             TESSERA_TRY(cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
-        // The bias is already in qkv when a kernel of ours made it (cuBLAS leaves it to rope_kv_write).
-        if (!qkv_rope)
-            TESSERA_TRY(cuda::rope_kv_write(qkv, gemv || small ? nullptr : w.qkv_bias, d_pos, d_slot,
-                                            inv_freq.as<float>(), B, nh, nkv, hd, opt.max_seq, q, k_cache(l),
-                                            v_cache(l), s));
-        if (!skip("attn"))
-            TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd,
-                                               opt.max_seq, scale, attn, attn_ws, s));
+        // The bias is already in qkv when a kernel of ours made it (cuBLAS leaves it to the RoPE step).
+        const bf16_t* rope_bias = gemv || small ? nullptr : w.qkv_bias;
+        if (qkv_rope) {
+            if (!skip("attn"))
+                TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd,
+                                                   opt.max_seq, scale, attn, attn_ws, s));
+        } else if (skip("attn")) {
+            TESSERA_TRY(cuda::rope_kv_write(qkv, rope_bias, d_pos, d_slot, inv_freq.as<float>(), B, nh, nkv,
+                                            hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
+        } else {
+            TESSERA_TRY(cuda::rope_attention_decode(qkv, rope_bias, inv_freq.as<float>(), d_pos, d_slot, B,
+                                                    nh, nkv, hd, opt.max_seq, scale, q, k_cache(l),
+                                                    v_cache(l), attn, attn_ws, s));
+        }
         if (skip("oproj")) {
         } else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s, sq));

@@ -166,13 +166,16 @@ Status CudaLlm::Impl::quant_layer(int l, int T, bool decode, int slot, int pos0)
                                           deq + size_t(q_rows + kv_rows) * H, s));
         TESSERA_TRY(cuda::gemm_bf16(*ctx, deq, xn, qkv, true, T, QKV, H));
     }
-    TESSERA_TRY(cuda::rope_kv_write(qkv, gemv ? nullptr : w.qkv_bias, d_pos, d_slot, inv_freq.as<float>(), T,
-                                    nh, nkv, hd, opt.max_seq, q, k_cache(l), v_cache(l), s));
-    if (decode)
-        TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, T, nh, nkv, hd,
-                                           opt.max_seq, 1.f / std::sqrt(float(hd)), attn, attn_ws, s));
-    else
+    const bf16_t* rope_bias = gemv ? nullptr : w.qkv_bias;
+    if (decode) {
+        TESSERA_TRY(cuda::rope_attention_decode(qkv, rope_bias, inv_freq.as<float>(), d_pos, d_slot, T, nh,
+                                                nkv, hd, opt.max_seq, 1.f / std::sqrt(float(hd)), q,
+                                                k_cache(l), v_cache(l), attn, attn_ws, s));
+    } else {
+        TESSERA_TRY(cuda::rope_kv_write(qkv, rope_bias, d_pos, d_slot, inv_freq.as<float>(), T, nh, nkv, hd,
+                                        opt.max_seq, q, k_cache(l), v_cache(l), s));
         TESSERA_TRY(attention_prefill(l, slot, T, pos0));
+    }
     TESSERA_TRY(quant_product(ql.o, attn, h, true, T, gemv));  // h += attn·Woᵀ
     TESSERA_TRY(cuda::rms_norm(h, w.ln2, T, H, cfg.rms_norm_eps, xn, s));
     TESSERA_TRY(quant_product(ql.gate_up, xn, gu, false, T, gemv));

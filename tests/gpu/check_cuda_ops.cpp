@@ -316,8 +316,8 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         int cin, cout, h, w, k;
     };
     // The last is wider than one row block of the per-element kernels (128), and not a multiple of it.
-    const Case cases[] = {
-        {32, 64, 9, 7, 3}, {64, 32, 24, 24, 3}, {96, 64, 5, 11, 1}, {3, 32, 16, 16, 3}, {16, 8, 20, 300, 3}};
+    const Case cases[] = {{32, 64, 9, 7, 3},  {64, 32, 24, 24, 3}, {96, 64, 5, 11, 1},
+                          {3, 32, 16, 16, 3}, {16, 8, 20, 300, 3}, {8, 16, 6, 264, 3}};
     uint64_t seed = 700;
     for (const Case& k : cases) {
         const int HW = k.h * k.w, Kd = k.cin * k.k * k.k;
@@ -343,8 +343,10 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
                      "->" + std::to_string(k.cout) + " " + std::to_string(k.h) + "x" + std::to_string(k.w),
                  "rel err " + fmt(err));
     }
-    for (bool swish : {false, true}) {
-        const int C = 128, H = 13, W = 17;
+    // Planes whose rows are multiples of 8 take the kernels' 16-byte runs; 13×17 takes the element path.
+    for (auto [swish, H, W] :
+         {std::tuple{false, 13, 17}, std::tuple{true, 13, 17}, std::tuple{true, 16, 24}}) {
+        const int C = 128;
         auto x = to_bf16(random_floats(size_t(C) * H * W, seed++, 2.f));
         for (size_t i = 0; i < x.size(); ++i) x[i] = f32_to_bf16(bf16_to_f32(x[i]) + 5.f);  // an offset mean
         auto w = to_bf16(random_floats(size_t(C), seed++, 1.f));
@@ -357,10 +359,14 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         cpu::group_norm(xf.data(), C, H * W, 32, 1e-6f, host_bf16(w, {C}), host_bf16(b, {C}), swish,
                         ref.data(), pool);
         const double err = rel_error(from_bf16(dy.download()), ref);
-        c.expect(st.ok() && err <= 1.2e-2, std::string("group_norm") + (swish ? " + swish" : ""),
+        c.expect(st.ok() && err <= 1.2e-2,
+                 std::string("group_norm") + (swish ? " + swish " : " ") + std::to_string(H) + "x" +
+                     std::to_string(W),
                  "rel err " + fmt(err));
     }
-    for (auto [C, H, W] : {std::tuple{5, 7, 3}, std::tuple{3, 4, 100}}) {  // output rows of 6 and 200
+    // Output rows of 6 and 200 (element path), 16 and 128 (8-byte loads, 16-byte stores).
+    for (auto [C, H, W] :
+         {std::tuple{5, 7, 3}, std::tuple{3, 4, 100}, std::tuple{4, 6, 8}, std::tuple{2, 3, 64}}) {
         auto x = to_bf16(random_floats(size_t(C) * H * W, seed++));
         Dev<uint16_t> dx(x), dy(size_t(C) * H * W * 4);
         Status st = cuda::upsample_nearest2x(dx.p, C, H, W, dy.p, nullptr);
@@ -369,6 +375,24 @@ void check_conv_ops(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
         cpu::upsample_nearest2x(xf.data(), C, H, W, ref.data(), pool);
         c.expect(st.ok() && from_bf16(dy.download()) == ref,
                  "upsample_nearest2x is exact, " + std::to_string(H) + "x" + std::to_string(W));
+    }
+    // bias + residual, each sum rounded to bf16 as the reference adds: exact. 5×9 takes the element path.
+    for (auto [C, HW] : {std::pair{6, 5 * 9}, std::pair{4, 24 * 16}}) {
+        auto acc = random_floats(size_t(C) * HW, seed++, 3.f);
+        auto b = to_bf16(random_floats(size_t(C), seed++));
+        auto r = to_bf16(random_floats(size_t(C) * HW, seed++, 2.f));
+        Dev<float> dacc(acc);
+        Dev<uint16_t> db(b), dr(r), dy(acc.size());
+        Status st = cuda::bias_residual(dacc.p, db.p, C, HW, dr.p, dy.p, nullptr);
+        cudaDeviceSynchronize();
+        std::vector<float> ref(acc.size());
+        for (int ch = 0; ch < C; ++ch)
+            for (int i = 0; i < HW; ++i) {
+                const size_t at = size_t(ch) * HW + size_t(i);
+                ref[at] = round_bf16(round_bf16(acc[at] + bf16_to_f32(b[size_t(ch)])) + bf16_to_f32(r[at]));
+            }
+        c.expect(st.ok() && from_bf16(dy.download()) == ref,
+                 "bias_residual with a residual is exact, " + std::to_string(C) + "x" + std::to_string(HW));
     }
     {
         const int rows = 37, n = 576;
@@ -544,7 +568,9 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         // again. Last, long splits of 3 chunks (online softmax across chunks, then the merge kernel) and of
         // the whole context (one split writing the output itself).
         const int G = k.nh / k.nkv;
-        const int runs = (G > 1 ? (G % 2 == 0 && G > 2 ? 5 : 4) : 3) + 2;
+        // With one head per block and head dim 128 the whole-context split is the streamed kernel: it runs
+        // with 4 keys in flight per stream, then 2 and 8, then the long-split kernel takes that case too.
+        const int runs = (G > 1 ? (G % 2 == 0 && G > 2 ? 5 : 4) : 3) + 2 + 3;
         for (int run = 0; run < runs; ++run) {
             if (run == 2) setenv("TESSERA_NO_FUSED_MERGE", "1", 1);
             if (run == 3 && run < runs - 2) {
@@ -552,12 +578,15 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
                 setenv("TESSERA_ATTN_GQ", std::to_string(G).c_str(), 1);
             }
             if (run == 4 && run < runs - 2) setenv("TESSERA_ATTN_GQ", "2", 1);
-            if (run == runs - 2) {
+            if (run == runs - 5) {
                 unsetenv("TESSERA_NO_FUSED_MERGE");
                 unsetenv("TESSERA_ATTN_GQ");
                 setenv("TESSERA_ATTN_CHUNKS", "3", 1);
             }
-            if (run == runs - 1) setenv("TESSERA_ATTN_CHUNKS", "1000", 1);
+            if (run == runs - 4) setenv("TESSERA_ATTN_CHUNKS", "1000", 1);
+            if (run == runs - 3) setenv("TESSERA_ATTN_STREAM_U", "2", 1);
+            if (run == runs - 2) setenv("TESSERA_ATTN_STREAM_U", "8", 1);
+            if (run == runs - 1) setenv("TESSERA_ATTN_STREAM", "0", 1);
             dout.poison();
             Status r = cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv, k.hd,
                                               max_seq, scale, dout.p, ws.p, nullptr);
@@ -568,6 +597,8 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         unsetenv("TESSERA_NO_FUSED_MERGE");
         unsetenv("TESSERA_ATTN_GQ");
         unsetenv("TESSERA_ATTN_CHUNKS");
+        unsetenv("TESSERA_ATTN_STREAM_U");
+        unsetenv("TESSERA_ATTN_STREAM");
         std::vector<float> ref(size_t(k.B) * k.nh * k.hd);
         auto kf = from_bf16(kc), vf = from_bf16(vc), qf = from_bf16(q);
         std::vector<float> scratch(size_t(pool.size()) * max_seq);
@@ -588,12 +619,73 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
         }
         double err = 0;
         for (const auto& o : outs) err = std::max(err, rel_error(o, ref));
-        c.expect(st.ok() && err <= 1e-2,
-                 "attention_decode (fused merge twice, separate merge, heads per block, long splits) B=" +
-                     std::to_string(k.B) + " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
-                     " hd=" + std::to_string(k.hd),
-                 "rel err " + fmt(err));
+        c.expect(
+            st.ok() && err <= 1e-2,
+            "attention_decode (fused merge twice, separate merge, heads per block, long splits, streamed) "
+            "B=" +
+                std::to_string(k.B) + " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv) +
+                " hd=" + std::to_string(k.hd),
+            "rel err " + fmt(err));
     }
+}
+
+// rope_attention_decode's fused case (the streamed kernel rotating q/k and writing the cache rows itself)
+// against the same call run apart (rope_kv_write, then attention_decode; each checked against the CPU above):
+// the same bf16 q, cache rows and output, bit for bit. The whole-context split is forced by
+// TESSERA_ATTN_CHUNKS; 8/2 heads (GQA) takes the separate path in both runs.
+void check_rope_attention(Counter& c) {
+    struct Case {
+        int B, nh, nkv;
+        std::vector<int32_t> pos;
+    };
+    const Case cases[] = {{3, 8, 8, {0, 100, 700}}, {2, 4, 4, {1, 2047}}, {2, 8, 2, {5, 300}}};
+    const int hd = 128, max_seq = 2048;
+    uint64_t seed = 900;
+    setenv("TESSERA_ATTN_CHUNKS", "1000", 1);
+    for (const Case& k : cases) {
+        const int QKV = (k.nh + 2 * k.nkv) * hd;
+        const size_t cache = size_t(k.B) * max_seq * k.nkv * hd;
+        auto qkv = random_floats(size_t(k.B) * QKV, seed++, 2.f);
+        auto bias = to_bf16(random_floats(size_t(QKV), seed++, 0.5f));
+        auto kc = to_bf16(random_floats(cache, seed++, 2.f)), vc = to_bf16(random_floats(cache, seed++));
+        std::vector<float> inv(size_t(hd / 2));
+        for (int i = 0; i < hd / 2; ++i) inv[size_t(i)] = 1.0f / std::pow(10000.f, float(2 * i) / float(hd));
+        std::vector<int32_t> slot(size_t(k.B));
+        for (int b = 0; b < k.B; ++b) slot[size_t(b)] = k.B - 1 - b;
+        Dev<float> dqkv(qkv), dinv(inv);
+        Dev<uint16_t> db(bias);
+        Dev<int32_t> dpos(k.pos), dslot(slot);
+        std::vector<std::vector<uint16_t>> got[2];
+        Status st;
+        for (int fused = 1; fused >= 0; --fused) {
+            if (!fused) setenv("TESSERA_NO_ATTN_ROPE", "1", 1);
+            Dev<uint16_t> dk(kc), dv(vc), dq(size_t(k.B) * k.nh * hd), dout(size_t(k.B) * k.nh * hd);
+            Dev<char> ws(cuda::attention_decode_workspace(k.B, k.nh, hd, max_seq));
+            cudaMemset(ws.p, 0, ws.n);
+            dq.poison();
+            dout.poison();
+            Status r = cuda::rope_attention_decode(dqkv.p, db.p, dinv.p, dpos.p, dslot.p, k.B, k.nh, k.nkv,
+                                                   hd, max_seq, 1.f / std::sqrt(float(hd)), dq.p, dk.p, dv.p,
+                                                   dout.p, ws.p, nullptr);
+            cudaDeviceSynchronize();
+            if (!r.ok()) st = r;
+            got[fused] = {dout.download(), dq.download(), dk.download(), dv.download()};
+        }
+        unsetenv("TESSERA_NO_ATTN_ROPE");
+        const bool same = got[0] == got[1];
+        bool written = true;  // the rows at pos changed from the random cache (the write happened at all)
+        const auto& k1 = got[1][2];
+        for (int b = 0; b < k.B; ++b) {
+            const size_t off = (size_t(slot[size_t(b)]) * k.nkv * max_seq + size_t(k.pos[size_t(b)])) * hd;
+            written = written && !std::equal(k1.begin() + long(off), k1.begin() + long(off + hd),
+                                             kc.begin() + long(off));
+        }
+        c.expect(st.ok() && same && written,
+                 "rope_attention_decode fused = apart, B=" + std::to_string(k.B) +
+                     " nh=" + std::to_string(k.nh) + " nkv=" + std::to_string(k.nkv),
+                 same ? "" : "outputs differ");
+    }
+    unsetenv("TESSERA_ATTN_CHUNKS");
 }
 
 void check_causal_softmax(Counter& c) {
@@ -641,6 +733,7 @@ int main() {
     check_rope_kv(c);
     check_qkv_rope(c, pool);
     check_attention_decode(c, pool);
+    check_rope_attention(c);
     check_causal_softmax(c);
     return c.finish();
 }

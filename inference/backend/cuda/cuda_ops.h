@@ -97,6 +97,14 @@ size_t attention_decode_workspace(int B, int nh, int hd, int max_seq);
 Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
                         const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
                         bf16_t* out, void* workspace, cudaStream_t stream);
+// rope_kv_write then attention_decode, for q/k/v that a product left in f32 (cuBLAS, above the GEMV batch
+// sizes): where the streamed kernel takes the shape (one split, head dim 128) and every query head has its
+// own KV head, its blocks rotate q and k and write the cache rows themselves, one launch fewer per layer.
+// TESSERA_NO_ATTN_ROPE=1 always runs the two apart.
+Status rope_attention_decode(const float* qkv, const bf16_t* bias, const float* inv_freq, const int32_t* pos,
+                             const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
+                             bf16_t* q, bf16_t* k_cache, bf16_t* v_cache, bf16_t* out, void* workspace,
+                             cudaStream_t stream);
 
 // Causal softmax for prefill: S f32 [nh, T, L] scores (already scaled) of T queries at positions
 // [pos0, pos0+T) over L = pos0 + T keys; writes P bf16 [nh, T, L] with masked entries 0.
