@@ -236,9 +236,14 @@ Status CudaLlm::Impl::decode_layers(int B) {
     // 9–64 rows: the tensor-core small-M products (residual and SwiGLU in their epilogues) are opt-in
     // (TESSERA_GEMM_SMALL=1): on the H200 they measured 0.4–0.7× cuBLAS's speed at 16–64 rows
     // (bench/results/2026-11-28-h200-evening.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
-    const bool small = !gemv && std::getenv("TESSERA_GEMM_SMALL") && cuda::gemm_small_supported(B, QKV, H) &&
-                       cuda::gemm_small_supported(B, H, nh * hd) && cuda::gemm_small_supported(B, 2 * I, H) &&
-                       cuda::gemm_small_supported(B, H, I);
+    // TESSERA_GEMM_SMALL=1 takes all four products, or a list of them (qkv,oproj,gateup,down).
+    const char* small_env = gemv ? nullptr : std::getenv("TESSERA_GEMM_SMALL");
+    auto small_for = [&](const char* what, int N, int K) {
+        return small_env && (std::strcmp(small_env, "1") == 0 || std::strstr(small_env, what)) &&
+               cuda::gemm_small_supported(B, N, K);
+    };
+    const bool small_qkv = small_for("qkv", QKV, H), small_o = small_for("oproj", H, nh * hd),
+               small_gateup = small_for("gateup", 2 * I, H), small_down = small_for("down", H, I);
     // The two RMSNorms of a layer done by the products after them (q/k/v + RoPE, gate/up + SwiGLU) from the
     // sums of squares the residual products before them leave: two launches fewer per layer
     // (TESSERA_NO_NORM_IN=1 restores the separate kernels, for comparisons). Layer 0's ln1 follows the
@@ -268,12 +273,12 @@ Status CudaLlm::Impl::decode_layers(int B) {
                                                  own_norm ? nullptr : &ln1));
         else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
-        else if (small)
+        else if (small_qkv)
             TESSERA_TRY(cuda::gemm_small_bf16(w.qkv, xn, w.qkv_bias, nullptr, qkv, nullptr, B, QKV, H, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.qkv, xn, qkv, true, B, QKV, H));
         // The bias is already in qkv when a kernel of ours made it (cuBLAS leaves it to the RoPE step).
-        const bf16_t* rope_bias = gemv || small ? nullptr : w.qkv_bias;
+        const bf16_t* rope_bias = gemv || small_qkv ? nullptr : w.qkv_bias;
         if (qkv_rope) {
             if (!skip("attn"))
                 TESSERA_TRY(cuda::attention_decode(q, k_cache(l), v_cache(l), d_pos, d_slot, B, nh, nkv, hd,
@@ -289,7 +294,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
         if (skip("oproj")) {
         } else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s, sq));
-        else if (small)
+        else if (small_o)
             TESSERA_TRY(cuda::gemm_small_bf16(w.o, attn, nullptr, h, h, nullptr, B, H, nh * hd, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.o, attn, h, true, B, H, nh * hd, 1.f, 1.f));
@@ -298,7 +303,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
             if (!norm_in) TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             if (!skip("gateup"))
                 TESSERA_TRY(cuda::gemv_swiglu_bf16(w.gate_up, xn, act, B, I, H, s, norm_in ? &ln2 : nullptr));
-        } else if (small) {
+        } else if (small_gateup) {
             TESSERA_TRY(cuda::rms_norm(h, w.ln2, B, H, cfg.rms_norm_eps, xn, s));
             TESSERA_TRY(cuda::gemm_small_swiglu_bf16(w.gate_up, xn, act, B, I, H, s));
         } else {
@@ -309,7 +314,7 @@ Status CudaLlm::Impl::decode_layers(int B) {
         if (skip("down")) {
         } else if (gemv)
             TESSERA_TRY(cuda::gemv_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s, sq));
-        else if (small)
+        else if (small_down)
             TESSERA_TRY(cuda::gemm_small_bf16(w.down, act, nullptr, h, h, nullptr, B, H, I, s));
         else
             TESSERA_TRY(cuda::gemm_bf16(*ctx, w.down, act, h, true, B, H, I, 1.f, 1.f));

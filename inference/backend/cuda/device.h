@@ -33,7 +33,10 @@ class CudaBuffer {
 public:
     CudaBuffer() = default;
     CudaBuffer(void* ptr, size_t size) : m_ptr(ptr), m_size(size) {}
-    CudaBuffer(CudaBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) { o.m_ptr = nullptr; o.m_size = 0; }
+    CudaBuffer(CudaBuffer&& o) noexcept : m_ptr(o.m_ptr), m_size(o.m_size) {
+        o.m_ptr = nullptr;
+        o.m_size = 0;
+    }
     CudaBuffer& operator=(CudaBuffer&& o) noexcept {
         if (this != &o) {
             if (m_ptr) Free(m_ptr);
@@ -52,7 +55,9 @@ public:
     void* data() const { return m_ptr; }
     size_t size() const { return m_size; }
     template <class T>
-    T* as() const { return static_cast<T*>(m_ptr); }
+    T* as() const {
+        return static_cast<T*>(m_ptr);
+    }
 
 private:
     void* m_ptr = nullptr;
@@ -81,6 +86,8 @@ public:
     int device() const { return m_device; }
     cudaStream_t stream() const { return m_stream; }
     cublasHandle_t cublas() const { return m_cublas; }
+    // Gives cuBLAS back the context's workspace after a call that ran without it.
+    Status restore_cublas_workspace();
     Status synchronize();
 
 private:
@@ -94,13 +101,14 @@ private:
 Status check_cublas(cublasStatus_t status, const char* what);
 
 // y[M, N] = alpha · x[M, K] · W[N, K]ᵀ + beta · y, row-major; W and x bf16, y f32 (y_is_f32) or bf16.
-Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N, int K,
-                 float alpha = 1.f, float beta = 0.f);
+Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N,
+                 int K, float alpha = 1.f, float beta = 0.f);
 
 // Row-major C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + beta · C with bf16 A and B (leading dimensions
 // as stored), C f32 or bf16. A row-major matrix is the column-major view of its transpose, so this is
 // cuBLAS's C' = op(B)' · op(A)' with the same transpose flags.
-Status gemm_rm(CudaContext& ctx, bool trans_a, bool trans_b, int M, int N, int K, const bf16_t* A, int lda, const bf16_t* B,
-               int ldb, void* C, bool c_is_f32, int ldc, float alpha = 1.f, float beta = 0.f);
+Status gemm_rm(CudaContext& ctx, bool trans_a, bool trans_b, int M, int N, int K, const bf16_t* A, int lda,
+               const bf16_t* B, int ldb, void* C, bool c_is_f32, int ldc, float alpha = 1.f,
+               float beta = 0.f);
 
 }  // namespace tessera::cuda
