@@ -479,15 +479,6 @@ __device__ __forceinline__ uint4 load_stream(const uint16_t* p) {
     return v;
 }
 
-__device__ __forceinline__ void unpack8(uint4 v, float (&f)[8]) {
-    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        f[2 * i] = __uint_as_float(w[i] << 16);
-        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-    }
-}
-
 // The q/k/v of one row and head in f32 as a product left them (cuBLAS), for a streamed block that rotates
 // them and writes the cache itself: only when every query head has its own KV head, so the block is the only
 // reader of the rows it writes.
@@ -530,7 +521,7 @@ __global__ void __launch_bounds__(kThreads, kU <= 4 ? 8 : 5)
         __syncthreads();
     }
     float qf[8];
-    unpack8(__ldcg(reinterpret_cast<const uint4*>(q + (size_t(b) * nh + h) * kStreamHd + d0)), qf);
+    bf16x8_to_f32(__ldcg(reinterpret_cast<const uint4*>(q + (size_t(b) * nh + h) * kStreamHd + d0)), qf);
 #pragma unroll
     for (int e = 0; e < 8; ++e) qf[e] *= scale;
     float m = -FLT_MAX, l = 0.f, acc[8] = {};
@@ -547,7 +538,7 @@ __global__ void __launch_bounds__(kThreads, kU <= 4 ? 8 : 5)
 #pragma unroll
         for (int u = 0; u < kU; ++u) {
             float kf[8];
-            unpack8(kv[u], kf);
+            bf16x8_to_f32(kv[u], kf);
             float t = 0.f;
 #pragma unroll
             for (int e = 0; e < 8; ++e) t = fmaf(qf[e], kf[e], t);
@@ -565,7 +556,7 @@ __global__ void __launch_bounds__(kThreads, kU <= 4 ? 8 : 5)
             const float p = base + 2 * u + half < len ? __expf(s[u] - mn) : 0.f;
             l += p;
             float vf[8];
-            unpack8(vv[u], vf);
+            bf16x8_to_f32(vv[u], vf);
 #pragma unroll
             for (int e = 0; e < 8; ++e) acc[e] = fmaf(p, vf[e], acc[e]);
         }

@@ -20,6 +20,16 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
     return __bfloat16_as_ushort(__float2bfloat16_rn(f));
 }
 
+// The 8 bf16 of a 16-byte word as f32, in memory order.
+__device__ __forceinline__ void bf16x8_to_f32(uint4 v, float (&f)[8]) {
+    const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        f[2 * i] = __uint_as_float(u[i] << 16);
+        f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+    }
+}
+
 // Σ w[i]·x[i] over the 8 bf16 pairs of two 16-byte words (the decode products' inner step), in f32.
 __device__ __forceinline__ float dot8(uint4 w, uint4 x) {
     float s = 0.f;

@@ -90,6 +90,13 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// c += 16 weight rows × 32 k times 8 x rows: wa holds row g's 16 bytes, wb row g + 8's, b the x row's (the
+// lane's k permutation; see the file comment): two k16 products.
+__device__ __forceinline__ void mma_k32(float (&c)[4], uint4 wa, uint4 wb, uint4 b) {
+    mma_bf16(c, wa.x, wb.x, wa.y, wb.y, b.x, b.y);
+    mma_bf16(c, wa.z, wb.z, wa.w, wb.w, b.z, b.w);
+}
+
 // The same shared-memory location in block `rank` of this cluster (a generic address).
 __device__ __forceinline__ const float* cluster_peer(const float* p, int rank) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -114,6 +121,19 @@ __device__ __forceinline__ void cluster_sync() {
 // the 8 lanes of a quarter warp (rows g, g+1 × 64 bytes each) hit all 32 banks once.
 __device__ __forceinline__ int swizzle(int m, int c) {
     return m * kRowChunks + (c ^ ((m & 1) << 2));
+}
+
+// cp.async of x[0 : 8·MX, k0 : k0 + kSliceK] into a swizzled slice at dst, zero past M and K; the whole
+// block takes part (MX chunks a thread). The caller commits.
+template <int MX>
+__device__ __forceinline__ void copy_x_slice(uint4* dst, const uint16_t* x, int M, int K, int k0) {
+#pragma unroll
+    for (int it = 0; it < MX; ++it) {
+        const int i = threadIdx.x + it * kThreads;
+        const int m = i / kRowChunks, c = i % kRowChunks, k = k0 + 8 * c;
+        const bool valid = m < M && k < K;
+        cp_async16(dst + swizzle(m, c), valid ? x + size_t(m) * K + k : x, valid);
+    }
 }
 
 constexpr int red_stride(int rows) {
@@ -259,15 +279,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     // x[0:M8, slice] into ring stage s % kStages; one commit group per call, empty past the last slice.
     auto stage_x = [&](int s) {
         if (s < nsl) {
-            uint4* dst = smem + (s % kStages) * kStageChunks;
-            const int k0 = slice_of(s) * kSliceK;
-#pragma unroll
-            for (int it = 0; it < MX; ++it) {
-                const int i = threadIdx.x + it * kThreads;
-                const int m = i / kRowChunks, c = i % kRowChunks, k = k0 + 8 * c;
-                const bool valid = m < M && k < K;
-                cp_async16(dst + swizzle(m, c), valid ? x + size_t(m) * K + k : x, valid);
-            }
+            copy_x_slice<MX>(smem + (s % kStages) * kStageChunks, x, M, K, slice_of(s) * kSliceK);
         }
         cp_async_commit();
     };
@@ -283,9 +295,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
     for (int s = 0; s < kStages - 1; ++s) stage_x(s);
 
-    float acc[MX][4];
-#pragma unroll
-    for (int i = 0; i < MX; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    float acc[MX][4] = {};
 
     for (int jb = 0; jb < nsteps; jb += kRing) {
 #pragma unroll
@@ -304,8 +314,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
                 for (int mt = 0; mt < MX; ++mt) {
                     const uint4 b = xs[swizzle(8 * mt + g, c)];
-                    mma_bf16(acc[mt], wa[p].x, wb[p].x, wa[p].y, wb[p].y, b.x, b.y);
-                    mma_bf16(acc[mt], wa[p].z, wb[p].z, wa[p].w, wb[p].w, b.z, b.w);
+                    mma_k32(acc[mt], wa[p], wb[p], b);
                 }
                 if (j + kRing < nsteps) load_step(j + kRing, wa[p], wb[p]);
             }
@@ -369,15 +378,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     };
     auto issue_x = [&](int s) {
         if (s >= nsl) return;
-        uint4* dst = xring + (s % kXStagesB) * kXChunks;
-        const int k0 = slice_of(s) * kSliceK;
-#pragma unroll
-        for (int it = 0; it < MX; ++it) {
-            const int i = threadIdx.x + it * kThreads;
-            const int m = i / kRowChunks, c = i % kRowChunks, k = k0 + 8 * c;
-            const bool valid = m < M && k < K;
-            cp_async16(dst + swizzle(m, c), valid ? x + size_t(m) * K + k : x, valid);
-        }
+        copy_x_slice<MX>(xring + (s % kXStagesB) * kXChunks, x, M, K, slice_of(s) * kSliceK);
     };
 
     pdl_trigger();
@@ -388,9 +389,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     cp_async_commit();  // group 0: units 0 and 1 and slice 0
     cp_async_commit();  // group 1: empty, so that unit u always waits for group u
 
-    float acc[MX][4];
-#pragma unroll
-    for (int i = 0; i < MX; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    float acc[MX][4] = {};
     const int r0 = 16 * warp + g, r1 = r0 + 8;
     for (int u = 0; u < nunits; ++u) {
         // Unit u (and its slice) has landed for every thread, and every warp is done with unit u − 1, whose
@@ -410,8 +409,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
             for (int mt = 0; mt < MX; ++mt) {
                 const uint4 b = xs[swizzle(8 * mt + g, 16 * (u & 1) + c)];
-                mma_bf16(acc[mt], wa.x, wb.x, wa.y, wb.y, b.x, b.y);
-                mma_bf16(acc[mt], wa.z, wb.z, wa.w, wb.w, b.z, b.w);
+                mma_k32(acc[mt], wa, wb, b);
             }
         }
     }

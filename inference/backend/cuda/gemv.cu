@@ -302,6 +302,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     store_qkv_pair(d, head, hi, v0, v1, a.inv_freq);
 }
 
+// act[b, row] = bf16(silu(g)·u) from this warp's partial sums of gate row `row` and up row `row`.
+template <int B>
+__device__ __forceinline__ void store_swiglu_row(int row, int I, int lane, const float (&g)[B],
+                                                 const float (&u)[B], uint16_t* act) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
+        if (lane == 0) act[size_t(b) * I + row] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
+    }
+}
+
 // Gate row i (at 2i) and up row i (at 2i + 1) of the interleaved gate/up weight, finished with silu(g)·u.
 // K a multiple of 8, W and x 16-byte aligned.
 template <int B, bool kNorm>
@@ -322,11 +333,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     pdl_trigger();
     stream_two_rows<B, kUnroll, 32, kNorm>(wg, wu, x, K, active, lane, n, xsm, g, u);
     if (!active) return;
-#pragma unroll
-    for (int b = 0; b < B; ++b) {
-        const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
-        if (lane == 0) act[size_t(b) * I + row] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
-    }
+    store_swiglu_row<B>(row, I, lane, g, u, act);
 }
 
 // gemv_swiglu_kernel for any K (odd fixture shapes): scalar loads.
@@ -351,11 +358,7 @@ __global__ void gemv_swiglu_scalar_kernel(const uint16_t* __restrict__ W, const 
             u[b] = fmaf(uk, xk, u[b]);
         }
     }
-#pragma unroll
-    for (int b = 0; b < B; ++b) {
-        const float gs = warp_sum(g[b]), us = warp_sum(u[b]);
-        if (lane == 0) act[size_t(b) * I + row] = f32_to_bf16_bits(gs / (1.f + __expf(-gs)) * us);
-    }
+    store_swiglu_row<B>(row, I, lane, g, u, act);
 }
 
 // Any K (odd fixture shapes): scalar loads.

@@ -160,15 +160,6 @@ __device__ __forceinline__ uint4 load_chunk(const uint8_t* W, size_t at, size_t 
     return make_uint4(v[0], v[1], v[2], v[3]);
 }
 
-__device__ __forceinline__ void bf16x8(uint4 v, float (&f)[8]) {
-    const uint32_t u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        f[2 * i] = __uint_as_float(u[i] << 16);
-        f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
-    }
-}
-
 // RPW rows per warp, U 16-byte chunks per lane per row and round. The lane-to-element mapping is the same
 // for every row, so each activation load serves all RPW rows: with 4-bit weights the activations are
 // read 3.5× as many bytes as the weights (from L1), which would otherwise limit B = 1. `end` is the byte
@@ -255,7 +246,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
             for (int b = 0; b < B; ++b) {
                 float xf[8];
-                bf16x8(ld_x(xs + size_t(b) * K8 + k8), xf);
+                bf16x8_to_f32(ld_x(xs + size_t(b) * K8 + k8), xf);
 #pragma unroll
                 for (int j = 0; j < RPW; ++j)
 #pragma unroll
