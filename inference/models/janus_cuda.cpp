@@ -38,16 +38,23 @@ struct CudaJanusGen::Impl {
     bf16_t* head_b = nullptr;     // [Vi]     gen_head.vision_head.bias
 
     DeviceBuffer scratch;
-    bf16_t* e8 = nullptr;          // [R, E]
-    float* tmp_f32 = nullptr;      // [R, D]
-    bf16_t* tmp_bf16 = nullptr;    // [R, D]
-    float* logits = nullptr;       // [R, Vi]
-    float* work = nullptr;         // [R/2, Vi]
-    int32_t* row_tokens = nullptr; // [R]
-    int32_t* codes = nullptr;      // [R/2, max_seq]
+    bf16_t* e8 = nullptr;           // [R, E]
+    float* tmp_f32 = nullptr;       // [R, D]
+    bf16_t* tmp_bf16 = nullptr;     // [R, D]
+    float* logits = nullptr;        // [R, Vi]
+    float* work = nullptr;          // [R/2, Vi]
+    int32_t* row_tokens = nullptr;  // [R]
+    int32_t* codes = nullptr;       // [R/2, max_seq]
     cuda::CfgSampleParams* params = nullptr;
 
     JanusGenTiming timing;
+    // Completion of the last two token steps, for progress reports that do not drain the stream.
+    cudaEvent_t step_done[2] = {nullptr, nullptr};
+
+    ~Impl() {
+        for (cudaEvent_t e : step_done)
+            if (e) cudaEventDestroy(e);
+    }
 
     Status init(const LlmConfig& c, const JanusGenShapes& s, const CudaJanusOptions& o, const Checkpoint* ck,
                 uint64_t seed);
@@ -61,7 +68,9 @@ struct CudaJanusGen::Impl {
 
 namespace {
 
-size_t align256(size_t v) { return (v + 255) / 256 * 256; }
+size_t align256(size_t v) {
+    return (v + 255) / 256 * 256;
+}
 
 CudaLlmOptions llm_options(const CudaJanusOptions& o) {
     CudaLlmOptions l;
@@ -82,7 +91,8 @@ uint64_t gen_weight_elems(int D, const JanusGenShapes& s) {
 
 }  // namespace
 
-CudaMemoryEstimate CudaJanusGen::estimate(const LlmConfig& llm, const JanusGenShapes& shapes, const CudaJanusOptions& o) {
+CudaMemoryEstimate CudaJanusGen::estimate(const LlmConfig& llm, const JanusGenShapes& shapes,
+                                          const CudaJanusOptions& o) {
     CudaMemoryEstimate e = CudaLlm::estimate(llm, llm_options(o));
     const uint64_t R = 2ull * o.max_images, D = uint64_t(llm.hidden_size), Vi = uint64_t(shapes.image_vocab);
     e.weights += gen_weight_elems(llm.hidden_size, shapes) * 2 + 16 * 256;
@@ -100,15 +110,17 @@ Status CudaJanusGen::Impl::init(const LlmConfig& c, const JanusGenShapes& s, con
     E = s.code_dim;
     R = 2 * o.max_images;
     if (o.max_images < 1 || Vi < 1 || E < 1)
-        return make_error(ErrorCode::InvalidArgument, "Janus GPU generator: images, image vocabulary and code size must be positive");
+        return make_error(ErrorCode::InvalidArgument,
+                          "Janus GPU generator: images, image vocabulary and code size must be positive");
     // The language model checks the whole estimate (its own part plus ours) against free memory first.
     const CudaMemoryEstimate need = CudaJanusGen::estimate(c, s, o);
     TESSERA_ASSIGN(cuda::DeviceInfo info, cuda::device_info(o.device));
     if (need.total() > info.free_bytes)
         return make_error(ErrorCode::OutOfMemory,
-                          "Janus image generation needs about " + std::to_string(need.total() >> 20) + " MiB of GPU memory (" +
-                              std::to_string(o.max_images) + " images) but " + info.name + " has " +
-                              std::to_string(info.free_bytes >> 20) + " MiB free; generate fewer images or use the CPU");
+                          "Janus image generation needs about " + std::to_string(need.total() >> 20) +
+                              " MiB of GPU memory (" + std::to_string(o.max_images) + " images) but " +
+                              info.name + " has " + std::to_string(info.free_bytes >> 20) +
+                              " MiB free; generate fewer images or use the CPU");
     if (ck) {
         TESSERA_ASSIGN(llm, CudaLlm::load(c, *ck, llm_options(o)));
     } else {
@@ -121,7 +133,7 @@ Status CudaJanusGen::Impl::init(const LlmConfig& c, const JanusGenShapes& s, con
 }
 
 Status CudaJanusGen::Impl::allocate() {
-    const size_t sizes[] = {size_t(Vi) * E, size_t(D) * E, size_t(D), size_t(D) * D, size_t(D),
+    const size_t sizes[] = {size_t(Vi) * E, size_t(D) * E, size_t(D),      size_t(D) * D, size_t(D),
                             size_t(D) * D,  size_t(D),     size_t(Vi) * D, size_t(Vi)};
     bf16_t** ptrs[] = {&gen_embed, &al0_w, &al0_b, &al2_w, &al2_b, &proj_w, &proj_b, &head_w, &head_b};
     size_t total = 0;
@@ -133,12 +145,13 @@ Status CudaJanusGen::Impl::allocate() {
         off += align256(sizes[i] * 2);
     }
     const size_t P = size_t(R / 2);
-    const size_t parts[] = {size_t(R) * E * 2, size_t(R) * D * 4, size_t(R) * D * 2, size_t(R) * Vi * 4,
-                            P * Vi * 4,        size_t(R) * 4,     P * opt.max_seq * 4, sizeof(cuda::CfgSampleParams)};
-    void** pp[] = {reinterpret_cast<void**>(&e8),     reinterpret_cast<void**>(&tmp_f32),
+    const size_t parts[] = {
+        size_t(R) * E * 2, size_t(R) * D * 4, size_t(R) * D * 2,   size_t(R) * Vi * 4,
+        P * Vi * 4,        size_t(R) * 4,     P * opt.max_seq * 4, sizeof(cuda::CfgSampleParams)};
+    void** pp[] = {reinterpret_cast<void**>(&e8),       reinterpret_cast<void**>(&tmp_f32),
                    reinterpret_cast<void**>(&tmp_bf16), reinterpret_cast<void**>(&logits),
-                   reinterpret_cast<void**>(&work),   reinterpret_cast<void**>(&row_tokens),
-                   reinterpret_cast<void**>(&codes),  reinterpret_cast<void**>(&params)};
+                   reinterpret_cast<void**>(&work),     reinterpret_cast<void**>(&row_tokens),
+                   reinterpret_cast<void**>(&codes),    reinterpret_cast<void**>(&params)};
     total = 0;
     for (size_t n : parts) total += align256(n);
     TESSERA_ASSIGN(scratch, DeviceBuffer::allocate(total, "Janus generation buffers"));
@@ -156,13 +169,21 @@ Status CudaJanusGen::Impl::upload(const Checkpoint& ck) {
         std::vector<uint16_t> host(size_t(t.numel()));
         for (int64_t i = 0; i < t.numel(); ++i) {
             switch (t.dtype) {
-                case DType::BF16: host[size_t(i)] = t.as<const uint16_t>()[i]; break;
-                case DType::F16: host[size_t(i)] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[i])); break;
-                case DType::F32: host[size_t(i)] = f32_to_bf16(t.as<const float>()[i]); break;
-                default: return make_error(ErrorCode::DType, name + ": not a float tensor");
+                case DType::BF16:
+                    host[size_t(i)] = t.as<const uint16_t>()[i];
+                    break;
+                case DType::F16:
+                    host[size_t(i)] = f32_to_bf16(f16_to_f32(t.as<const uint16_t>()[i]));
+                    break;
+                case DType::F32:
+                    host[size_t(i)] = f32_to_bf16(t.as<const float>()[i]);
+                    break;
+                default:
+                    return make_error(ErrorCode::DType, name + ": not a float tensor");
             }
         }
-        return check(cudaMemcpy(dst, host.data(), host.size() * 2, cudaMemcpyHostToDevice), "upload Janus weights");
+        return check(cudaMemcpy(dst, host.data(), host.size() * 2, cudaMemcpyHostToDevice),
+                     "upload Janus weights");
     };
     const int64_t d = D, vi = Vi, e = E;
     TESSERA_TRY(put("gen_embed.weight", {vi, e}, gen_embed));
@@ -214,14 +235,16 @@ Status CudaJanusGen::Impl::output_hook(int rows, cudaStream_t s) {
 Status CudaJanusGen::Impl::run_prompt(const JanusGenRequest& r) {
     const int T = int(r.cond.size());
     if (r.count < 1 || r.count > opt.max_images)
-        return make_error(ErrorCode::InvalidArgument, "image count " + std::to_string(r.count) + " is outside 1.." +
-                                                          std::to_string(opt.max_images));
+        return make_error(ErrorCode::InvalidArgument, "image count " + std::to_string(r.count) +
+                                                          " is outside 1.." + std::to_string(opt.max_images));
     if (T < 1 || r.uncond.size() != r.cond.size())
-        return make_error(ErrorCode::InvalidArgument, "the conditional and unconditional prompts must be non-empty and equally long");
+        return make_error(ErrorCode::InvalidArgument,
+                          "the conditional and unconditional prompts must be non-empty and equally long");
     if (r.image_tokens < 1 || T + r.image_tokens > opt.max_seq)
-        return make_error(ErrorCode::InvalidArgument, "prompt of " + std::to_string(T) + " tokens plus " +
-                                                          std::to_string(r.image_tokens) + " image tokens exceeds the " +
-                                                          std::to_string(opt.max_seq) + " positions allocated");
+        return make_error(ErrorCode::InvalidArgument,
+                          "prompt of " + std::to_string(T) + " tokens plus " +
+                              std::to_string(r.image_tokens) + " image tokens exceeds the " +
+                              std::to_string(opt.max_seq) + " positions allocated");
     // Only two distinct prompts: run each once and copy its cache to the other rows of its kind.
     TESSERA_TRY(llm->prefill_hidden(0, r.cond.data(), T, 0, 0));
     TESSERA_TRY(llm->prefill_hidden(1, r.uncond.data(), T, 0, 1));
@@ -232,7 +255,8 @@ Status CudaJanusGen::Impl::run_prompt(const JanusGenRequest& r) {
         TESSERA_TRY(llm->copy_hidden_row(1, 2 * p + 1));
     }
     cuda::CfgSampleParams prm{r.cfg_weight, r.temperature, r.seed, 0, r.image_tokens};
-    TESSERA_TRY(check(cudaMemcpyAsync(params, &prm, sizeof prm, cudaMemcpyHostToDevice, ctx->stream()), "upload sampler"));
+    TESSERA_TRY(check(cudaMemcpyAsync(params, &prm, sizeof prm, cudaMemcpyHostToDevice, ctx->stream()),
+                      "upload sampler"));
     // The first image token comes from the prompt's last position.
     TESSERA_TRY(output_hook(2 * r.count, ctx->stream()));
     return ctx->synchronize();
@@ -242,14 +266,17 @@ CudaJanusGen::CudaJanusGen(std::unique_ptr<Impl> impl) : m_impl(std::move(impl))
 CudaJanusGen::~CudaJanusGen() = default;
 
 Result<std::unique_ptr<CudaJanusGen>> CudaJanusGen::load(const LlmConfig& llm, const JanusGenShapes& shapes,
-                                                         const Checkpoint& checkpoint, const CudaJanusOptions& options) {
+                                                         const Checkpoint& checkpoint,
+                                                         const CudaJanusOptions& options) {
     auto impl = std::make_unique<Impl>();
     TESSERA_TRY(impl->init(llm, shapes, options, &checkpoint, 0));
     return std::unique_ptr<CudaJanusGen>(new CudaJanusGen(std::move(impl)));
 }
 
-Result<std::unique_ptr<CudaJanusGen>> CudaJanusGen::create_random(const LlmConfig& llm, const JanusGenShapes& shapes,
-                                                                  const CudaJanusOptions& options, uint64_t seed) {
+Result<std::unique_ptr<CudaJanusGen>> CudaJanusGen::create_random(const LlmConfig& llm,
+                                                                  const JanusGenShapes& shapes,
+                                                                  const CudaJanusOptions& options,
+                                                                  uint64_t seed) {
     auto impl = std::make_unique<Impl>();
     TESSERA_TRY(impl->init(llm, shapes, options, nullptr, seed));
     return std::unique_ptr<CudaJanusGen>(new CudaJanusGen(std::move(impl)));
@@ -270,18 +297,32 @@ Status CudaJanusGen::generate(const JanusGenRequest& r, std::vector<int32_t>& co
     hooks.output = [&m, rows](cudaStream_t s) { return m.output_hook(rows, s); };
     std::vector<int32_t> pos(static_cast<size_t>(rows)), slot(static_cast<size_t>(rows));
     for (int b = 0; b < rows; ++b) slot[size_t(b)] = b;
+    if (progress && !m.step_done[0])
+        for (cudaEvent_t& e : m.step_done)
+            TESSERA_TRY(check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate"));
+    // Progress is reported one step behind: step i is queued before the host waits for step i − 1, so the GPU
+    // never idles while the report (and a possible cancel) is handled. A cancel takes effect within a step.
+    auto cancelled = [&m]() {
+        (void)m.ctx->synchronize();  // the step in flight finishes before its buffers can be reused
+        return make_error(ErrorCode::Cancelled, "image generation cancelled");
+    };
     for (int i = 1; i < r.image_tokens; ++i) {
         std::fill(pos.begin(), pos.end(), T + i - 1);  // the token drawn at step i - 1 enters at T + i - 1
         TESSERA_TRY(m.llm->decode_hooked(rows, pos.data(), slot.data(), hooks));
-        if (progress) {
-            TESSERA_TRY(m.ctx->synchronize());
-            if (!progress(i + 1)) return make_error(ErrorCode::Cancelled, "image generation cancelled");
-        }
+        if (!progress) continue;
+        TESSERA_TRY(check(cudaEventRecord(m.step_done[i & 1], m.ctx->stream()), "cudaEventRecord"));
+        if (i == 1) continue;
+        TESSERA_TRY(check(cudaEventSynchronize(m.step_done[(i - 1) & 1]), "image token step"));
+        if (!progress(i)) return cancelled();
+    }
+    if (progress && r.image_tokens > 1) {
+        TESSERA_TRY(m.ctx->synchronize());
+        if (!progress(r.image_tokens)) return make_error(ErrorCode::Cancelled, "image generation cancelled");
     }
     codes.assign(size_t(r.count) * r.image_tokens, 0);
-    TESSERA_TRY(check(cudaMemcpy2DAsync(codes.data(), size_t(r.image_tokens) * 4, m.codes, size_t(r.image_tokens) * 4,
-                                        size_t(r.image_tokens) * 4, size_t(r.count), cudaMemcpyDeviceToHost,
-                                        m.ctx->stream()),
+    TESSERA_TRY(check(cudaMemcpy2DAsync(codes.data(), size_t(r.image_tokens) * 4, m.codes,
+                                        size_t(r.image_tokens) * 4, size_t(r.image_tokens) * 4,
+                                        size_t(r.count), cudaMemcpyDeviceToHost, m.ctx->stream()),
                       "download image tokens"));
     TESSERA_TRY(m.ctx->synchronize());
     m.timing.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
@@ -293,12 +334,19 @@ Status CudaJanusGen::head_logits_after_prompt(const JanusGenRequest& r, std::vec
     Impl& m = *m_impl;
     TESSERA_TRY(m.run_prompt(r));
     out.resize(size_t(2) * r.count * m.Vi);
-    TESSERA_TRY(check(cudaMemcpy(out.data(), m.logits, out.size() * 4, cudaMemcpyDeviceToHost), "download head logits"));
+    TESSERA_TRY(check(cudaMemcpy(out.data(), m.logits, out.size() * 4, cudaMemcpyDeviceToHost),
+                      "download head logits"));
     return {};
 }
 
-const JanusGenTiming& CudaJanusGen::last_timing() const { return m_impl->timing; }
-std::string CudaJanusGen::device_name() const { return m_impl->llm->device_name(); }
-CudaLlm& CudaJanusGen::llm() { return *m_impl->llm; }
+const JanusGenTiming& CudaJanusGen::last_timing() const {
+    return m_impl->timing;
+}
+std::string CudaJanusGen::device_name() const {
+    return m_impl->llm->device_name();
+}
+CudaLlm& CudaJanusGen::llm() {
+    return *m_impl->llm;
+}
 
 }  // namespace tessera

@@ -280,6 +280,22 @@ void check_generation(Counter& c, const Reference& ref) {
     r.seed = 54321;
     const bool ran2 = (*gen)->generate(r, d).ok();
     c.expect(ran && ran2 && a == b && a != d, "Janus: same seed ⇒ same tokens, another seed ⇒ others");
+    // Progress is reported one step behind the queued step: every count 1 … image_tokens once, in order, and
+    // the same tokens as without reports.
+    std::vector<int> seen;
+    std::vector<int32_t> e;
+    r.seed = 12345;
+    const bool ran3 = (*gen)
+                          ->generate(r, e,
+                                     [&](int done) {
+                                         seen.push_back(done);
+                                         return true;
+                                     })
+                          .ok();
+    std::vector<int> counts(static_cast<size_t>(r.image_tokens));
+    for (int i = 0; i < r.image_tokens; ++i) counts[size_t(i)] = i + 1;
+    c.expect(ran3 && e == a && seen == counts, "Janus: progress reports every step in order, same tokens",
+             std::to_string(seen.size()) + " reports");
     int calls = 0;
     Status cancelled = (*gen)->generate(r, d, [&](int) { return ++calls < 5; });
     c.expect(!cancelled.ok() && cancelled.error().code == ErrorCode::Cancelled && calls == 5,
