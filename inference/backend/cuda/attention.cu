@@ -574,11 +574,13 @@ static Status check_decode_shape(int B, int nh, int nkv, int hd) {
     return {};
 }
 
-// attention_decode, and rope_attention_decode's fused case (rope.qkv set: the streamed kernel applies).
-static Status decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
-                     const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
-                     bf16_t* out, void* workspace, const StreamRope& rope, cudaStream_t stream) {
+Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
+                        const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
+                        bf16_t* out, void* workspace, cudaStream_t stream) {
     TESSERA_TRY(check_decode_shape(B, nh, nkv, hd));
+    if (streamed(B, nh, nkv, hd, max_seq))
+        return decode_stream(q, k_cache, v_cache, pos, slot, B, nh, nkv, max_seq, scale, StreamRope{}, out,
+                             stream);
     const int nsplit = splits_for(max_seq);
     float* part_ml = static_cast<float*>(workspace);
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
@@ -592,8 +594,6 @@ static Status decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cac
                         : nullptr;
     const bool vec = hd % 4 == 0 && hd <= 128;
     const int cps = vec ? chunks_per_split(B * (nh / gq), max_seq) : 1;
-    if (streamed(B, nh, nkv, hd, max_seq))
-        return decode_stream(q, k_cache, v_cache, pos, slot, B, nh, nkv, max_seq, scale, rope, out, stream);
     if (cps > 1) {
         const int span = cps * kChunk, nlong = (max_seq + span - 1) / span;
         const dim3 grid(nlong, nh / gq, B), block(kThreads);
@@ -625,26 +625,22 @@ static Status decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cac
     const char* early_env = std::getenv("TESSERA_ATTN_EARLY");  // 0 / 1 overrides the choice by batch
     const bool early = early_env ? std::atoi(early_env) != 0 : B <= 2;
     const dim3 grid(nsplit, nh / gq, B), block(kThreads);
+    auto run = [&](auto kernel) {
+        launch_kernel(kernel, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
+                      scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq, early);
+    };
     switch (kg) {
         case 1:
-            launch_kernel(decode_partial_kernel<1>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
-                          early);
+            run(decode_partial_kernel<1>);
             break;
         case 2:
-            launch_kernel(decode_partial_kernel<2>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
-                          early);
+            run(decode_partial_kernel<2>);
             break;
         case 4:
-            launch_kernel(decode_partial_kernel<4>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
-                          early);
+            run(decode_partial_kernel<4>);
             break;
         default:
-            launch_kernel(decode_partial_kernel<8>, grid, block, 0, stream, q, k_cache, v_cache, pos, slot,
-                          nh, nkv, hd, max_seq, scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq,
-                          early);
+            run(decode_partial_kernel<8>);
             break;
     }
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
@@ -654,13 +650,6 @@ static Status decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cac
     return TESSERA_LAUNCH_CHECK("attention_decode merge");
 }
 
-Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
-                        const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
-                        bf16_t* out, void* workspace, cudaStream_t stream) {
-    return decode(q, k_cache, v_cache, pos, slot, B, nh, nkv, hd, max_seq, scale, out, workspace,
-                  StreamRope{}, stream);
-}
-
 Status rope_attention_decode(const float* qkv, const bf16_t* bias, const float* inv_freq, const int32_t* pos,
                              const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
                              bf16_t* q, bf16_t* k_cache, bf16_t* v_cache, bf16_t* out, void* workspace,
@@ -668,12 +657,12 @@ Status rope_attention_decode(const float* qkv, const bf16_t* bias, const float* 
     TESSERA_TRY(check_decode_shape(B, nh, nkv, hd));
     const char* no_fuse = std::getenv("TESSERA_NO_ATTN_ROPE");
     if (nh == nkv && streamed(B, nh, nkv, hd, max_seq) && !(no_fuse && std::atoi(no_fuse) != 0))
-        return decode(q, k_cache, v_cache, pos, slot, B, nh, nkv, hd, max_seq, scale, out, workspace,
-                      StreamRope{qkv, bias, inv_freq}, stream);
+        return decode_stream(q, k_cache, v_cache, pos, slot, B, nh, nkv, max_seq, scale,
+                             StreamRope{qkv, bias, inv_freq}, out, stream);
     TESSERA_TRY(
         rope_kv_write(qkv, bias, pos, slot, inv_freq, B, nh, nkv, hd, max_seq, q, k_cache, v_cache, stream));
-    return decode(q, k_cache, v_cache, pos, slot, B, nh, nkv, hd, max_seq, scale, out, workspace,
-                  StreamRope{}, stream);
+    return attention_decode(q, k_cache, v_cache, pos, slot, B, nh, nkv, hd, max_seq, scale, out, workspace,
+                            stream);
 }
 
 Status causal_softmax(const float* S, int nh, int T, int L, int pos0, bf16_t* P, cudaStream_t stream) {
