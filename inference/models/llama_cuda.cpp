@@ -22,6 +22,17 @@ namespace tessera {
 
 using namespace llama_gpu;
 
+namespace {
+
+// TESSERA_GEMM_SMALL=1 hands every product of 9–64 rows to gemm_small, or a list names some of them
+// (qkv,oproj,gateup,down,head); for measurements.
+bool gemm_small_wanted(const char* what) {
+    const char* e = std::getenv("TESSERA_GEMM_SMALL");
+    return e && (std::strcmp(e, "1") == 0 || std::strstr(e, what));
+}
+
+}  // namespace
+
 // Prefill attention: the fused flash kernel where the head dim allows; otherwise three launches per GQA
 // offset j: S = scale·Q_h·K_gᵀ, causal softmax, O_h = P_h·V_g, with h = g·G + j batched over the KV heads g.
 Status CudaLlm::Impl::attention_prefill(int layer, int slot, int T, int pos0) {
@@ -211,7 +222,7 @@ Status CudaLlm::Impl::decode_body(int B, bool sampled) {
                                      nullptr, logits, nullptr, B, V, H, s));
     else if (B <= cuda::kGemvMaxBatch)
         TESSERA_TRY(cuda::gemv_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
-    else if (cuda::gemm_small_supported(B, V, H) && std::getenv("TESSERA_GEMM_SMALL"))
+    else if (gemm_small_wanted("head") && cuda::gemm_small_supported(B, V, H))
         TESSERA_TRY(cuda::gemm_small_bf16(lm_head, xn, nullptr, nullptr, logits, nullptr, B, V, H, s));
     else
         TESSERA_TRY(cuda::gemm_bf16(*ctx, lm_head, xn, logits, true, B, V, H));
@@ -236,11 +247,8 @@ Status CudaLlm::Impl::decode_layers(int B) {
     // 9–64 rows: the tensor-core small-M products (residual and SwiGLU in their epilogues) are opt-in
     // (TESSERA_GEMM_SMALL=1): on the H200 they measured 0.4–0.7× cuBLAS's speed at 16–64 rows
     // (bench/results/2026-11-28-h200-evening.md), Janus-Pro-7B's step 9.1 ms against 5.7 ms with cuBLAS.
-    // TESSERA_GEMM_SMALL=1 takes all four products, or a list of them (qkv,oproj,gateup,down).
-    const char* small_env = gemv ? nullptr : std::getenv("TESSERA_GEMM_SMALL");
     auto small_for = [&](const char* what, int N, int K) {
-        return small_env && (std::strcmp(small_env, "1") == 0 || std::strstr(small_env, what)) &&
-               cuda::gemm_small_supported(B, N, K);
+        return !gemv && gemm_small_wanted(what) && cuda::gemm_small_supported(B, N, K);
     };
     const bool small_qkv = small_for("qkv", QKV, H), small_o = small_for("oproj", H, nh * hd),
                small_gateup = small_for("gateup", 2 * I, H), small_down = small_for("down", H, I);
