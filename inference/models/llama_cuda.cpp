@@ -331,6 +331,16 @@ Status CudaLlm::Impl::decode_layers(int B) {
 }
 
 Status CudaLlm::Impl::capture(const std::function<Status()>& body, cudaGraphExec_t* exec) {
+    TESSERA_TRY(capture_once(body, exec));
+    // Products first met inside the capture ran cuBLAS's heuristic choice; time them now and capture again.
+    TESSERA_ASSIGN(const bool retuned, ctx->tune_pending_gemms());
+    if (!retuned) return {};
+    cudaGraphExecDestroy(*exec);
+    *exec = nullptr;
+    return capture_once(body, exec);
+}
+
+Status CudaLlm::Impl::capture_once(const std::function<Status()>& body, cudaGraphExec_t* exec) {
     const cudaStream_t s = ctx->stream();
     cudaGraph_t graph = nullptr;
     TESSERA_TRY(check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"));

@@ -118,8 +118,9 @@ struct CudaLlm::Impl {
     cuda::PersistentLayer* persist_layers = nullptr;  // [L] device pointers of every layer, for that kernel
     bool persist = false;                             // batch-1 decode steps take the persistent kernel
     cuda::PersistentDecode persist_args;              // its arguments and plan, made by allocate_runtime
-    float* sq_partials = nullptr;  // [max_batch(≤8), H] the residual GEMVs' Σy² per block, for the fused norms
-    cuda::PinnedBuffer host_io;   // ids/pos/slot staging and next ids coming back
+    float* sq_partials =
+        nullptr;  // [max_batch(≤8), H] the residual GEMVs' Σy² per block, for the fused norms
+    cuda::PinnedBuffer host_io;        // ids/pos/slot staging and next ids coming back
     cuda::PinnedBuffer host_sampling;  // [max_batch] TextSampleParams staging
 
     DeviceBuffer all_logits;  // [chunk, V], allocated on first all-positions prefill
@@ -161,6 +162,7 @@ struct CudaLlm::Impl {
     Status decode_step(int B, const int32_t* ids, const int32_t* pos, const int32_t* slot,
                        const CudaSampling* sampling, int32_t* next, float* logits_out);
     Status capture(const std::function<Status()>& body, cudaGraphExec_t* exec);
+    Status capture_once(const std::function<Status()>& body, cudaGraphExec_t* exec);
     // The input is token ids (looked up in the embedding table on the device) or, when ids is null, host f32
     // embeddings x [n, H] copied into the residual stream. out: logits, or with hidden_only the final-normed
     // hidden states as f32; hidden_row ≥ 0 also leaves the last position's in final_hidden() row hidden_row.

@@ -2,15 +2,20 @@
 // ones; device outputs are poisoned (NaN bytes) before each launch so a kernel that skips an element fails.
 #include <cuda_runtime_api.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "backend/cpu/conv_ops.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/device.h"
+#include "backend/cuda/gemm_lt.h"
 #include "check_support.h"
 
 using namespace tessera;
@@ -192,6 +197,123 @@ void check_gemm(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
             "gemm_bf16 M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) + " K=" + std::to_string(k.K),
             "rel err " + fmt(err));
     }
+}
+
+// The decode-batch products go through cuBLASLt with a timed choice among candidates (gemm_lt.h): each
+// candidate must compute the product (with and without the residual, f32 and bf16 output), and a shape first
+// met inside a graph capture must be tuned afterwards and give the same product from the recaptured graph.
+void check_gemm_tuned(Counter& c, ThreadPool& pool, cuda::CudaContext& ctx) {
+    struct Case {
+        int M, N, K;
+        bool f32, beta;
+    };
+    const Case cases[] = {{48, 4096, 4096, true, true},
+                          {32, 2048, 4096, false, false},
+                          {9, 1000, 264, true, false},
+                          {64, 768, 2048, true, true}};
+    uint64_t seed = 300;
+    for (const Case& k : cases) {
+        const std::string name = "gemm_lt M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) +
+                                 " K=" + std::to_string(k.K) + (k.f32 ? " f32" : " bf16") +
+                                 (k.beta ? " +=" : "");
+        auto W = to_bf16(random_floats(size_t(k.N) * k.K, seed++));
+        auto x = to_bf16(random_floats(size_t(k.M) * k.K, seed++));
+        auto y0 = random_floats(size_t(k.M) * k.N, seed++);
+        std::vector<float> xf = from_bf16(x), ref(size_t(k.M) * k.N);
+        cpu::matmul(xf.data(), k.M, k.K, host_bf16(W, {k.N, k.K}), Tensor{}, ref.data(), pool);
+        if (k.beta)
+            for (size_t i = 0; i < ref.size(); ++i) ref[i] += y0[i];
+        Dev<uint16_t> dW(W), dx(x);
+        Dev<float> dy32(y0);
+        Dev<uint16_t> dy16(std::vector<uint16_t>(ref.size(), 0xffff));  // NaN: the product must overwrite it
+        void* y = k.f32 ? static_cast<void*>(dy32.p) : static_cast<void*>(dy16.p);
+        auto result = [&] { return k.f32 ? dy32.download() : from_bf16(dy16.download()); };
+        auto reset = [&] {
+            dy32.upload(y0);
+            dy16.upload(std::vector<uint16_t>(ref.size(), 0xffff));
+            cudaDeviceSynchronize();  // the uploads ran on the legacy stream, the products run on ctx's
+        };
+        const double tol = k.f32 ? 1e-4 : 1e-2;
+        auto count = ctx.lt().candidate_count(ctx, k.M, k.N, k.K, k.f32, k.beta);
+        c.expect(count.ok() && count.value() >= 1, name + " candidates",
+                 count.ok() ? std::to_string(count.value()) : count.error().message);
+        const int n = count.ok() ? count.value() : 0;
+        for (int i = 0; i < n; ++i) {
+            reset();
+            Status st =
+                ctx.lt().gemm_candidate(ctx, i, dW.p, dx.p, y, k.f32, k.M, k.N, k.K, 1.f, k.beta ? 1.f : 0.f);
+            if (st.ok()) st = ctx.synchronize();
+            const double err = st.ok() ? rel_error(result(), ref) : 1.0;
+            c.expect(st.ok() && err <= tol, name + " candidate " + std::to_string(i),
+                     st.ok() ? "rel err " + fmt(err) : st.error().message);
+        }
+        // Met first inside a capture: the heuristic's choice is captured, the shape tuned after, then the
+        // recaptured graph runs the tuned choice.
+        reset();
+        cudaGraph_t graph = nullptr;
+        cudaGraphExec_t exec = nullptr;
+        Status st =
+            cuda::check(cudaStreamBeginCapture(ctx.stream(), cudaStreamCaptureModeThreadLocal), "capture");
+        if (st.ok()) {
+            const Status run =
+                cuda::gemm_bf16(ctx, dW.p, dx.p, y, k.f32, k.M, k.N, k.K, 1.f, k.beta ? 1.f : 0.f);
+            st = cuda::check(cudaStreamEndCapture(ctx.stream(), &graph), "end capture");
+            if (st.ok()) st = run;
+        }
+        auto retuned = ctx.tune_pending_gemms();
+        c.expect(st.ok() && retuned.ok() && retuned.value(), name + " tuned after capture",
+                 retuned.ok() ? "" : retuned.error().message);
+        if (graph) {
+            cudaGraphDestroy(graph);
+            graph = nullptr;
+        }
+        if (st.ok())
+            st = cuda::check(cudaStreamBeginCapture(ctx.stream(), cudaStreamCaptureModeThreadLocal),
+                             "capture");
+        if (st.ok()) {
+            const Status run =
+                cuda::gemm_bf16(ctx, dW.p, dx.p, y, k.f32, k.M, k.N, k.K, 1.f, k.beta ? 1.f : 0.f);
+            st = cuda::check(cudaStreamEndCapture(ctx.stream(), &graph), "end capture");
+            if (st.ok()) st = run;
+        }
+        if (st.ok()) st = cuda::check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+        if (st.ok()) st = cuda::check(cudaGraphLaunch(exec, ctx.stream()), "launch");
+        if (st.ok()) st = ctx.synchronize();
+        const double err = st.ok() ? rel_error(result(), ref) : 1.0;
+        c.expect(st.ok() && err <= tol, name + " from the recaptured graph",
+                 st.ok() ? "rel err " + fmt(err) : st.error().message);
+        auto again = ctx.tune_pending_gemms();
+        c.expect(again.ok() && !again.value(), name + " tuned once", "");
+        if (exec) cudaGraphExecDestroy(exec);
+        if (graph) cudaGraphDestroy(graph);
+    }
+
+    // The choice persists: a second tuner on the same cache file takes it without timing, and ignores lines
+    // it cannot use (another device, a malformed line, a choice out of range).
+    const std::string cache = (std::filesystem::temp_directory_path() /
+                               ("tessera-gemm-tuning-" + std::to_string(::getpid()) + ".tsv"))
+                                  .string();
+    {
+        std::ofstream junk(cache);
+        junk << "Some Other GPU\t1\t32 512 1024 1 0\t3\t2\nnot a cache line\n";
+    }
+    const int M = 32, N = 512, K = 1024;
+    Dev<uint16_t> dW(to_bf16(random_floats(size_t(N) * K, seed++))),
+        dx(to_bf16(random_floats(size_t(M) * K, seed++)));
+    Dev<float> dy(size_t(M) * N);
+    cuda::LtGemms first, second;
+    Status st = first.init(cache);
+    if (st.ok()) st = first.gemm(ctx, dW.p, dx.p, dy.p, true, M, N, K, 1.f, 0.f);
+    if (st.ok()) st = ctx.synchronize();
+    const int chosen = first.chosen(M, N, K, true, false);
+    if (st.ok()) st = second.init(cache);
+    auto count = second.candidate_count(ctx, M, N, K, true, false);  // builds the plan, reads the cache
+    c.expect(st.ok() && chosen >= 0 && count.ok() && second.chosen(M, N, K, true, false) == chosen,
+             "gemm_lt tuning cache",
+             "chosen " + std::to_string(chosen) + ", from the cache " +
+                 std::to_string(second.chosen(M, N, K, true, false)));
+    c.expect(second.chosen(M, N, K + 8, true, false) == -1, "gemm_lt tuning cache: other shapes untuned");
+    std::filesystem::remove(cache);
 }
 
 // RMSNorm as the GPU computes it (models.md §1.1 with the bf16 roundings), on the host.
@@ -728,6 +850,7 @@ int main() {
     check_swiglu(c, pool);
     check_norm_in(c, pool);
     check_gemm(c, pool, **ctx);
+    check_gemm_tuned(c, pool, **ctx);
     check_conv_ops(c, pool, **ctx);
     check_norm_and_elementwise(c);
     check_rope_kv(c);

@@ -21,7 +21,7 @@ constexpr int kSkipped = 77;
 
 // The start of every GPU check: false, after saying so, on a machine without a CUDA device (the check then
 // returns kSkipped); otherwise stdout becomes line-buffered, so a check stopped by its timeout still shows
-// how far it got.
+// how far it got, and the GEMM tuner keeps no cache (every check tunes afresh and leaves no file behind).
 inline bool gpu_check_start() {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
@@ -29,6 +29,7 @@ inline bool gpu_check_start() {
         return false;
     }
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    setenv("TESSERA_GEMM_TUNE_CACHE", "", 1);
     return true;
 }
 

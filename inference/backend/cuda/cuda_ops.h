@@ -56,6 +56,10 @@ Status gemv_qkv_rope_bf16(const bf16_t* W, const bf16_t* x, const bf16_t* bias, 
                           const GemvNormIn* norm = nullptr);
 
 // ---- normalisation and elementwise --------------------------------------------------------------------
+// Reads buf[0, bytes) through L2 without writing it (filled with zeros by the caller): run before each timed
+// kernel when choosing among algorithms, so weights are timed as a decode step meets them, from DRAM.
+Status l2_evict(const void* buf, size_t bytes, cudaStream_t stream);
+
 // y = bf16( bf16(x · rsqrt(mean(x²) + eps)) · w )  (models.md §1.1), x f32 [rows, D]; w a weight (constant
 // for the run: it may be loaded before the kernel that writes x has finished).
 Status rms_norm(const float* x, const bf16_t* w, int rows, int D, float eps, bf16_t* y, cudaStream_t stream);

@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 
+#include "backend/cuda/gemm_lt.h"
+
 namespace tessera::cuda {
 
 int device_count() {
@@ -83,7 +85,13 @@ Result<std::unique_ptr<CudaContext>> CudaContext::create(int device) {
     TESSERA_TRY(check_cublas(
         cublasSetWorkspace(ctx->m_cublas, ctx->m_cublas_workspace.data(), ctx->m_cublas_workspace.size()),
         "cublasSetWorkspace"));
+    ctx->m_lt = std::make_unique<LtGemms>();
+    TESSERA_TRY(ctx->m_lt->init(default_gemm_tuning_cache()));
     return ctx;
+}
+
+Result<bool> CudaContext::tune_pending_gemms() {
+    return m_lt->tune_pending(*this);
 }
 
 Status CudaContext::restore_cublas_workspace() {
@@ -92,6 +100,7 @@ Status CudaContext::restore_cublas_workspace() {
 }
 
 CudaContext::~CudaContext() {
+    m_lt.reset();
     if (m_cublas) cublasDestroy(m_cublas);
     if (m_stream) cudaStreamDestroy(m_stream);
 }
@@ -102,6 +111,7 @@ Status CudaContext::synchronize() {
 
 Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N,
                  int K, float alpha, float beta) {
+    if (lt_gemm_wanted(M)) return ctx.lt().gemm(ctx, W, x, y, y_is_f32, M, N, K, alpha, beta);
     // Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major yᵀ[N,M] = W·xᵀ: A = W (transposed view), B = x.
     // Residual products of decode batches (beta ≠ 0, at most 64 rows) run without the workspace: that rules
     // out cuBLAS's split-K with its separate reduction kernel, and the kernels it picks instead measured

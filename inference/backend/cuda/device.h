@@ -13,6 +13,10 @@
 #include "tessera/error.h"
 
 namespace tessera::cuda {
+class LtGemms;
+}
+
+namespace tessera::cuda {
 
 struct DeviceInfo {
     int index = 0;
@@ -88,6 +92,12 @@ public:
     cublasHandle_t cublas() const { return m_cublas; }
     // Gives cuBLAS back the context's workspace after a call that ran without it.
     Status restore_cublas_workspace();
+    void* workspace() const { return m_cublas_workspace.data(); }
+    size_t workspace_bytes() const { return m_cublas_workspace.size(); }
+    LtGemms& lt() const { return *m_lt; }
+    // Times the decode-batch products first met while a graph was captured (gemm_lt.h); true when any was,
+    // and the graph should then be captured again to use the tuned algorithms.
+    Result<bool> tune_pending_gemms();
     Status synchronize();
 
 private:
@@ -96,11 +106,13 @@ private:
     cudaStream_t m_stream = nullptr;
     cublasHandle_t m_cublas = nullptr;
     DeviceBuffer m_cublas_workspace;
+    std::unique_ptr<LtGemms> m_lt;
 };
 
 Status check_cublas(cublasStatus_t status, const char* what);
 
 // y[M, N] = alpha · x[M, K] · W[N, K]ᵀ + beta · y, row-major; W and x bf16, y f32 (y_is_f32) or bf16.
+// Decode batches (M ≤ kLtMaxRows) go through cuBLASLt with a timed choice of algorithm (gemm_lt.h).
 Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N,
                  int K, float alpha = 1.f, float beta = 0.f);
 

@@ -1,5 +1,5 @@
 // Elementwise operations: SwiGLU's silu·mul, embedding lookups, bias + GELU after a product, dtype
-// conversions.
+// conversions, and a read pass that evicts L2 for timing.
 #include "backend/cuda/cuda_common.cuh"
 
 namespace tessera::cuda {
@@ -71,6 +71,18 @@ __global__ void f32_to_bf16_kernel(const float* x, int64_t n, uint16_t* __restri
 
 __global__ void bf16_to_f32_kernel(const uint16_t* x, int64_t n, float* __restrict__ y) {
     for_each_index(n, [&](int64_t i) { y[i] = bf16_bits_to_f32(__ldcg(x + i)); });
+}
+
+// Reads every 16 bytes through L2 and writes nothing (the sink only if the XOR of the data hits a value the
+// caller never stores): a clean eviction, where a memset would leave dirty lines to be written back during
+// the next kernel it is meant to time.
+__global__ void l2_evict_kernel(const uint4* buf, int64_t n, uint32_t* sink) {
+    uint32_t acc = 0;
+    for_each_index(n, [&](int64_t i) {
+        const uint4 v = __ldcg(buf + i);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    });
+    if (acc == 0x9e3779b9u) *sink = acc;
 }
 
 int blocks_for(int64_t n) {
@@ -156,6 +168,14 @@ Status fill_random_bf16(bf16_t* p, int64_t n, uint64_t seed, float scale, float 
     if (n < 1) return {};
     fill_random_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, n, seed, scale, offset);
     return TESSERA_LAUNCH_CHECK("fill_random_bf16");
+}
+
+Status l2_evict(const void* buf, size_t bytes, cudaStream_t stream) {
+    const int64_t n = int64_t(bytes / 16);
+    if (n == 0) return {};
+    l2_evict_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint4*>(buf), n,
+                                                            static_cast<uint32_t*>(const_cast<void*>(buf)));
+    return TESSERA_LAUNCH_CHECK("l2_evict");
 }
 
 }  // namespace tessera::cuda
