@@ -111,9 +111,11 @@ Status CudaContext::synchronize() {
 
 Status gemm_bf16(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N,
                  int K, float alpha, float beta) {
-    if (lt_gemm_wanted(M)) return ctx.lt().gemm(ctx, W, x, y, y_is_f32, M, N, K, alpha, beta);
+    if (ctx.lt().takes(ctx, M, N, K, y_is_f32, beta != 0.f))
+        return ctx.lt().gemm(ctx, W, x, y, y_is_f32, M, N, K, alpha, beta);
     // Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major yᵀ[N,M] = W·xᵀ: A = W (transposed view), B = x.
-    // Residual products of decode batches (beta ≠ 0, at most 64 rows) run without the workspace: that rules
+    // Residual products of up to 64 rows that reach this point (not tuned: outside a graph capture, or
+    // TESSERA_GEMM_TUNE=0) run without the workspace: that rules
     // out cuBLAS's split-K with its separate reduction kernel, and the kernels it picks instead measured
     // faster on the H200 (Janus-Pro-7B step 5.00 against 5.07 ms, deepseek-llm-7b batch 16 +1.7%, batch 32
     // +1%: bench/results/2026-11-28-h200-session7.md). TESSERA_GEMM_RESIDUAL_WS=1 keeps the workspace.

@@ -195,6 +195,16 @@ Status LtGemms::gemm(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y
     return run(ctx, *p, p->candidates[size_t(p->chosen)], W, x, y, alpha, beta);
 }
 
+bool LtGemms::takes(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) const {
+    if (!lt_gemm_wanted(M)) return false;
+    const Key key{M, N, K, y_is_f32, beta};
+    const auto it = m_plans.find(key);
+    if ((it != m_plans.end() && it->second.tuned) || m_cached.count(key)) return true;
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    return cudaStreamIsCapturing(ctx.stream(), &capturing) == cudaSuccess &&
+           capturing != cudaStreamCaptureStatusNone;
+}
+
 Result<int> LtGemms::candidate_count(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) {
     TESSERA_ASSIGN(Plan * p, plan_for(ctx, Key{M, N, K, y_is_f32, beta}));
     return int(p->candidates.size());

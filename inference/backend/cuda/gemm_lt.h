@@ -1,10 +1,11 @@
 // Decode-batch products (at most kLtMaxRows rows) through cuBLASLt with the algorithm of each shape chosen by
 // timing: at 16–64 rows cuBLAS's heuristic leaves multiprocessors idle or adds split-K reductions, and which
-// of its candidates is fastest depends on the shape. A shape first met while a CUDA graph is being captured
-// runs the heuristic's choice and is timed after the capture (tune_pending_gemms), so the caller can capture
-// again with the tuned algorithm. Choices persist in a cache file (per device name and cuBLASLt version):
-// timing noise could otherwise pick another algorithm in the next run, changing the rounding of every
-// product, and the same seed would no longer give the same Janus images after a restart.
+// of its candidates is fastest depends on the shape. Tuning happens for the products of captured decode
+// graphs: a shape first met in a capture runs the heuristic's choice and is timed after the capture
+// (tune_pending_gemms), so the caller can capture again with the tuned algorithm. Choices persist in a cache
+// file (per device name and cuBLASLt version): timing noise could otherwise pick another algorithm in the
+// next run, changing the rounding of every product, and the same seed would no longer give the same Janus
+// images after a restart.
 #pragma once
 
 #include <cublasLt.h>
@@ -40,7 +41,13 @@ public:
     // cache_file: where choices are read from and appended to (empty: nowhere). An unreadable or unwritable
     // cache only means tuning again.
     Status init(const std::string& cache_file);
-    // y[M, N] = alpha · x[M, K] · W[N, K]ᵀ + beta · y (row-major), W and x bf16, y f32 or bf16.
+    // Whether gemm_bf16 should come here: for a shape already tuned (or in the cache), or met while a graph
+    // is captured (the decode batches, which then get tuned). A product outside a capture never waits for
+    // tuning (tens of ms a shape): prefill chunks of up to 64 tokens, each length its own shape, keep
+    // cublasGemmEx.
+    bool takes(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) const;
+    // y[M, N] = alpha · x[M, K] · W[N, K]ᵀ + beta · y (row-major), W and x bf16, y f32 or bf16; an untuned
+    // shape is tuned first (outside a capture) or marked for tune_pending (inside one).
     Status gemm(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N,
                 int K, float alpha, float beta);
     // Times the candidates of every shape first met during a capture; true when any shape was tuned.
