@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -103,6 +104,117 @@ void check_fixture(Counter& c, const std::string& name) {
                     gaps[same]);
     c.expect(ok, name + " greedy continuation",
              st.ok() ? "first difference at " + std::to_string(same) : st.error().to_string());
+}
+
+// Decode batches above the GEMV limit (the cuBLAS/cuBLASLt path, tuned products, programmatic edges after
+// the products): every row of a 12- and a 16-row graph-replayed decode against the CPU model's logits of the
+// same sequence, and against the row decoded alone (batch 1, the GEMV path); rows start at different lengths.
+void check_batched_decode(Counter& c, const std::string& name) {
+    const std::string dir = std::string(TESSERA_FIXTURES_DIR) + "/llm/" + name;
+    std::ifstream rf(dir + "/reference.json");
+    const nlohmann::json ref = nlohmann::json::parse(rf, nullptr, false);
+    auto cfg = load_llm_config(dir);
+    auto ck = Checkpoint::open(dir);
+    if (ref.is_discarded() || !cfg.ok() || !ck.ok()) {
+        c.expect(false, name + " batched decode: load");
+        return;
+    }
+    CudaLlmOptions opt;
+    opt.max_seq = 128;
+    opt.prefill_chunk = 64;
+    opt.max_batch = 17;  // slot 16 replays one row alone
+    opt.use_graphs = std::getenv("TESSERA_CHECK_NO_GRAPHS") == nullptr;
+    auto model = CudaLlm::load(*cfg, **ck, opt);
+    c.expect(model.ok(), name + " batched decode: CudaLlm::load",
+             model.ok() ? "" : model.error().to_string());
+    if (!model.ok()) return;
+    CudaLlm& m = **model;
+    LoadOptions cl;
+    cl.device = Device::Cpu;
+    auto cpu = Model::load(dir, cl);
+    c.expect(cpu.ok(), name + " batched decode: CPU model", cpu.ok() ? "" : cpu.error().to_string());
+    if (!cpu.ok()) return;
+    const int V = cfg->vocab_size, steps = 6;
+    const auto base = ref["greedy"]["prompt_ids"].get<std::vector<int32_t>>();
+    for (int B : {12, 16}) {
+        const size_t rows = static_cast<size_t>(B);
+        std::vector<std::vector<int32_t>> prompt(rows);
+        std::vector<int32_t> ids(rows), pos(rows), slot(rows), next(rows);
+        std::vector<float> logits(rows * size_t(V)), last(static_cast<size_t>(V));
+        Status st;
+        for (int b = 0; b < B && st.ok(); ++b) {
+            auto& p = prompt[size_t(b)];
+            for (size_t i = 0; i < base.size() + size_t(b % 5); ++i)
+                p.push_back(int32_t((base[i % base.size()] + 7 * b + int(i)) % V));
+            st = m.prefill(b, p.data(), int(p.size()), 0, last.data());
+            ids[size_t(b)] = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+            pos[size_t(b)] = int(p.size());
+            slot[size_t(b)] = b;
+        }
+        // fed[b]: the tokens row b was given; got[b]: its logits at each step.
+        std::vector<std::vector<int32_t>> fed(rows);
+        std::vector<std::vector<float>> got(rows);
+        for (int t = 0; t < steps && st.ok(); ++t) {
+            st = m.decode(B, ids.data(), pos.data(), slot.data(), next.data(), logits.data());
+            for (int b = 0; b < B && st.ok(); ++b) {
+                fed[size_t(b)].push_back(ids[size_t(b)]);
+                got[size_t(b)].insert(got[size_t(b)].end(), logits.begin() + ptrdiff_t(b) * V,
+                                      logits.begin() + ptrdiff_t(b + 1) * V);
+                ids[size_t(b)] = next[size_t(b)];
+                ++pos[size_t(b)];
+            }
+        }
+        c.expect(st.ok(), name + " batched decode B=" + std::to_string(B),
+                 st.ok() ? "" : st.error().to_string());
+        if (!st.ok()) continue;
+        // References for row b: the CPU model's logits of the whole sequence (prompt + fed tokens), and the
+        // GPU decoding the row alone (batch 1, the GEMV path) in slot 16.
+        double worst = 0, worst_alone = 0;
+        int argmax_mismatch = 0;
+        for (int b = 0; b < B && st.ok(); ++b) {
+            const auto& p = prompt[size_t(b)];
+            std::vector<int32_t> seq = p;
+            seq.insert(seq.end(), fed[size_t(b)].begin(), fed[size_t(b)].end());
+            auto cs = (*cpu)->open_session();
+            auto all = cs.ok() ? cs.value()->logits(seq)
+                               : Result<std::vector<float>>(make_error(ErrorCode::Internal, "session"));
+            if (!all.ok()) {
+                st = all.take_error();
+                break;
+            }
+            const std::vector<float> ref_rows(all->begin() + ptrdiff_t(p.size()) * V, all->end());
+            st = m.prefill(16, p.data(), int(p.size()), 0, last.data());
+            std::vector<float> alone;
+            for (int t = 0; t < steps && st.ok(); ++t) {
+                int32_t tok = fed[size_t(b)][size_t(t)], position = int(p.size()) + t, sl = 16, nx = 0;
+                st = m.decode(1, &tok, &position, &sl, &nx, last.data());
+                alone.insert(alone.end(), last.begin(), last.end());
+            }
+            if (!st.ok()) break;
+            const double row_err = rel_error(got[size_t(b)], ref_rows),
+                         alone_err = rel_error(alone, ref_rows);
+            if (row_err > 3e-2 || alone_err > 3e-2)
+                std::printf("     %-20s B=%d row %d (%zu prompt tokens): rel err %.3g, alone %.3g\n",
+                            name.c_str(), B, b, p.size(), row_err, alone_err);
+            worst = std::max(worst, row_err);
+            worst_alone = std::max(worst_alone, alone_err);
+            for (int t = 0; t < steps; ++t) {
+                const float* g = got[size_t(b)].data() + size_t(t) * V;
+                const float* a = ref_rows.data() + size_t(t) * V;
+                const auto ga = std::max_element(g, g + V) - g, aa = std::max_element(a, a + V) - a;
+                float scale = 1e-30f;
+                for (int v = 0; v < V; ++v) scale = std::max(scale, std::fabs(a[v]));
+                if (ga != aa && (a[aa] - a[ga]) / scale > 5e-3f) ++argmax_mismatch;  // not a near-tie
+            }
+        }
+        std::printf(
+            "%-20s batched decode B=%d: logits rel err vs the CPU %.3g (batch 1: %.3g), argmax "
+            "mismatches %d\n",
+            name.c_str(), B, worst, worst_alone, argmax_mismatch);
+        c.expect(st.ok() && worst <= 3e-2 && worst_alone <= 3e-2 && argmax_mismatch == 0,
+                 name + " batched decode B=" + std::to_string(B) + " rows vs the CPU",
+                 st.ok() ? "rel err " + fmt(worst) : st.error().to_string());
+    }
 }
 
 // The same fixtures through the public engine API (Model::load on the GPU, Session): the path tessera-cli
@@ -351,6 +463,7 @@ int main() {
                           "qwen2_st_single", "qwen2_bin_sharded"})
         check_fixture(c, f);
     for (const char* f : {"llama_st_single", "qwen2_bin_sharded"}) check_engine_api(c, f);
+    for (const char* f : {"llama_st_single", "qwen2_st_single"}) check_batched_decode(c, f);
     check_quantized_gguf(c);
     check_persistent_decode(c);
     return c.finish();

@@ -755,6 +755,49 @@ void check_attention_decode(Counter& c, ThreadPool& pool) {
 // against the same call run apart (rope_kv_write, then attention_decode; each checked against the CPU above):
 // the same bf16 q, cache rows and output, bit for bit. The whole-context split is forced by
 // TESSERA_ATTN_CHUNKS; 8/2 heads (GQA) takes the separate path in both runs.
+// One workspace serves every batch size up to the one it was sized for (the model sizes it for its largest
+// batch): a 16-row call (partials everywhere, separate merge) must leave a 1-row call with the last-block
+// merge the same output as on a workspace of its own. The fused merge's counters once sat after the
+// partials of the batch at hand, where a larger batch's partials overwrote them.
+void check_attention_shared_workspace(Counter& c) {
+    const int big = 16, nh = 4, nkv = 4, hd = 64, max_seq = 2048;
+    const size_t cache = size_t(big) * max_seq * nkv * hd;
+    Dev<uint16_t> dk(to_bf16(random_floats(cache, 901, 2.f))), dv(to_bf16(random_floats(cache, 902)));
+    Dev<uint16_t> dq(to_bf16(random_floats(size_t(big) * nh * hd, 903, 2.f)));
+    std::vector<int32_t> pos(static_cast<size_t>(big)), slot(static_cast<size_t>(big));
+    for (int b = 0; b < big; ++b) {
+        pos[size_t(b)] = 100 + 120 * b;
+        slot[size_t(b)] = b;
+    }
+    Dev<int32_t> dpos(pos), dslot(slot);
+    Dev<char> shared(cuda::attention_decode_workspace(big, nh, hd, max_seq));
+    Dev<char> own(cuda::attention_decode_workspace(1, nh, hd, max_seq));
+    cudaMemset(shared.p, 0, shared.n);
+    cudaMemset(own.p, 0, own.n);
+    Dev<uint16_t> out_big(static_cast<size_t>(big * nh * hd)), out_own(static_cast<size_t>(nh * hd)),
+        out_shared(static_cast<size_t>(nh * hd));
+    const float scale = 1.f / std::sqrt(float(hd));
+    auto run = [&](int B, void* ws, uint16_t* out) {
+        return cuda::attention_decode(dq.p, dk.p, dv.p, dpos.p, dslot.p, B, nh, nkv, hd, max_seq, scale, out,
+                                      ws, nullptr);
+    };
+    Status st = run(1, own.p, out_own.p);
+    if (st.ok()) st = run(1, shared.p, out_shared.p);
+    if (st.ok()) st = run(big, shared.p, out_big.p);
+    std::vector<std::vector<uint16_t>> after;
+    for (int i = 0; i < 2 && st.ok(); ++i) {
+        out_shared.poison();
+        st = run(1, shared.p, out_shared.p);
+        cudaDeviceSynchronize();
+        after.push_back(out_shared.download());
+    }
+    cudaDeviceSynchronize();
+    const auto expect = out_own.download();
+    const bool ok = st.ok() && after.size() == 2 && after[0] == expect && after[1] == expect;
+    c.expect(ok, "attention_decode: batch 1 on a workspace a 16-row batch used equals batch 1 on its own",
+             st.ok() ? "" : st.error().message);
+}
+
 void check_rope_attention(Counter& c) {
     struct Case {
         int B, nh, nkv;
@@ -856,6 +899,7 @@ int main() {
     check_rope_kv(c);
     check_qkv_rope(c, pool);
     check_attention_decode(c, pool);
+    check_attention_shared_workspace(c);
     check_rope_attention(c);
     check_causal_softmax(c);
     return c.finish();

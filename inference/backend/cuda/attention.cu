@@ -537,14 +537,19 @@ static int chunks_per_split(int pairs, int max_seq) {
     return pairs >= 4 * current_multiprocessors() ? s1 : 1;
 }
 
-size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
-    // partials, then one arrival counter per (row, KV head) (nh bounds nkv), which must start at zero.
-    return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float) +
-           size_t(B) * nh * sizeof(int);
+// The fused merge's arrival counters, one per (row, head) of a batch of up to kFusedMergeMaxBatch rows, sit
+// at the start of the workspace, the partials after them. The place must not depend on the batch: the
+// workspace is sized for the largest batch and shared by every batch size, and counters placed after the
+// partials of the batch at hand were overwritten by the partials of a larger batch, after which a small
+// batch's merge never found its last block (garbage rows in batch-1 decode after a 12-row step).
+constexpr int kFusedMergeMaxBatch = 8;
+
+static size_t counters_bytes(int nh) {
+    return (size_t(kFusedMergeMaxBatch) * nh * sizeof(int) + 255) / 256 * 256;
 }
 
-size_t attention_decode_counters_offset(int B, int nh, int hd, int max_seq) {
-    return size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float);
+size_t attention_decode_workspace(int B, int nh, int hd, int max_seq) {
+    return counters_bytes(nh) + size_t(B) * nh * splits_for(max_seq) * (size_t(hd) + 2) * sizeof(float);
 }
 
 // Query heads per block: a whole GQA group shares each loaded key, but with few KV heads (1.5B: 2 KV heads,
@@ -582,16 +587,16 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
         return decode_stream(q, k_cache, v_cache, pos, slot, B, nh, nkv, max_seq, scale, StreamRope{}, out,
                              stream);
     const int nsplit = splits_for(max_seq);
-    float* part_ml = static_cast<float*>(workspace);
+    float* part_ml = reinterpret_cast<float*>(static_cast<std::byte*>(workspace) + counters_bytes(nh));
     float* part_acc = part_ml + size_t(B) * nh * nsplit * 2;
     // The last-block merge saves a launch, which pays at small batches; with many rows the separate merge
     // kernel measured faster (bench/results/2026-11-28-h200-janus.md).
     const int gq = heads_per_block(nh / nkv);
     const int kg = group_bucket(gq);
-    int* counters = fused_merge(max_seq, kg) && B <= 8 && !std::getenv("TESSERA_NO_FUSED_MERGE")
-                        ? reinterpret_cast<int*>(static_cast<std::byte*>(workspace) +
-                                                 attention_decode_counters_offset(B, nh, hd, max_seq))
-                        : nullptr;
+    int* counters =
+        fused_merge(max_seq, kg) && B <= kFusedMergeMaxBatch && !std::getenv("TESSERA_NO_FUSED_MERGE")
+            ? static_cast<int*>(workspace)
+            : nullptr;
     const bool vec = hd % 4 == 0 && hd <= 128;
     const int cps = vec ? chunks_per_split(B * (nh / gq), max_seq) : 1;
     if (cps > 1) {

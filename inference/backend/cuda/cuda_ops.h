@@ -95,8 +95,9 @@ Status rope_kv_write(const float* qkv, const bf16_t* bias, const int32_t* pos, c
 // (split-KV flash decoding; the grid covers max_seq so it can be captured in a graph while lengths grow).
 // The last block to finish a (row, KV head) merges its splits (no second launch) when the splits fit
 // (max_seq ≤ 32768); TESSERA_NO_FUSED_MERGE=1 forces the separate merge kernel.
-//   q: bf16 [B, nh, hd]; out: bf16 [B, nh, hd]; workspace: attention_decode_workspace() bytes, zeroed once
-//   before first use (it holds arrival counters that every call leaves at zero).
+//   q: bf16 [B, nh, hd]; out: bf16 [B, nh, hd]; workspace: attention_decode_workspace() bytes for the
+//   largest batch, zeroed once before first use (it holds arrival counters that every call leaves at zero);
+//   one workspace serves every batch size up to that.
 size_t attention_decode_workspace(int B, int nh, int hd, int max_seq);
 Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const int32_t* pos,
                         const int32_t* slot, int B, int nh, int nkv, int hd, int max_seq, float scale,
