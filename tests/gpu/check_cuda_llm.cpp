@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -33,25 +32,54 @@ std::vector<float> read_f32(const std::string& path) {
     return v;
 }
 
-void check_fixture(Counter& c, const std::string& name) {
-    const std::string dir = std::string(TESSERA_FIXTURES_DIR) + "/llm/" + name;
-    std::ifstream rf(dir + "/reference.json");
-    const nlohmann::json ref = nlohmann::json::parse(rf, nullptr, false);
-    auto cfg = load_llm_config(dir);
-    auto ck = Checkpoint::open(dir);
-    if (ref.is_discarded() || !cfg.ok() || !ck.ok()) {
+// A fixture folder of tests/fixtures/llm: its reference.json, config and checkpoint.
+struct Fixture {
+    std::string dir;
+    nlohmann::json ref;
+    LlmConfig cfg;
+    std::unique_ptr<Checkpoint> ck;
+};
+
+// False, after a failed expectation naming what is missing, when any part does not load.
+bool open_fixture(Counter& c, const std::string& name, Fixture& f) {
+    f.dir = std::string(TESSERA_FIXTURES_DIR) + "/llm/" + name;
+    std::ifstream rf(f.dir + "/reference.json");
+    f.ref = nlohmann::json::parse(rf, nullptr, false);
+    auto cfg = load_llm_config(f.dir);
+    auto ck = Checkpoint::open(f.dir);
+    if (f.ref.is_discarded() || !cfg.ok() || !ck.ok()) {
         c.expect(false, name + " load",
                  cfg.ok() ? (ck.ok() ? "reference.json" : ck.error().to_string()) : cfg.error().to_string());
-        return;
+        return false;
     }
+    f.cfg = std::move(cfg).value();
+    f.ck = std::move(ck).value();
+    return true;
+}
+
+// The fixture on the GPU with room for max_batch sequences of max_seq positions; null (after a failed
+// expectation) when it does not load.
+std::unique_ptr<CudaLlm> open_fixture_model(Counter& c, const std::string& name, int max_seq, int max_batch,
+                                            Fixture& f) {
+    if (!open_fixture(c, name, f)) return nullptr;
     CudaLlmOptions opt;
-    opt.max_seq = 256;
+    opt.max_seq = max_seq;
     opt.prefill_chunk = 64;
-    opt.max_batch = 2;
-    auto model = CudaLlm::load(*cfg, **ck, opt);
-    c.expect(model.ok(), name + " CudaLlm::load", model.ok() ? "" : model.error().to_string());
-    if (!model.ok()) return;
-    CudaLlm& m = **model;
+    opt.max_batch = max_batch;
+    auto model = CudaLlm::load(f.cfg, *f.ck, opt);
+    c.expect(model.ok(), name + " CudaLlm::load (batch " + std::to_string(max_batch) + ")",
+             model.ok() ? "" : model.error().to_string());
+    return model.ok() ? std::move(model).value() : nullptr;
+}
+
+void check_fixture(Counter& c, const std::string& name) {
+    Fixture f;
+    const auto model = open_fixture_model(c, name, 256, 2, f);
+    if (!model) return;
+    CudaLlm& m = *model;
+    const std::string& dir = f.dir;
+    const nlohmann::json& ref = f.ref;
+    const LlmConfig* cfg = &f.cfg;
     const int V = cfg->vocab_size;
 
     // Logits of every position, in two prefill chunks to exercise pos0 > 0.
@@ -106,36 +134,21 @@ void check_fixture(Counter& c, const std::string& name) {
              st.ok() ? "first difference at " + std::to_string(same) : st.error().to_string());
 }
 
-// Decode batches above the GEMV limit (the cuBLAS/cuBLASLt path, tuned products, programmatic edges after
-// the products): every row of a 12- and a 16-row graph-replayed decode against the CPU model's logits of the
-// same sequence, and against the row decoded alone (batch 1, the GEMV path); rows start at different lengths.
+// Decode batches above the GEMV limit (the cuBLAS/cuBLASLt path with tuned products): every row of a 12- and
+// a 16-row graph-replayed decode against the CPU model's logits of the same sequence, and against the row
+// decoded alone (batch 1, the GEMV path); rows start at different lengths.
 void check_batched_decode(Counter& c, const std::string& name) {
-    const std::string dir = std::string(TESSERA_FIXTURES_DIR) + "/llm/" + name;
-    std::ifstream rf(dir + "/reference.json");
-    const nlohmann::json ref = nlohmann::json::parse(rf, nullptr, false);
-    auto cfg = load_llm_config(dir);
-    auto ck = Checkpoint::open(dir);
-    if (ref.is_discarded() || !cfg.ok() || !ck.ok()) {
-        c.expect(false, name + " batched decode: load");
-        return;
-    }
-    CudaLlmOptions opt;
-    opt.max_seq = 128;
-    opt.prefill_chunk = 64;
-    opt.max_batch = 17;  // slot 16 replays one row alone
-    opt.use_graphs = std::getenv("TESSERA_CHECK_NO_GRAPHS") == nullptr;
-    auto model = CudaLlm::load(*cfg, **ck, opt);
-    c.expect(model.ok(), name + " batched decode: CudaLlm::load",
-             model.ok() ? "" : model.error().to_string());
-    if (!model.ok()) return;
-    CudaLlm& m = **model;
+    Fixture f;
+    const auto model = open_fixture_model(c, name, 128, 17, f);  // slot 16 replays one row alone
+    if (!model) return;
+    CudaLlm& m = *model;
     LoadOptions cl;
     cl.device = Device::Cpu;
-    auto cpu = Model::load(dir, cl);
+    auto cpu = Model::load(f.dir, cl);
     c.expect(cpu.ok(), name + " batched decode: CPU model", cpu.ok() ? "" : cpu.error().to_string());
     if (!cpu.ok()) return;
-    const int V = cfg->vocab_size, steps = 6;
-    const auto base = ref["greedy"]["prompt_ids"].get<std::vector<int32_t>>();
+    const int V = f.cfg.vocab_size, steps = 6;
+    const auto base = f.ref["greedy"]["prompt_ids"].get<std::vector<int32_t>>();
     for (int B : {12, 16}) {
         const size_t rows = static_cast<size_t>(B);
         std::vector<std::vector<int32_t>> prompt(rows);
