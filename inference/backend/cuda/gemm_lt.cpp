@@ -36,12 +36,7 @@ bool lt_gemm_wanted(int M) {
 }
 
 LtGemms::~LtGemms() {
-    for (auto& [key, p] : m_plans) {
-        if (p.a) cublasLtMatrixLayoutDestroy(p.a);
-        if (p.b) cublasLtMatrixLayoutDestroy(p.b);
-        if (p.c) cublasLtMatrixLayoutDestroy(p.c);
-        if (p.op) cublasLtMatmulDescDestroy(p.op);
-    }
+    for (auto& [key, p] : m_plans) destroy(p);
     if (m_handle) cublasLtDestroy(m_handle);
 }
 
@@ -92,11 +87,30 @@ int LtGemms::chosen(int M, int N, int K, bool y_is_f32, bool beta) const {
     return it != m_plans.end() && it->second.tuned ? it->second.chosen : -1;
 }
 
+void LtGemms::destroy(Plan& p) {
+    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
+    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
+    if (p.c) cublasLtMatrixLayoutDestroy(p.c);
+    if (p.op) cublasLtMatmulDescDestroy(p.op);
+    p = Plan{};
+}
+
 Result<LtGemms::Plan*> LtGemms::plan_for(CudaContext& ctx, const Key& key) {
     auto it = m_plans.find(key);
     if (it != m_plans.end()) return &it->second;
-    const auto [M, N, K, f32, beta] = key;
     Plan& p = m_plans[key];
+    const Status st = build(ctx, key, p);
+    if (!st.ok()) {  // no half-built plan stays behind
+        destroy(p);
+        m_plans.erase(key);
+        m_unplannable.insert(key);
+        return Error(st.error());
+    }
+    return &p;
+}
+
+Status LtGemms::build(CudaContext& ctx, const Key& key, Plan& p) {
+    const auto [M, N, K, f32, beta] = key;
     // Column-major view of the row-major product: yᵀ[N, M] = W[N, K] · xᵀ[K, M], W stored as [K, N]
     // col-major.
     const cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
@@ -168,7 +182,7 @@ Result<LtGemms::Plan*> LtGemms::plan_for(CudaContext& ctx, const Key& key) {
         p.chosen = cached->second.second;
         p.tuned = true;
     }
-    return &p;
+    return {};
 }
 
 Status LtGemms::run(CudaContext& ctx, const Plan& p, const Candidate& c, const bf16_t* W, const bf16_t* x,
@@ -195,14 +209,17 @@ Status LtGemms::gemm(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y
     return run(ctx, *p, p->candidates[size_t(p->chosen)], W, x, y, alpha, beta);
 }
 
-bool LtGemms::takes(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) const {
+bool LtGemms::takes(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) {
     if (!lt_gemm_wanted(M)) return false;
     const Key key{M, N, K, y_is_f32, beta};
+    if (m_unplannable.count(key)) return false;
     const auto it = m_plans.find(key);
-    if ((it != m_plans.end() && it->second.tuned) || m_cached.count(key)) return true;
+    if (it != m_plans.end() && it->second.tuned) return true;
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-    return cudaStreamIsCapturing(ctx.stream(), &capturing) == cudaSuccess &&
-           capturing != cudaStreamCaptureStatusNone;
+    const bool in_capture = cudaStreamIsCapturing(ctx.stream(), &capturing) == cudaSuccess &&
+                            capturing != cudaStreamCaptureStatusNone;
+    if (!in_capture && !m_cached.count(key)) return false;
+    return plan_for(ctx, key).ok();  // a shape cuBLASLt cannot plan keeps cublasGemmEx
 }
 
 Result<int> LtGemms::candidate_count(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) {
@@ -252,7 +269,7 @@ Status LtGemms::tune(CudaContext& ctx, const Key& key, Plan& p, const bf16_t* W,
     constexpr int kRuns = 11;
     std::vector<float> median(p.candidates.size(), 1e30f);
     for (size_t ci = 0; ci < p.candidates.size() && st.ok(); ++ci) {
-        float t[kRuns];
+        float t[kRuns] = {};
         bool ok = true;
         for (int r = -1; r < kRuns && ok; ++r) {
             if (flush.ok()) (void)l2_evict(flush.value().data(), flush.value().size(), s);

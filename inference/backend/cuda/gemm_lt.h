@@ -11,6 +11,7 @@
 #include <cublasLt.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -45,7 +46,7 @@ public:
     // is captured (the decode batches, which then get tuned). A product outside a capture never waits for
     // tuning (tens of ms a shape): prefill chunks of up to 64 tokens, each length its own shape, keep
     // cublasGemmEx.
-    bool takes(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta) const;
+    bool takes(CudaContext& ctx, int M, int N, int K, bool y_is_f32, bool beta);
     // y[M, N] = alpha · x[M, K] · W[N, K]ᵀ + beta · y (row-major), W and x bf16, y f32 or bf16; an untuned
     // shape is tuned first (outside a capture) or marked for tune_pending (inside one).
     Status gemm(CudaContext& ctx, const bf16_t* W, const bf16_t* x, void* y, bool y_is_f32, int M, int N,
@@ -76,6 +77,8 @@ private:
         const bf16_t* x = nullptr;
     };
     Result<Plan*> plan_for(CudaContext& ctx, const Key& key);
+    Status build(CudaContext& ctx, const Key& key, Plan& plan);
+    static void destroy(Plan& plan);
     Status tune(CudaContext& ctx, const Key& key, Plan& plan, const bf16_t* W, const bf16_t* x);
     Status run(CudaContext& ctx, const Plan& plan, const Candidate& c, const bf16_t* W, const bf16_t* x,
                void* y, float alpha, float beta);
@@ -84,7 +87,8 @@ private:
 
     cublasLtHandle_t m_handle = nullptr;
     std::map<Key, Plan> m_plans;
-    std::string m_cache_file, m_cache_prefix;     // prefix: device name and cuBLASLt version
+    std::set<Key> m_unplannable;               // shapes cuBLASLt could not plan: they stay with cublasGemmEx
+    std::string m_cache_file, m_cache_prefix;  // prefix: device name and cuBLASLt version
     std::map<Key, std::pair<int, int>> m_cached;  // candidate count and choice, from the cache file
 };
 
