@@ -333,10 +333,11 @@ Status CudaLlm::Impl::decode_layers(int B) {
 Status CudaLlm::Impl::capture(const std::function<Status()>& body, cudaGraphExec_t* exec) {
     TESSERA_TRY(capture_once(body, exec));
     // Products first met inside the capture ran cuBLAS's heuristic choice; time them now and capture again.
-    TESSERA_ASSIGN(const bool retuned, ctx->tune_pending_gemms());
-    if (!retuned) return {};
-    cudaGraphExecDestroy(*exec);
+    auto retuned = ctx->tune_pending_gemms();
+    if (retuned.ok() && !retuned.value()) return {};
+    cudaGraphExecDestroy(*exec);  // replaced, or not handed out on an error
     *exec = nullptr;
+    if (!retuned.ok()) return retuned.take_error();
     return capture_once(body, exec);
 }
 
