@@ -523,6 +523,25 @@ int group_bucket(int G) {
     return G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
 }
 
+// Calls f(std::integral_constant<int, g>{}) for the kernel instantiation g ∈ {1, 2, 4, 8} of a group bucket.
+template <class F>
+void with_group_bucket(int kg, F&& f) {
+    switch (kg) {
+        case 1:
+            f(std::integral_constant<int, 1>{});
+            break;
+        case 2:
+            f(std::integral_constant<int, 2>{});
+            break;
+        case 4:
+            f(std::integral_constant<int, 4>{});
+            break;
+        default:
+            f(std::integral_constant<int, 8>{});
+            break;
+    }
+}
+
 // Chunks per split: 1 (one chunk a block, many splits: the short-split kernel) unless there are enough
 // (row, head) pairs to fill the blocks the GPU holds at four a multiprocessor with one split each; then one
 // split per pair, the long-split kernel, no merge. In between, long splits with a merge measured slower than
@@ -606,20 +625,7 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
             launch_kernel(kernel, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd,
                           max_seq, scale, nlong, span, part_ml, part_acc, out, gq);
         };
-        switch (kg) {
-            case 1:
-                run(decode_long_kernel<1>);
-                break;
-            case 2:
-                run(decode_long_kernel<2>);
-                break;
-            case 4:
-                run(decode_long_kernel<4>);
-                break;
-            default:
-                run(decode_long_kernel<8>);
-                break;
-        }
+        with_group_bucket(kg, [&](auto g) { run(decode_long_kernel<decltype(g)::value>); });
         TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode long splits"));
         if (nlong == 1) return {};
         launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nlong) * sizeof(float), stream,
@@ -634,20 +640,7 @@ Status attention_decode(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_
         launch_kernel(kernel, grid, block, 0, stream, q, k_cache, v_cache, pos, slot, nh, nkv, hd, max_seq,
                       scale, nsplit, part_ml, part_acc, counters, out, prefetch, gq, early);
     };
-    switch (kg) {
-        case 1:
-            run(decode_partial_kernel<1>);
-            break;
-        case 2:
-            run(decode_partial_kernel<2>);
-            break;
-        case 4:
-            run(decode_partial_kernel<4>);
-            break;
-        default:
-            run(decode_partial_kernel<8>);
-            break;
-    }
+    with_group_bucket(kg, [&](auto g) { run(decode_partial_kernel<decltype(g)::value>); });
     TESSERA_TRY(TESSERA_LAUNCH_CHECK("attention_decode partial"));
     if (counters) return {};
     launch_kernel(decode_merge_kernel, dim3(B * nh), dim3(128), size_t(nsplit) * sizeof(float), stream, pos,
