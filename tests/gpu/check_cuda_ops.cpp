@@ -36,11 +36,21 @@ void check_gemv(Counter& c, ThreadPool& pool) {
         int B, N, K;
         bool bias, residual, out_f32;
     };
-    const Case cases[] = {{1, 1, 8, false, false, true},        {1, 7, 24, true, false, true},
-                          {2, 33, 72, false, true, true},       {3, 129, 100, true, false, false},
-                          {5, 1000, 1536, false, false, true},  {8, 257, 4096, true, true, true},
-                          {4, 4096, 4096, false, false, false}, {1, 11008, 4096, false, true, true},
-                          {6, 96, 8960, false, false, true}};
+    const Case cases[] = {{1, 1, 8, false, false, true},
+                          {1, 7, 24, true, false, true},
+                          {2, 33, 72, false, true, true},
+                          {3, 129, 100, true, false, false},
+                          {5, 1000, 1536, false, false, true},
+                          {8, 257, 4096, true, true, true},
+                          {4, 4096, 4096, false, false, false},
+                          {1, 11008, 4096, false, true, true},
+                          {6, 96, 8960, false, false, true},
+                          // Batch 1–2 rows whose lane share is a whole number of equal rounds of 3, 5, 6
+                          // or 7 loads at some warps per row (exact_unroll in gemv.cu).
+                          {1, 1536, 1536, true, true, true},
+                          {2, 300, 768, false, false, false},
+                          {1, 200, 8960, false, true, true},
+                          {2, 64, 1280, true, false, true}};
     uint64_t seed = 1;
     // Every case with one, two and four warps per row (the launcher picks by N; forced here).
     for (const char* wpr : {"1", "2", "4"})
@@ -146,7 +156,9 @@ void check_swiglu(Counter& c, ThreadPool& pool) {
     struct Case {
         int B, I, K;
     };
-    const Case cases[] = {{1, 5, 8}, {2, 96, 72}, {1, 11008, 4096}, {8, 300, 1536}, {3, 7, 20}};
+    // Batch 1–2 at the 1.5B's K = 1536 (six 16-byte words a lane, a round of four and two single loads).
+    const Case cases[] = {{1, 5, 8},  {2, 96, 72},     {1, 11008, 4096}, {8, 300, 1536},
+                          {3, 7, 20}, {1, 8960, 1536}, {2, 50, 768}};
     uint64_t seed = 50;
     for (const Case& k : cases) {
         auto W = to_bf16(random_floats(size_t(2) * k.I * k.K, seed++));

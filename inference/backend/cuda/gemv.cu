@@ -386,8 +386,9 @@ __global__ void gemv_scalar_kernel(const uint16_t* __restrict__ W, const uint16_
     if (lane == 0) store_gemv_row<B>(row, acc, bias, residual, y_f32, y_bf16, N);
 }
 
-// Warps per row: enough blocks that every multiprocessor streams several rows at once.
-int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
+// Warps per row: enough blocks that every multiprocessor streams several rows at once. two_from: two warps a
+// row from N / 4 ≥ two_from · multiprocessors blocks (else four).
+int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR", int two_from = 2) {
     const char* e = std::getenv(env);  // read per launch: launches happen at capture time only
     const int forced = e ? std::atoi(e) : 0;
     if (forced == 1 || forced == 2 || forced == 4) return forced;
@@ -395,7 +396,7 @@ int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR") {
     // One warp per row from four blocks per multiprocessor up: 7B's 4096-row o_proj and down_proj (512 blocks
     // of one row per warp, under four a multiprocessor) measured 2% faster a step with two warps per row.
     if (N / kWarpsPerBlock >= 4 * sms) return 1;
-    return N / (kWarpsPerBlock / 2) >= 2 * sms ? 2 : 4;
+    return N / (kWarpsPerBlock / 2) >= two_from * sms ? 2 : 4;
 }
 
 // Calls f(std::integral_constant<int, w>{}) for w = 1, 2 or 4 warps per row.
@@ -407,6 +408,47 @@ void with_wpr(int wpr, F&& f) {
         f(std::integral_constant<int, 2>{});
     else
         f(std::integral_constant<int, 4>{});
+}
+
+// Loads in flight per lane for a batch-1–2 product whose lane share of a row (K / 8 / step 16-byte words)
+// splits into equal rounds of 3, 5, 6 or 7 loads: then no remainder is left to the loop that issues one
+// dependent load at a time. The 1.5B's o_proj at two warps a row is 3 words a lane: one round instead of
+// three dependent loads, 1–1.5 µs a layer inside the graph on the H200. (The same for gate/up, 6 words a
+// lane, measured slower than a round of 4 and two single loads, so the two-row kernels keep theirs.)
+// 0: the default. TESSERA_GEMV_EXACT=0 turns it off, for comparisons.
+int exact_unroll(int B, int K, int step) {
+    const char* e = std::getenv("TESSERA_GEMV_EXACT");  // read per launch: launches happen at capture time
+    if ((e && std::atoi(e) == 0) || B > 2 || K % 8 != 0 || (K / 8) % step != 0) return 0;
+    const int words = K / 8 / step, rounds = (words + 7) / 8;
+    if (words % rounds != 0) return 0;
+    const int u = words / rounds;
+    return u == 3 || u == 5 || u == 6 || u == 7 ? u : 0;
+}
+
+// Calls f(std::integral_constant<int, u>{}) with u = exact (3, 5, 6 or 7) or else kDefault. Batches above 2
+// get only the default instantiation.
+template <int B, int kDefault, class F>
+void with_unroll(int exact, F&& f) {
+    if constexpr (B > 2) {
+        f(std::integral_constant<int, kDefault>{});
+    } else {
+        switch (exact) {
+            case 3:
+                f(std::integral_constant<int, 3>{});
+                break;
+            case 5:
+                f(std::integral_constant<int, 5>{});
+                break;
+            case 6:
+                f(std::integral_constant<int, 6>{});
+                break;
+            case 7:
+                f(std::integral_constant<int, 7>{});
+                break;
+            default:
+                f(std::integral_constant<int, kDefault>{});
+        }
+    }
 }
 
 template <int B>
@@ -424,9 +466,11 @@ void launch(const uint16_t* W, const uint16_t* x, const uint16_t* bias, const fl
     }
     // kWpr warps per row: 8 / kWpr rows per block.
     with_wpr(gemv_wpr(N), [&](auto w) {
-        constexpr int kRows = kWarpsPerBlock / decltype(w)::value;
-        launch_kernel(gemv_vec_kernel<B, kU, decltype(w)::value>, dim3((N + kRows - 1) / kRows), block, 0,
-                      stream, W, x, bias, residual, y_f32, y_bf16, N, K, sq);
+        constexpr int kWpr = decltype(w)::value, kRows = kWarpsPerBlock / kWpr;
+        with_unroll<B, kU>(exact_unroll(B, K, kWpr * 32), [&](auto u) {
+            launch_kernel(gemv_vec_kernel<B, decltype(u)::value, kWpr>, dim3((N + kRows - 1) / kRows), block,
+                          0, stream, W, x, bias, residual, y_f32, y_bf16, N, K, sq);
+        });
     });
 }
 
@@ -436,7 +480,9 @@ void launch_qkv_rope(const uint16_t* W, const uint16_t* x, const QkvRopeArgs& a,
     const int npairs = (a.nh + 2 * a.nkv) * a.hd / 2;
     const dim3 block(kWarpsPerBlock * 32);
     const size_t smem = n ? size_t(B) * K * 2 : 0;
-    with_wpr(gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR"),
+    // Two warps a row pair from one block a multiprocessor: the 1.5B's 1024 pairs (256 blocks) measured 3%
+    // faster a step than at four warps (bench/results/2026-11-29-h200-session9.md).
+    with_wpr(gemv_wpr(npairs, std::getenv("TESSERA_QKV_WPR") ? "TESSERA_QKV_WPR" : "TESSERA_GEMV_WPR", 1),
              [&](auto w) {
                  constexpr int kWpr = decltype(w)::value, kPairs = kWarpsPerBlock / kWpr;
                  const dim3 grid((npairs + kPairs - 1) / kPairs);
