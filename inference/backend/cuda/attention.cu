@@ -526,20 +526,7 @@ int group_bucket(int G) {
 // Calls f(std::integral_constant<int, g>{}) for the kernel instantiation g ∈ {1, 2, 4, 8} of a group bucket.
 template <class F>
 void with_group_bucket(int kg, F&& f) {
-    switch (kg) {
-        case 1:
-            f(std::integral_constant<int, 1>{});
-            break;
-        case 2:
-            f(std::integral_constant<int, 2>{});
-            break;
-        case 4:
-            f(std::integral_constant<int, 4>{});
-            break;
-        default:
-            f(std::integral_constant<int, 8>{});
-            break;
-    }
+    with_value<1, 2, 4, 8>(kg, std::forward<F>(f));
 }
 
 // Chunks per split: 1 (one chunk a block, many splits: the short-split kernel) unless there are enough

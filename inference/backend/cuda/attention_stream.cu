@@ -147,17 +147,7 @@ Status decode_stream(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cac
                       const_cast<uint16_t*>(k_cache), const_cast<uint16_t*>(v_cache), pos, slot, nh, nkv,
                       max_seq, scale, rope, out);
     };
-    switch (keys) {
-        case 2:
-            run(decode_stream_kernel<2>);
-            break;
-        case 8:
-            run(decode_stream_kernel<8>);
-            break;
-        default:
-            run(decode_stream_kernel<4>);
-            break;
-    }
+    with_value<2, 8, 4>(keys, [&](auto k) { run(decode_stream_kernel<decltype(k)::value>); });
     return TESSERA_LAUNCH_CHECK("attention_decode streamed");
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/dispatch.h"
 
 namespace tessera::cuda {
 
@@ -215,24 +216,7 @@ bool pdl_enabled();
 // kernels take the batch as a template argument so their per-row accumulators stay in registers.
 template <class F>
 decltype(auto) with_batch(int B, F&& f) {
-    switch (B) {
-        case 1:
-            return f(std::integral_constant<int, 1>{});
-        case 2:
-            return f(std::integral_constant<int, 2>{});
-        case 3:
-            return f(std::integral_constant<int, 3>{});
-        case 4:
-            return f(std::integral_constant<int, 4>{});
-        case 5:
-            return f(std::integral_constant<int, 5>{});
-        case 6:
-            return f(std::integral_constant<int, 6>{});
-        case 7:
-            return f(std::integral_constant<int, 7>{});
-        default:
-            return f(std::integral_constant<int, 8>{});
-    }
+    return with_value<1, 2, 3, 4, 5, 6, 7, 8>(B, std::forward<F>(f));
 }
 
 template <class... KernelArgs, class... Args>

@@ -421,60 +421,19 @@ using KernelFn = void (*)(const uint16_t*, const uint16_t*, const uint16_t*, con
 
 template <int RG, bool kSwiglu>
 KernelFn pick_mx(int mx) {
-    switch (mx) {
-        case 1:
-            return gemm_small_kernel<1, RG, kSwiglu>;
-        case 2:
-            return gemm_small_kernel<2, RG, kSwiglu>;
-        case 3:
-            return gemm_small_kernel<3, RG, kSwiglu>;
-        case 4:
-            return gemm_small_kernel<4, RG, kSwiglu>;
-        case 5:
-            return gemm_small_kernel<5, RG, kSwiglu>;
-        case 6:
-            return gemm_small_kernel<6, RG, kSwiglu>;
-        case 7:
-            return gemm_small_kernel<7, RG, kSwiglu>;
-        default:
-            return gemm_small_kernel<8, RG, kSwiglu>;
-    }
+    return with_value<1, 2, 3, 4, 5, 6, 7, 8>(
+        mx, [](auto m) -> KernelFn { return gemm_small_kernel<decltype(m)::value, RG, kSwiglu>; });
 }
 
 template <bool kSwiglu>
 KernelFn pick(int mx, int rg) {
-    switch (rg) {
-        case 1:
-            return pick_mx<1, kSwiglu>(mx);
-        case 2:
-            return pick_mx<2, kSwiglu>(mx);
-        case 4:
-            return pick_mx<4, kSwiglu>(mx);
-        default:
-            return pick_mx<8, kSwiglu>(mx);
-    }
+    return with_value<1, 2, 4, 8>(rg, [&](auto r) { return pick_mx<decltype(r)::value, kSwiglu>(mx); });
 }
 
 template <bool kSwiglu>
 KernelFn pick_smem(int mx) {
-    switch (mx) {
-        case 1:
-            return gemm_small_smem_kernel<1, kSwiglu>;
-        case 2:
-            return gemm_small_smem_kernel<2, kSwiglu>;
-        case 3:
-            return gemm_small_smem_kernel<3, kSwiglu>;
-        case 4:
-            return gemm_small_smem_kernel<4, kSwiglu>;
-        case 5:
-            return gemm_small_smem_kernel<5, kSwiglu>;
-        case 6:
-            return gemm_small_smem_kernel<6, kSwiglu>;
-        case 7:
-            return gemm_small_smem_kernel<7, kSwiglu>;
-        default:
-            return gemm_small_smem_kernel<8, kSwiglu>;
-    }
+    return with_value<1, 2, 3, 4, 5, 6, 7, 8>(
+        mx, [](auto m) -> KernelFn { return gemm_small_smem_kernel<decltype(m)::value, kSwiglu>; });
 }
 
 struct DeviceLimits {

@@ -402,12 +402,7 @@ int gemv_wpr(int N, const char* env = "TESSERA_GEMV_WPR", int two_from = 2) {
 // Calls f(std::integral_constant<int, w>{}) for w = 1, 2 or 4 warps per row.
 template <class F>
 void with_wpr(int wpr, F&& f) {
-    if (wpr == 1)
-        f(std::integral_constant<int, 1>{});
-    else if (wpr == 2)
-        f(std::integral_constant<int, 2>{});
-    else
-        f(std::integral_constant<int, 4>{});
+    with_value<1, 2, 4>(wpr, std::forward<F>(f));
 }
 
 // Loads in flight per lane for a batch-1–2 product whose lane share of a row (K / 8 / step 16-byte words)
@@ -429,26 +424,10 @@ int exact_unroll(int B, int K, int step) {
 // get only the default instantiation.
 template <int B, int kDefault, class F>
 void with_unroll(int exact, F&& f) {
-    if constexpr (B > 2) {
+    if constexpr (B > 2)
         f(std::integral_constant<int, kDefault>{});
-    } else {
-        switch (exact) {
-            case 3:
-                f(std::integral_constant<int, 3>{});
-                break;
-            case 5:
-                f(std::integral_constant<int, 5>{});
-                break;
-            case 6:
-                f(std::integral_constant<int, 6>{});
-                break;
-            case 7:
-                f(std::integral_constant<int, 7>{});
-                break;
-            default:
-                f(std::integral_constant<int, kDefault>{});
-        }
-    }
+    else
+        with_value<3, 5, 6, 7, kDefault>(exact, std::forward<F>(f));
 }
 
 template <int B>
